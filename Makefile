@@ -1,0 +1,117 @@
+# tinypv: one x86-64 kernel image that boots natively (PVH), under KVM and
+# as a Xen PV dom0, with every privileged operation behind a patchable pvop.
+#
+#   make            build build/tinypv.elf (+ .lst, .sym)
+#   make run        boot it (PLATFORM=native|kvm|xen, APPEND="options")
+#   make test       host unit tests + every boot configuration
+#   make bench      cycle/instruction tables and plots
+#   make debug      QEMU halted with a gdb stub, and gdb attached
+#   V=1             show the commands
+
+BUILD    ?= build
+PLATFORM ?= native
+APPEND   ?=
+PYTHON   ?= python3
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+CC      := gcc
+LD      := ld
+OBJDUMP := objdump
+NM      := nm
+
+KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic \
+	-fno-pie -fno-stack-protector -fno-strict-aliasing -mno-red-zone \
+	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -mcmodel=kernel \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
+	-fcf-protection=none -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
+	-Iguest/include -Ipvops/include -I$(BUILD)/include -MMD -MP
+KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipvops/include -MMD -MP -g
+KLDFLAGS := -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
+
+KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c pvops/*.c tests/kernel/*.c)
+KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S)
+KOBJ   := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC_C) $(KSRC_S)))
+
+KERNEL := $(BUILD)/tinypv.elf
+
+all: $(KERNEL) $(BUILD)/tinypv.lst $(BUILD)/tinypv.sym check-sites
+
+# Only the Xen public headers are visible to the kernel, never libc's.
+XEN_INC := $(BUILD)/include/xen/xen.h
+$(XEN_INC):
+	@mkdir -p $(BUILD)/include
+	@test -f /usr/include/xen/xen.h || { echo "error: Xen public headers missing: run 'bash scripts/deps.sh build'"; exit 1; }
+	$(Q)ln -sfn /usr/include/xen $(BUILD)/include/xen
+
+$(BUILD)/%.o: %.c | $(XEN_INC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.S | $(XEN_INC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) $(KCFLAGS) $(KASFLAGS) -c $< -o $@
+
+$(BUILD)/kernel.ld: guest/kernel.ld.S guest/include/layout.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -E -P -x c -D__ASSEMBLY__ -Iguest/include $< -o $@
+
+$(KERNEL): $(KOBJ) $(BUILD)/kernel.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(KLDFLAGS) -T $(BUILD)/kernel.ld -o $@ $(KOBJ)
+
+$(BUILD)/tinypv.lst: $(KERNEL)
+	$(Q)$(OBJDUMP) -d $< > $@
+
+$(BUILD)/tinypv.sym: $(KERNEL)
+	$(Q)$(NM) -n $< > $@
+
+# ---- build-time check of the pvop site table and raw privileged insns ----
+check-sites: $(KERNEL)
+	@$(if $(Q),echo "  CHECK   $<")
+	$(Q)$(PYTHON) scripts/check_sites.py $(KERNEL)
+
+# ---- host unit tests: the real kernel sources compiled for user space ----
+HCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DHOST_TEST -Iguest/include -Ipvops/include -Itests/host -MMD -MP
+HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
+
+$(BUILD)/host/test_format: tests/host/test_format.c guest/lib/format.c
+$(BUILD)/host/test_patch: tests/host/test_patch.c pvops/patch.c pvops/templates.S pvops/nops.c
+
+$(BUILD)/host/%: tests/host/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  HOSTCC  $@")
+	$(Q)$(CC) $(HCFLAGS) -o $@ $(filter %.c %.S,$^)
+
+host-tests: $(HOST_TESTS)
+
+deps-%:
+	$(Q)bash scripts/deps.sh $*
+
+run: deps-run $(KERNEL)
+	$(Q)$(PYTHON) scripts/run.py --platform $(PLATFORM) --append "$(APPEND)"
+
+debug: deps-run $(KERNEL)
+	$(Q)$(PYTHON) scripts/run.py --debug --platform $(PLATFORM) --append "$(APPEND)"
+
+test: deps-test all host-tests
+	$(Q)$(PYTHON) scripts/test.py $(foreach t,$(HOST_TESTS),--host-test $(t)) \
+		--host-test "$(PYTHON) tests/host/test_harness.py" \
+		--host-test "$(PYTHON) tests/host/test_check_sites.py"
+
+bench: deps-bench all
+	$(Q)$(PYTHON) scripts/bench.py
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all run debug test bench clean host-tests check-sites deps-%
+.DELETE_ON_ERROR:
+
+-include $(KOBJ:.o=.d) $(HOST_TESTS:=.d)

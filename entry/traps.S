@@ -1,0 +1,107 @@
+/*
+ * traps.S - the one path every exception and interrupt takes.
+ *
+ * Native: the IDT points at trap_stubs + 16 * vector. A stub pushes a dummy
+ * error code where the CPU pushes none, then the vector, and jumps to
+ * trap_common, which saves the general registers as a struct trap_frame
+ * (guest/include/trap.h) and calls trap_dispatch(frame).
+ *
+ * Xen PV: Xen bounces exceptions and the event upcall onto the kernel
+ * stack with %rcx and %r11 pushed on top of the hardware-shaped frame.
+ * xen_trap_stubs pop those two, and from there the frame is the native
+ * one. Returning to a PV kernel goes through the iret hypercall, which
+ * also restores the event mask from the saved IF (trap_return_xen).
+ */
+#include "asm.h"
+#include "layout.h"
+#include <xen/xen.h>
+
+/* Vectors for which the CPU pushes an error code. */
+#define HAS_ERRCODE(v) ((v) == 8 || ((v) >= 10 && (v) <= 14) || (v) == 17 || (v) == 21 || (v) == 29 || (v) == 30)
+
+	.text
+	.balign 16
+GLOBAL(trap_stubs)
+	vec = 0
+	.rept 256
+	.balign 16
+	.if !HAS_ERRCODE(vec)
+	pushq	$0
+	.endif
+	pushq	$vec
+	jmp	trap_common
+	vec = vec + 1
+	.endr
+
+	.balign 16
+GLOBAL(xen_trap_stubs)
+	vec = 0
+	.rept 32
+	.balign 16
+	pop	%rcx
+	pop	%r11
+	.if !HAS_ERRCODE(vec)
+	pushq	$0
+	.endif
+	pushq	$vec
+	jmp	trap_common
+	vec = vec + 1
+	.endr
+
+/* Xen's event upcall: a pseudo-vector after the 256 hardware ones. */
+FUNC(xen_upcall_entry)
+	pop	%rcx
+	pop	%r11
+	pushq	$0
+	pushq	$256
+	jmp	trap_common
+ENDFUNC(xen_upcall_entry)
+
+FUNC(trap_common)
+	push	%rax
+	push	%rbx
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%rbp
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	cld
+	mov	%rsp, %rdi
+	/* A frame-pointer link so backtraces walk through the trap. */
+	mov	17 * 8(%rsp), %rax		/* interrupted rip */
+	push	%rax
+	push	%rbp
+	mov	%rsp, %rbp
+	call	trap_dispatch
+	add	$16, %rsp
+	pop	%r15
+	pop	%r14
+	pop	%r13
+	pop	%r12
+	pop	%r11
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rbp
+	pop	%rdi
+	pop	%rsi
+	pop	%rdx
+	pop	%rcx
+	pop	%rbx
+	pop	%rax
+	add	$16, %rsp			/* vector, error code */
+	cmpb	$0, trap_return_via_xen(%rip)
+	jne	trap_return_xen
+	iretq
+trap_return_xen:
+	pushq	$0				/* iret flags: not in syscall */
+	jmp	hypercall_page + __HYPERVISOR_iret * 32
+ENDFUNC(trap_common)

@@ -1,0 +1,162 @@
+/*
+ * apic.c - local APIC (x2APIC when the CPU has it, xAPIC otherwise), its
+ * timer as the periodic tick, and TSC calibration against the PIT.
+ */
+#include "kernel.h"
+#include "mm.h"
+#include "pio.h"
+#include "platform.h"
+#include "pvops.h"
+#include "timer.h"
+#include "trap.h"
+
+#define MSR_APIC_BASE 0x1b
+#define APIC_BASE_EN (1ULL << 11)
+#define APIC_BASE_X2 (1ULL << 10)
+#define MSR_X2APIC(reg) (0x800 + ((reg) >> 4))
+
+#define APIC_ID 0x20
+#define APIC_EOI 0xb0
+#define APIC_SVR 0xf0
+#define APIC_LVT_TIMER 0x320
+#define APIC_TIMER_INIT 0x380
+#define APIC_TIMER_CUR 0x390
+#define APIC_TIMER_DIV 0x3e0
+#define LVT_MASKED (1u << 16)
+#define LVT_PERIODIC (1u << 17)
+
+#define PIT_HZ 1193182
+#define CAL_MS 10
+
+uint64_t tsc_khz;
+static bool x2apic;
+static volatile uint32_t *xapic;
+static uint32_t apic_per_ms;
+
+static void apic_write(uint32_t reg, uint32_t v)
+{
+	if (x2apic)
+		write_msr(MSR_X2APIC(reg), v);
+	else
+		xapic[reg / 4] = v;
+}
+
+static uint32_t apic_read(uint32_t reg)
+{
+	if (x2apic)
+		return (uint32_t)read_msr(MSR_X2APIC(reg));
+	return xapic[reg / 4];
+}
+
+const char *apic_mode(void)
+{
+	return x2apic ? "x2apic" : "xapic";
+}
+
+/* Called through a pvop thunk: the native apic_eoi(). */
+uint64_t native_apic_eoi(void)
+{
+	apic_write(APIC_EOI, 0);
+	return 0;
+}
+
+/*
+ * One PIT channel-2 countdown of CAL_MS, measuring the TSC and the LAPIC
+ * timer over the same window. Wall-clock bound, so cheap even where every
+ * instruction is emulated.
+ */
+static void calibrate(void)
+{
+	uint16_t count = PIT_HZ * CAL_MS / 1000;
+	uint8_t gate = pio_inb(0x61);
+
+	pio_outb(0x61, (gate & ~0x02) | 0x01); /* gate on, speaker off */
+	pio_outb(0x43, 0xb0); /* channel 2, lo/hi, mode 0 */
+	pio_outb(0x42, count & 0xff);
+	pio_outb(0x42, count >> 8);
+
+	apic_write(APIC_TIMER_DIV, 0x3); /* divide by 16 */
+	apic_write(APIC_LVT_TIMER, LVT_MASKED);
+	apic_write(APIC_TIMER_INIT, 0xffffffff);
+	uint64_t t0 = rdtsc();
+	uint64_t spins = 0;
+	while (!(pio_inb(0x61) & 0x20)) {
+		if (++spins > 100000000)
+			panic("timer: PIT channel 2 never counted down");
+	}
+	uint64_t t1 = rdtsc();
+	uint32_t left = apic_read(APIC_TIMER_CUR);
+	apic_write(APIC_TIMER_INIT, 0);
+
+	tsc_khz = (t1 - t0) / CAL_MS;
+	apic_per_ms = (0xffffffffu - left) / CAL_MS;
+	if (!tsc_khz || !apic_per_ms)
+		panic("timer: calibration failed (tsc %lu, apic %u)",
+		      t1 - t0, 0xffffffffu - left);
+}
+
+static void timer_irq(struct trap_frame *f)
+{
+	(void)f;
+	tick_handler_common();
+	apic_eoi();
+}
+
+/*
+ * The firmware left the 8259 PICs delivering the PIT on vector 8, which
+ * would look like a double fault. Remap them above the exceptions and
+ * mask every line: the LAPIC is our only interrupt source.
+ */
+static void pic_disable(void)
+{
+	pio_outb(0x20, 0x11); /* ICW1: init, ICW4 follows */
+	pio_outb(0xa0, 0x11);
+	pio_outb(0x21, 0xf0); /* ICW2: vector bases 0xf0, 0xf8 */
+	pio_outb(0xa1, 0xf8);
+	pio_outb(0x21, 0x04); /* ICW3: slave on IRQ2 */
+	pio_outb(0xa1, 0x02);
+	pio_outb(0x21, 0x01); /* ICW4: 8086 mode */
+	pio_outb(0xa1, 0x01);
+	pio_outb(0x21, 0xff); /* mask all */
+	pio_outb(0xa1, 0xff);
+}
+
+void apic_init(void)
+{
+	pic_disable();
+	uint64_t base = read_msr(MSR_APIC_BASE);
+
+	x2apic = cpu_has_x2apic();
+	base |= APIC_BASE_EN;
+	if (x2apic)
+		base |= APIC_BASE_X2;
+	write_msr(MSR_APIC_BASE, base);
+	if (!x2apic)
+		xapic = phys_to_virt(base & PTE_ADDR);
+	apic_write(APIC_SVR, 0x100 | VEC_SPURIOUS);
+	calibrate();
+	irq_register(VEC_TIMER, timer_irq);
+}
+
+void native_tick_start(unsigned hz)
+{
+	apic_write(APIC_TIMER_DIV, 0x3);
+	apic_write(APIC_LVT_TIMER, LVT_PERIODIC | VEC_TIMER);
+	apic_write(APIC_TIMER_INIT, apic_per_ms * 1000 / hz);
+}
+
+/* ---- the TSC clock ---- */
+
+static uint64_t tsc0;
+
+void tsc_clock_init(void)
+{
+	tsc0 = rdtsc();
+}
+
+uint64_t tsc_clock_read(void)
+{
+	uint64_t d = rdtsc() - tsc0;
+	/* ns = d * 1e6 / khz, split to avoid overflow for long uptimes. */
+	return d / tsc_khz * 1000000 + d % tsc_khz * 1000000 / tsc_khz;
+}

@@ -1,0 +1,85 @@
+/*
+ * desc.c - native descriptor tables: the TSS (with IST stacks for the
+ * faults that must not run on a broken stack) and the IDT.
+ *
+ * The GDT itself is static (entry/pvh.S). lgdt/lidt/ltr appear only in
+ * desc_* functions, which the build-time checker allows.
+ */
+#include "kernel.h"
+#include "layout.h"
+#include "trap.h"
+
+struct tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+
+struct idt_gate {
+	uint16_t off_lo;
+	uint16_t sel;
+	uint8_t ist;
+	uint8_t type;
+	uint16_t off_mid;
+	uint32_t off_hi;
+	uint32_t reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct tss) == 104, "TSS is 104 bytes");
+_Static_assert(sizeof(struct idt_gate) == 16, "IDT gate is 16 bytes");
+
+extern uint64_t boot_gdt_tss[2];
+extern char trap_stubs[];
+
+static struct tss tss;
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+static uint8_t ist_stack[2][4096] __attribute__((aligned(16)));
+
+static void desc_load_tr(uint16_t sel)
+{
+	asm volatile("ltr %0" : : "r"(sel));
+}
+
+static void desc_load_idt(void *base, uint16_t limit)
+{
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) p = { limit, (uint64_t)base };
+	asm volatile("lidt %0" : : "m"(p));
+}
+
+static void set_gate(unsigned v, uint64_t handler, unsigned ist)
+{
+	idt[v] = (struct idt_gate){
+		.off_lo = handler & 0xffff,
+		.sel = GDT_KERNEL_CS,
+		.ist = ist,
+		.type = 0x8e, /* present, DPL 0, 64-bit interrupt gate */
+		.off_mid = (handler >> 16) & 0xffff,
+		.off_hi = handler >> 32,
+	};
+}
+
+void trap_init_native(void)
+{
+	uint64_t base = (uint64_t)&tss;
+
+	tss.ist[0] = (uint64_t)ist_stack[0] + sizeof(ist_stack[0]);
+	tss.ist[1] = (uint64_t)ist_stack[1] + sizeof(ist_stack[1]);
+	tss.iomap_base = sizeof(tss);
+	boot_gdt_tss[0] = (sizeof(tss) - 1) | (base & 0xffffff) << 16 |
+			  0x89ULL << 40 | ((base >> 24) & 0xff) << 56;
+	boot_gdt_tss[1] = base >> 32;
+	desc_load_tr(GDT_TSS);
+
+	for (unsigned v = 0; v < 256; v++)
+		set_gate(v, (uint64_t)trap_stubs + 16 * v, 0);
+	set_gate(VEC_DF, (uint64_t)trap_stubs + 16 * VEC_DF, 1);
+	set_gate(VEC_NMI, (uint64_t)trap_stubs + 16 * VEC_NMI, 2);
+	desc_load_idt(idt, sizeof(idt) - 1);
+}

@@ -1,0 +1,51 @@
+/*
+ * layout.h - the virtual and physical memory map, shared by C, assembly and
+ * the linker script.
+ *
+ *   0xffffffff80000000  KERNEL_VBASE: the kernel image. Physical 0 maps
+ *                       here, so the image loaded at 1 MiB runs at
+ *                       KERNEL_VBASE + 1 MiB. Xen PV uses the same base
+ *                       (XEN_ELFNOTE_VIRT_BASE), so one link serves both.
+ *   0xffff800000000000  PHYS_MAP_BASE (native only): all RAM below 4 GiB,
+ *                       2 MiB pages, read/write, no-execute. Not present
+ *                       under Xen PV, where memory is reached through the
+ *                       kernel mapping Xen built (see guest/xen/).
+ *   0xffffffffffe00000  POKE_VBASE: the text_poke window, two 4 KiB pages
+ *                       mapped writable only while a patch is written.
+ *
+ * Low memory seen natively: 0x0-0x100000 is firmware/BIOS, the image starts
+ * at KERNEL_PBASE.
+ */
+#ifndef TINYPV_LAYOUT_H
+#define TINYPV_LAYOUT_H
+
+#ifdef __ASSEMBLY__
+#define _UL(x) x
+#else
+#define _UL(x) x##UL
+#endif
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE _UL(4096)
+#define LARGE_PAGE_SIZE _UL(0x200000)
+
+#define KERNEL_VBASE _UL(0xffffffff80000000)
+#define KERNEL_PBASE _UL(0x100000)
+#define PHYS_MAP_BASE _UL(0xffff800000000000)
+#define PHYS_MAP_SIZE _UL(0x100000000)
+#define POKE_VBASE _UL(0xffffffffffe00000)
+
+#define BOOT_STACK_SIZE (4 * 4096)
+
+/* GDT selectors of the native boot GDT (entry/gdt.S). */
+#define GDT_KERNEL_CS 0x08
+#define GDT_KERNEL_DS 0x10
+#define GDT_TSS 0x18
+
+/* isa-debug-exit: QEMU exits with (code << 1) | 1. */
+#define DEBUG_EXIT_PORT 0xf4
+#define EXIT_PASS 0x10 /* QEMU status 33 */
+#define EXIT_FAIL 0x11 /* QEMU status 35 */
+#define EXIT_PANIC 0x12 /* QEMU status 37 */
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * platform.h - what the common kernel needs from the machine it runs on.
+ *
+ * The boot head (native PVH or Xen PV) fills struct boot_info and picks a
+ * struct platform; from then on the common code (guest/main.c) never asks
+ * where it runs, it calls these hooks. Privileged instructions are not
+ * here: those are pvops (pvops.h). This is the coarser seam: console,
+ * exit, interrupt sources, memory and text-poking mappings.
+ */
+#ifndef TINYPV_PLATFORM_H
+#define TINYPV_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum platform_id {
+	PLATFORM_NATIVE,
+	PLATFORM_KVM,
+	PLATFORM_XEN_PV,
+};
+
+#define MEMMAP_MAX 32
+
+struct mem_range {
+	uint64_t start, size;
+	uint32_t type; /* 1 = usable RAM, as in the E820 map */
+};
+
+struct pvop_backend;
+
+struct boot_info {
+	const char *boot_path; /* "pvh" or "xen-pv" */
+	const char *cmdline;
+	struct mem_range memmap[MEMMAP_MAX];
+	unsigned memmap_nr;
+	char hv_signature[13]; /* CPUID 0x40000000, "" if none */
+	uint32_t hv_max_leaf;
+};
+
+struct platform {
+	const char *name; /* "native", "kvm", "xen-pv" */
+	enum platform_id id;
+	void (*console_write)(const char *s, size_t n);
+	/* Memory, traps, timer calibration: everything before patching. */
+	void (*init)(void);
+	/* Fill in this platform's pvop backend. */
+	void (*pvop_backend)(struct pvop_backend *b);
+	void (*exit)(int code) __attribute__((noreturn));
+	/* Timer/event source: start a periodic tick of hz per second. */
+	void (*tick_start)(unsigned hz);
+	/*
+	 * text_poke alias: make the page at `window` a writable view of the
+	 * page holding kernel address `target`, and put it back afterwards.
+	 */
+	void (*alias_map)(uintptr_t window, uintptr_t target);
+	void (*alias_unmap)(uintptr_t window);
+	/* Make kernel text read-only (after patching). */
+	void (*protect_text)(void);
+	/* Lines for the boot report that only this platform knows. */
+	void (*report)(void);
+};
+
+extern struct boot_info boot;
+extern const struct platform *platform;
+extern const struct platform platform_native;
+extern const struct platform platform_kvm;
+extern const struct platform platform_xen_pv;
+
+/* guest/main.c: common start-up, called by both boot heads. */
+void kernel_main(void) __attribute__((noreturn));
+
+/* guest/cpu.c */
+void cpu_detect(void);
+const char *cpu_vendor(void);
+const char *cpu_model(void);
+bool cpu_has_x2apic(void);
+bool cpu_has_nx(void);
+
+/* Linker-script symbols. */
+extern char _kernel_start[], _kernel_end[], _text_start[], _text_end[];
+extern char _rodata_start[], _rodata_end[], _data_start[];
+extern char __bss_start[], __bss_end[];
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * timer.h - time: the TSC, the periodic tick and clock_read()'s sources.
+ *
+ * Natively the TSC and the LAPIC timer are calibrated once against the
+ * PIT (10 ms window); the tick is the LAPIC timer in periodic mode. KVM
+ * reads time from kvmclock, Xen PV from the vcpu_time_info pvclock
+ * (guest/pvclock.c) and ticks with set_timer_op one-shots.
+ */
+#ifndef TINYPV_TIMER_H
+#define TINYPV_TIMER_H
+
+#include <stdint.h>
+
+#define TICK_HZ 100
+
+extern uint64_t tsc_khz; /* 0 until calibrated */
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* Serialised TSC read, for measurements. */
+static inline uint64_t rdtsc_ordered(void)
+{
+	uint32_t lo, hi;
+	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+uint64_t ticks(void);
+void tick_handler_common(void);
+
+/* guest/apic.c (native, KVM) */
+void apic_init(void);
+void native_tick_start(unsigned hz);
+uint64_t native_apic_eoi(void);
+const char *apic_mode(void);
+
+/* TSC clock, the native clock_read(). */
+void tsc_clock_init(void);
+uint64_t tsc_clock_read(void);
+
+/* Busy-wait using clock_read(). */
+void delay_ns(uint64_t ns);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * trap.h - exceptions, interrupts and the exception-fixup table.
+ *
+ * Every exception and interrupt arrives in trap_dispatch() with a
+ * struct trap_frame (entry/traps.S builds it, natively and under Xen PV).
+ * Exceptions first consult the fixup table: an instruction registered with
+ * EXTABLE_ENTRY() that faults resumes at its fixup label, and the fault is
+ * recorded in this CPU's last_fault so the code can see what happened.
+ * Anything unhandled prints the vector, error code, RIP, CR2 for #PF and
+ * the registers, then panics.
+ */
+#ifndef TINYPV_TRAP_H
+#define TINYPV_TRAP_H
+
+#include <stdint.h>
+
+struct trap_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector, error;
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+
+#define VEC_DE 0
+#define VEC_DB 1
+#define VEC_NMI 2
+#define VEC_BP 3
+#define VEC_UD 6
+#define VEC_DF 8
+#define VEC_GP 13
+#define VEC_PF 14
+#define VEC_TIMER 0x20 /* LAPIC timer */
+#define VEC_SPURIOUS 0xff
+#define VEC_XEN_UPCALL 256 /* pseudo-vector: Xen event upcall */
+
+/*
+ * A fault with RIP in [insn, insn + len) is fixed up: EXT_JUMP resumes at
+ * insn + fixup; EXT_RET returns to the caller (for faulting instructions
+ * inside pvop stubs, which are reached by call). Either way last_fault
+ * records it, which is how *_safe() wrappers learn that it happened.
+ */
+struct extable_entry {
+	uint64_t insn;
+	int32_t fixup;
+	uint16_t len;
+	uint16_t kind;
+};
+#define EXT_JUMP 0
+#define EXT_RET 1
+
+/* The last fault that a fixup resumed from. */
+struct fault_record {
+	uint64_t count;
+	uint64_t vector, error, rip, cr2;
+};
+extern struct fault_record last_fault;
+
+typedef void (*irq_handler_t)(struct trap_frame *f);
+
+void trap_init_native(void);
+void irq_register(unsigned vector, irq_handler_t fn);
+void trap_dispatch(struct trap_frame *f);
+void dump_frame(const struct trap_frame *f);
+const char *exception_name(unsigned vector);
+
+/* Fault-count snapshot, for *_safe() wrappers. */
+static inline uint64_t fault_count(void)
+{
+	return *(volatile uint64_t *)&last_fault.count;
+}
+
+/* Set by Xen PV start-up: return from traps through the iret hypercall. */
+extern uint8_t trap_return_via_xen;
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * xen.h - tinypv as a Xen PV guest: state shared by the guest/xen files.
+ */
+#ifndef TINYPV_XEN_H
+#define TINYPV_XEN_H
+
+#include <stdint.h>
+
+#include "xen_public.h"
+
+extern start_info_t *xen_start_info;
+extern struct shared_info *xen_shared;
+extern const unsigned long *xen_p2m;
+extern uint64_t xen_version_word; /* XENVER_version: major << 16 | minor */
+
+/* Machine frame of a kernel virtual address (pseudo-physical via P2M). */
+uint64_t xen_virt_to_mfn(const void *va);
+
+/* guest/xen/events.c */
+typedef void (*evtchn_handler_t)(evtchn_port_t port);
+void xen_events_init(void);
+void xen_evtchn_bind(evtchn_port_t port, evtchn_handler_t fn);
+evtchn_port_t xen_bind_virq(uint32_t virq);
+void xen_tick_start(unsigned hz);
+uint64_t xen_events_delivered(void);
+
+/* guest/xen/ops.c: C halves of the Xen pvops (called through thunks). */
+uint64_t xen_force_upcall(void);
+uint64_t xen_restore_fl(unsigned long fl);
+uint64_t xen_safe_halt(void);
+uint64_t xen_halt(void);
+uint64_t xen_write_cr3(unsigned long cr3);
+uint64_t xen_flush_tlb_one(unsigned long va);
+uint64_t xen_clock_read(void);
+void xen_clock_init(void);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * kernel.ld.S - link map of tinypv (run through cpp for layout.h).
+ *
+ * One image, three ways in: QEMU's PVH loader reads the PHYS32_ENTRY note
+ * and enters pvh_start32 at its physical address; Xen's PV builder maps the
+ * image at KERNEL_VBASE + physical and enters xen_start (also e_entry).
+ * Text, read-only data and data live in separate page-aligned segments so
+ * that text can be mapped read-only and everything else no-execute.
+ */
+#include "layout.h"
+
+OUTPUT_FORMAT("elf64-x86-64")
+OUTPUT_ARCH(i386:x86-64)
+ENTRY(xen_start)
+
+PHDRS
+{
+	text PT_LOAD FLAGS(5);
+	rodata PT_LOAD FLAGS(4);
+	data PT_LOAD FLAGS(6);
+	note PT_NOTE FLAGS(4);
+}
+
+SECTIONS
+{
+	. = KERNEL_VBASE + KERNEL_PBASE;
+	_kernel_start = .;
+
+	.text : AT(ADDR(.text) - KERNEL_VBASE) {
+		_text_start = .;
+		*(.text.entry)
+		*(.text .text.*)
+		/* Inline templates are copied into sites, never executed here
+		 * (only through the pvops=off/noinline call stubs). */
+		*(.pvop.text)
+		. = ALIGN(PAGE_SIZE);
+		/* Xen writes its hypercall stubs here while loading the image. */
+		hypercall_page = .;
+		. += PAGE_SIZE;
+		_text_end = .;
+	} :text
+
+	. = ALIGN(PAGE_SIZE);
+	.rodata : AT(ADDR(.rodata) - KERNEL_VBASE) {
+		_rodata_start = .;
+		*(.rodata .rodata.*)
+		. = ALIGN(16);
+		__pvop_sites_start = .;
+		KEEP(*(.pvop.sites))
+		__pvop_sites_end = .;
+		. = ALIGN(16);
+		__pvop_templates_start = .;
+		KEEP(*(.pvop.templates))
+		__pvop_templates_end = .;
+		. = ALIGN(8);
+		__ktest_start = .;
+		KEEP(*(.ktest.cases))
+		__ktest_end = .;
+		. = ALIGN(8);
+		__extable_start = .;
+		KEEP(*(.extable))
+		__extable_end = .;
+	} :rodata
+
+	.notes : AT(ADDR(.notes) - KERNEL_VBASE) {
+		KEEP(*(.note.tinypv))
+	} :rodata :note
+
+	. = ALIGN(PAGE_SIZE);
+	_rodata_end = .;
+
+	.data : AT(ADDR(.data) - KERNEL_VBASE) {
+		_data_start = .;
+		*(.data.page_aligned)
+		*(.data .data.*)
+	} :data
+
+	.bss : AT(ADDR(.bss) - KERNEL_VBASE) {
+		. = ALIGN(PAGE_SIZE);
+		__bss_start = .;
+		*(.bss.page_aligned)
+		*(.bss .bss.*)
+		*(COMMON)
+		. = ALIGN(PAGE_SIZE);
+		__bss_end = .;
+	} :data
+	_kernel_end = .;
+
+	/DISCARD/ : {
+		*(.comment) *(.eh_frame) *(.note.GNU-stack) *(.note.gnu.property)
+	}
+}
+
+/* What the code relies on. */
+ASSERT(_text_start == KERNEL_VBASE + KERNEL_PBASE, "text must start at KERNEL_PBASE")
+ASSERT((hypercall_page & (PAGE_SIZE - 1)) == 0, "hypercall page must be page aligned")
+ASSERT((_rodata_start & (PAGE_SIZE - 1)) == 0, "rodata must start on a page")
+ASSERT((_data_start & (PAGE_SIZE - 1)) == 0, "data must start on a page")
+ASSERT(_kernel_end - KERNEL_VBASE < 0x40000000, "image must fit the first GiB")
+ASSERT((__pvop_sites_end - __pvop_sites_start) % 16 == 0, "pvop site records are 16 bytes")
+ASSERT((__pvop_templates_end - __pvop_templates_start) % 16 == 0, "pvop template records are 16 bytes")
+ASSERT((__ktest_end - __ktest_start) % 24 == 0, "ktest records are 24 bytes")
+ASSERT((__extable_end - __extable_start) % 16 == 0, "extable records are 16 bytes")

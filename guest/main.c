@@ -1,0 +1,126 @@
+/*
+ * main.c - common start-up, after either boot head.
+ *
+ *   boot head (PVH or Xen PV) -> kernel_main():
+ *     parse the command line, settle the platform (detected, or forced
+ *     where that is safe), platform init (memory, traps, timer), patch
+ *     every pvop site, protect text, print the boot report, start the
+ *     tick, run the tests (or benchmarks), end QEMU with the verdict.
+ */
+#include "cmdline.h"
+#include "kernel.h"
+#include "ktest.h"
+#include "layout.h"
+#include "mm.h"
+#include "platform.h"
+#include "pvop_backend.h"
+#include "timer.h"
+
+/* platform=... may only pick something this boot can really run as. */
+static void apply_platform_option(void)
+{
+	const char *want = opts.platform;
+
+	if (!want || !strcmp(want, platform->name))
+		return;
+	if (platform->id == PLATFORM_XEN_PV) {
+		printk("warning: platform=%s refused: this kernel was entered "
+		       "as a Xen PV guest and runs in ring 3; only xen-pv can "
+		       "work\n",
+		       want);
+		return;
+	}
+	if (!strcmp(want, "native")) {
+		platform = &platform_native;
+		return;
+	}
+	if (!strcmp(want, "kvm")) {
+		if (strcmp(boot.hv_signature, "KVMKVMKVM"))
+			printk("warning: platform=kvm refused: no KVM signature "
+			       "at CPUID 0x40000000 (found '%s')\n",
+			       boot.hv_signature);
+		else
+			platform = &platform_kvm;
+		return;
+	}
+	if (!strcmp(want, "xen-pv")) {
+		printk("warning: platform=xen-pv refused: this boot came "
+		       "through the PVH entry, not from a Xen PV domain "
+		       "builder; there is no hypercall page or start_info\n");
+		return;
+	}
+	printk("warning: platform=%s unknown (native | kvm | xen-pv); "
+	       "using %s\n",
+	       want, platform->name);
+}
+
+static enum pvop_mode mode_option(void)
+{
+	if (!opts.pvops || !strcmp(opts.pvops, "on"))
+		return PVOP_MODE_INLINE;
+	if (!strcmp(opts.pvops, "off"))
+		return PVOP_MODE_INDIRECT;
+	if (!strcmp(opts.pvops, "noinline"))
+		return PVOP_MODE_CALL;
+	printk("warning: pvops=%s unknown (on | off | noinline); using on\n",
+	       opts.pvops);
+	return PVOP_MODE_INLINE;
+}
+
+static enum pvop_pad pad_option(void)
+{
+	for (int i = 0; opts.pvpad && i < PVOP_PAD_NR; i++)
+		if (!strcmp(opts.pvpad, pvop_pad_names[i]))
+			return i;
+	if (opts.pvpad)
+		printk("warning: pvpad=%s unknown (nops | nop1 | jmp); "
+		       "using nops\n",
+		       opts.pvpad);
+	return PVOP_PAD_NOPS;
+}
+
+static void boot_report(uint64_t patch_done_tsc)
+{
+	uint64_t usable = 0;
+	for (unsigned i = 0; i < boot.memmap_nr; i++)
+		if (boot.memmap[i].type == 1)
+			usable += boot.memmap[i].size;
+
+	printk("boot path: %s\n", boot.boot_path);
+	printk("platform: %s\n", platform->name);
+	printk("hypervisor signature: %s\n",
+	       boot.hv_signature[0] ? boot.hv_signature : "none");
+	printk("cpu vendor: %s\n", cpu_vendor());
+	printk("cpu model: %s\n", cpu_model());
+	printk("tsc frequency: %lu kHz\n", tsc_khz);
+	printk("memory: %lu KiB usable, allocator %lu pages (%lu free)\n",
+	       usable >> 10, pmm_total_pages(), pmm_free_pages());
+	printk("command line: %s\n", boot.cmdline);
+	if (platform->report)
+		platform->report();
+	pvop_report();
+	printk("boot tsc at patch done: %lu\n", patch_done_tsc);
+}
+
+void kernel_main(void)
+{
+	static struct pvop_backend backend;
+
+	printk("tinypv: booting (%s entry)\n", boot.boot_path);
+	cmdline_parse(boot.cmdline);
+	apply_platform_option();
+	platform->init();
+	platform->pvop_backend(&backend);
+	pvop_patch_all(&backend, mode_option(), pad_option());
+	uint64_t patch_done = rdtsc();
+	platform->protect_text();
+	boot_report(patch_done);
+
+	platform->tick_start(TICK_HZ);
+	irq_enable();
+	printk("tinypv: ready at tsc %lu\n", rdtsc());
+
+	unsigned failed = opts.notests ? 0 : ktest_run(opts.ktest);
+	printk("tinypv: result %s\n", failed ? "FAIL" : "PASS");
+	machine_exit(failed ? EXIT_FAIL : EXIT_PASS);
+}

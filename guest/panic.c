@@ -1,0 +1,69 @@
+/*
+ * panic.c - the way out when something is wrong: say why, show registers
+ * and the call chain, and end QEMU with a failing status.
+ */
+#include "kernel.h"
+#include "layout.h"
+#include "platform.h"
+#include "pvops.h"
+
+static bool in_panic;
+
+static bool kernel_text(uint64_t a)
+{
+	return a >= (uint64_t)_text_start && a < (uint64_t)_text_end;
+}
+
+static bool kernel_stack_addr(uint64_t a)
+{
+	return a >= (uint64_t)_kernel_start && a < (uint64_t)_kernel_end &&
+	       !(a & 7);
+}
+
+/* Walks the frame-pointer chain (the kernel builds with frame pointers). */
+void backtrace_from(uint64_t rbp, uint64_t rip)
+{
+	printk("Call trace:\n");
+	printk("  [<%016lx>]\n", rip);
+	for (int depth = 0; depth < 32 && kernel_stack_addr(rbp); depth++) {
+		uint64_t *frame = (uint64_t *)rbp;
+		uint64_t ret = frame[1];
+		if (!kernel_text(ret))
+			break;
+		printk("  [<%016lx>]\n", ret);
+		rbp = frame[0];
+	}
+}
+
+void machine_exit(int code)
+{
+	if (platform && platform->exit)
+		platform->exit(code);
+	for (;;)
+		halt();
+}
+
+void panic(const char *fmt, ...)
+{
+	va_list ap;
+	uint64_t rsp, rbp;
+
+	irq_disable();
+	if (in_panic) {
+		printk("tinypv: PANIC: nested panic\n");
+		machine_exit(EXIT_PANIC);
+	}
+	in_panic = true;
+
+	printk("tinypv: PANIC: ");
+	va_start(ap, fmt);
+	vprintk(fmt, ap);
+	va_end(ap);
+	printk("\n");
+
+	asm volatile("mov %%rsp, %0; mov %%rbp, %1" : "=r"(rsp), "=r"(rbp));
+	printk("RSP: %016lx RBP: %016lx CR2: %016lx CR3: %016lx\n", rsp, rbp,
+	       read_cr2(), read_cr3());
+	backtrace_from(rbp, (uint64_t)__builtin_return_address(0));
+	machine_exit(EXIT_PANIC);
+}

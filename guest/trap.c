@@ -1,0 +1,131 @@
+/*
+ * trap.c - exception and interrupt dispatch, the fixup table, the
+ * register dump.
+ */
+#include "kernel.h"
+#include "platform.h"
+#include "pvops.h"
+#include "trap.h"
+
+uint8_t trap_return_via_xen;
+struct fault_record last_fault;
+
+extern const struct extable_entry __extable_start[], __extable_end[];
+
+static irq_handler_t irq_handlers[VEC_XEN_UPCALL + 1];
+
+static const char *const exc_names[32] = {
+	"#DE divide error",	"#DB debug",
+	"NMI",			"#BP breakpoint",
+	"#OF overflow",		"#BR bound range",
+	"#UD invalid opcode",	"#NM device not available",
+	"#DF double fault",	"coprocessor segment overrun",
+	"#TS invalid TSS",	"#NP segment not present",
+	"#SS stack fault",	"#GP general protection",
+	"#PF page fault",	"reserved 15",
+	"#MF x87 error",	"#AC alignment check",
+	"#MC machine check",	"#XM SIMD error",
+	"#VE virtualization",	"#CP control protection",
+};
+
+const char *exception_name(unsigned vector)
+{
+	if (vector < 32 && exc_names[vector])
+		return exc_names[vector];
+	return "reserved";
+}
+
+void irq_register(unsigned vector, irq_handler_t fn)
+{
+	BUG_ON(vector > VEC_XEN_UPCALL);
+	irq_handlers[vector] = fn;
+}
+
+void dump_frame(const struct trap_frame *f)
+{
+	printk("RIP: %016lx CS: %04lx RFLAGS: %08lx\n", f->rip, f->cs,
+	       f->rflags);
+	printk("RSP: %016lx SS: %04lx\n", f->rsp, f->ss);
+	printk("RAX: %016lx RBX: %016lx RCX: %016lx\n", f->rax, f->rbx, f->rcx);
+	printk("RDX: %016lx RSI: %016lx RDI: %016lx\n", f->rdx, f->rsi, f->rdi);
+	printk("RBP: %016lx R8:  %016lx R9:  %016lx\n", f->rbp, f->r8, f->r9);
+	printk("R10: %016lx R11: %016lx R12: %016lx\n", f->r10, f->r11, f->r12);
+	printk("R13: %016lx R14: %016lx R15: %016lx\n", f->r13, f->r14, f->r15);
+}
+
+static const struct extable_entry *ext_find(uint64_t rip)
+{
+	for (const struct extable_entry *e = __extable_start;
+	     e < __extable_end; e++)
+		if (rip >= e->insn && rip < e->insn + e->len)
+			return e;
+	return NULL;
+}
+
+/*
+ * An EXT_RET entry (a faulting instruction inside a pvop stub) is only
+ * honoured when the stub was called from a site that has its own fixup:
+ * the return address then lies inside that site, and we resume at the
+ * site's fixup. Called from anywhere else, the fault stays fatal. A
+ * no-execute fault on a call target is treated the same way.
+ */
+static bool fixup(struct trap_frame *f, uint64_t cr2)
+{
+	const struct extable_entry *e = ext_find(f->rip);
+	uint64_t rsp = f->rsp;
+
+	/*
+	 * A fault inside a stub called from a guarded site, or a fetch fault
+	 * on a call's target: the guarded instruction is the caller's call.
+	 */
+	bool fetch = f->vector == VEC_PF && (f->error & 16) && f->rip == cr2;
+	if ((e && e->kind == EXT_RET) || (!e && fetch)) {
+		uint64_t ret = *(uint64_t *)rsp;
+		e = ext_find(ret - 1);
+		rsp += 8;
+	}
+	if (!e || e->kind != EXT_JUMP)
+		return false;
+	last_fault.count++;
+	last_fault.vector = f->vector;
+	last_fault.error = f->error;
+	last_fault.rip = f->rip;
+	last_fault.cr2 = cr2;
+	f->rip = e->insn + e->fixup;
+	f->rsp = rsp;
+	return true;
+}
+
+static void exception(struct trap_frame *f)
+{
+	uint64_t cr2 = f->vector == VEC_PF ? read_cr2() : 0;
+
+	if (fixup(f, cr2))
+		return;
+	printk("tinypv: EXCEPTION %s (vector %lu) error %#lx at %016lx\n",
+	       exception_name(f->vector), f->vector, f->error, f->rip);
+	if (f->vector == VEC_PF)
+		printk("CR2: %016lx (%s, %s, %s)\n", cr2,
+		       f->error & 1 ? "protection" : "not present",
+		       f->error & 2 ? "write" : "read",
+		       f->error & 16 ? "fetch" : "data");
+	dump_frame(f);
+	backtrace_from(f->rbp, f->rip);
+	panic("unhandled %s at %016lx", exception_name(f->vector), f->rip);
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+	if (f->vector < 32) {
+		exception(f);
+		return;
+	}
+	if (f->vector <= VEC_XEN_UPCALL && irq_handlers[f->vector]) {
+		irq_handlers[f->vector](f);
+		return;
+	}
+	if (f->vector == VEC_SPURIOUS)
+		return;
+	dump_frame(f);
+	panic("unexpected interrupt vector %lu", f->vector);
+}

@@ -1,0 +1,118 @@
+/*
+ * events.c - Xen event channels (2-level ABI) and the timer tick.
+ *
+ * Xen raises an upcall (entry/traps.S: xen_upcall_entry, delivered with
+ * events masked) when vcpu_info.evtchn_upcall_pending is set and the mask
+ * is clear. The handler clears upcall_pending, takes the selector word
+ * (which 64-port groups have news), and for each pending, unmasked port
+ * clears its pending bit and calls the port's handler; it loops until
+ * Xen has nothing more. Returning through the iret hypercall restores the
+ * mask from the saved IF.
+ *
+ * The tick: VIRQ_TIMER bound to a port, Xen's default periodic timer
+ * stopped, and each tick arms the next set_timer_op one-shot.
+ */
+#include "hypercall.h"
+#include "kernel.h"
+#include "percpu.h"
+#include "pvclock.h"
+#include "platform.h"
+#include "pvops.h"
+#include "timer.h"
+#include "trap.h"
+#include "xen.h"
+
+#define NR_PORTS 1024
+
+static evtchn_handler_t handlers[NR_PORTS];
+static uint64_t delivered;
+static uint64_t tick_period_ns;
+static evtchn_port_t timer_port;
+
+uint64_t xen_events_delivered(void)
+{
+	return delivered;
+}
+
+static void clear_bit_atomic(volatile xen_ulong_t *word, unsigned bit)
+{
+	asm volatile("lock btrq %1, %0" : "+m"(*word) : "r"((uint64_t)bit)
+		     : "memory", "cc");
+}
+
+static void handle_port(evtchn_port_t port)
+{
+	delivered++;
+	if (port < NR_PORTS && handlers[port])
+		handlers[port](port);
+	else
+		printk("xen: event on unbound port %u\n", port);
+}
+
+static void upcall(struct trap_frame *f)
+{
+	struct vcpu_info *v = &this_cpu()->vcpu_info;
+	(void)f;
+
+	this_cpu()->irqs++;
+	while (READ_ONCE(v->evtchn_upcall_pending)) {
+		WRITE_ONCE(v->evtchn_upcall_pending, 0);
+		xen_ulong_t sel = __atomic_exchange_n(&v->evtchn_pending_sel, 0,
+						      __ATOMIC_SEQ_CST);
+		while (sel) {
+			unsigned w = __builtin_ctzl(sel);
+			sel &= sel - 1;
+			xen_ulong_t pend = READ_ONCE(xen_shared->evtchn_pending[w]) &
+					   ~READ_ONCE(xen_shared->evtchn_mask[w]);
+			while (pend) {
+				unsigned b = __builtin_ctzl(pend);
+				pend &= pend - 1;
+				clear_bit_atomic(&xen_shared->evtchn_pending[w],
+						 b);
+				handle_port(w * 64 + b);
+			}
+		}
+	}
+}
+
+void xen_evtchn_bind(evtchn_port_t port, evtchn_handler_t fn)
+{
+	BUG_ON(port >= NR_PORTS);
+	handlers[port] = fn;
+	clear_bit_atomic(&xen_shared->evtchn_mask[port / 64], port % 64);
+}
+
+evtchn_port_t xen_bind_virq(uint32_t virq)
+{
+	struct evtchn_bind_virq b = { .virq = virq, .vcpu = 0 };
+	if (HYPERVISOR_event_channel_op(EVTCHNOP_bind_virq, &b))
+		panic("xen: cannot bind VIRQ %u", virq);
+	return b.port;
+}
+
+void xen_events_init(void)
+{
+	irq_register(VEC_XEN_UPCALL, upcall);
+}
+
+static uint64_t system_time_now(void)
+{
+	return pvclock_read_system(&this_cpu()->vcpu_info.time);
+}
+
+static void timer_event(evtchn_port_t port)
+{
+	(void)port;
+	tick_handler_common();
+	HYPERVISOR_set_timer_op(system_time_now() + tick_period_ns);
+}
+
+void xen_tick_start(unsigned hz)
+{
+	tick_period_ns = 1000000000ULL / hz;
+	/* Xen may run a default periodic timer; we want our one-shots. */
+	HYPERVISOR_vcpu_op(VCPUOP_stop_periodic_timer, 0, NULL);
+	timer_port = xen_bind_virq(VIRQ_TIMER);
+	xen_evtchn_bind(timer_port, timer_event);
+	HYPERVISOR_set_timer_op(system_time_now() + tick_period_ns);
+}

@@ -1,0 +1,276 @@
+/*
+ * start.c - the Xen PV boot path and the xen-pv platform.
+ *
+ * entry/pvh.S:xen_start calls start_xen_pv() with Xen's start_info. Xen
+ * has mapped the image at KERNEL_VBASE, filled the hypercall page and
+ * started us in ring 3 with events masked. Before the first pvop runs we
+ * must: return from traps via the iret hypercall, point %gs at percpu0,
+ * move vcpu_info into percpu0 (the Xen templates address it via %gs) and
+ * point pv_ops at the Xen backend. Then the common kernel_main().
+ */
+#include "cmdline.h"
+#include "hypercall.h"
+#include "kernel.h"
+#include "mm.h"
+#include "percpu.h"
+#include "pio.h"
+#include "platform.h"
+#include "pvclock.h"
+#include "pvop_backend.h"
+#include "timer.h"
+#include "trap.h"
+#include "xen.h"
+
+start_info_t *xen_start_info;
+struct shared_info *xen_shared;
+const unsigned long *xen_p2m;
+uint64_t xen_version_word;
+
+static uint8_t shared_info_page[PAGE_SIZE] __attribute__((aligned(4096)));
+static char xen_cmdline[MAX_GUEST_CMDLINE];
+static char xen_extraversion[XEN_EXTRAVERSION_LEN];
+static uint32_t xen_features[XENFEAT_NR_SUBMAPS];
+
+extern char xen_trap_stubs[], xen_upcall_entry[], xen_failsafe_entry[];
+
+uint64_t xen_virt_to_mfn(const void *va)
+{
+	uint64_t pfn = ((uint64_t)va - KERNEL_VBASE) >> PAGE_SHIFT;
+	return xen_p2m[pfn];
+}
+
+static void xen_console_write(const char *s, size_t n)
+{
+	HYPERVISOR_console_io(CONSOLEIO_write, (int)n, s);
+}
+
+static void __noreturn xen_exit(int code)
+{
+	struct physdev_set_iopl iopl = { .iopl = 1 };
+	struct sched_shutdown sd = { .reason = SHUTDOWN_poweroff };
+
+	/* dom0 may drive QEMU's isa-debug-exit port once it has I/O rights. */
+	if (HYPERVISOR_physdev_op(PHYSDEVOP_set_iopl, &iopl) == 0)
+		pio_outb(DEBUG_EXIT_PORT, (uint8_t)code);
+	printk("tinypv: isa-debug-exit did not end QEMU; shutting down dom0 "
+	       "(exit code %#x)\n",
+	       code);
+	for (;;)
+		HYPERVISOR_sched_op(SCHEDOP_shutdown, &sd);
+}
+
+void xen_failsafe(void)
+{
+	panic("xen: failsafe callback (bad segment on return to guest)");
+}
+
+static void register_vcpu_info(void)
+{
+	struct vcpu_register_vcpu_info info = {
+		.mfn = xen_virt_to_mfn(&percpu0),
+		.offset = offsetof(struct percpu, vcpu_info),
+	};
+	if (HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &info))
+		panic("xen: cannot place vcpu_info in the per-CPU area");
+}
+
+static void map_shared_info(void)
+{
+	uint64_t pte = xen_start_info->shared_info | PTE_P | PTE_W | PTE_A |
+		       PTE_D;
+	if (HYPERVISOR_update_va_mapping((unsigned long)shared_info_page, pte,
+					 UVMF_INVLPG))
+		panic("xen: cannot map shared_info");
+	xen_shared = (struct shared_info *)shared_info_page;
+}
+
+/* Exceptions 0-31 go to the same stubs as natively (after rcx/r11). */
+static void xen_traps_init(void)
+{
+	static struct trap_info table[33];
+	int n = 0;
+
+	for (int v = 0; v < 32; v++) {
+		if (v == 2 || v == 15 || (v >= 22 && v != 29 && v != 30))
+			continue; /* NMI is a callback; reserved vectors */
+		table[n].vector = v;
+		table[n].flags = 4; /* TI_SET_IF: mask events, like a gate */
+		table[n].cs = FLAT_KERNEL_CS;
+		table[n].address = (unsigned long)xen_trap_stubs + 16 * v;
+		n++;
+	}
+	table[n] = (struct trap_info){ 0 };
+	if (HYPERVISOR_set_trap_table(table))
+		panic("xen: set_trap_table refused");
+
+	struct callback_register event = {
+		.type = CALLBACKTYPE_event,
+		.flags = CALLBACKF_mask_events,
+		.address = (unsigned long)xen_upcall_entry,
+	};
+	struct callback_register failsafe = {
+		.type = CALLBACKTYPE_failsafe,
+		.flags = CALLBACKF_mask_events,
+		.address = (unsigned long)xen_failsafe_entry,
+	};
+	if (HYPERVISOR_callback_op(CALLBACKOP_register, &event) ||
+	    HYPERVISOR_callback_op(CALLBACKOP_register, &failsafe))
+		panic("xen: cannot register callbacks");
+}
+
+/*
+ * Pages Xen mapped for us beyond its bootstrap page tables and stack: Xen
+ * guarantees at least 512 KiB of mapped padding there, and that is what
+ * the allocator gets (doc/xen-pv.md).
+ */
+static void xen_memory_init(void)
+{
+	uint64_t pt_end = xen_start_info->pt_base +
+			  (xen_start_info->nr_pt_frames + 1) * PAGE_SIZE;
+	uint64_t lo = pt_end - KERNEL_VBASE;
+
+	phys_map_base = KERNEL_VBASE;
+	mmu_use_nx();
+	pmm_add_range(lo, lo + (512 << 10));
+	boot.memmap[0] = (struct mem_range){
+		.start = 0,
+		.size = xen_start_info->nr_pages * PAGE_SIZE,
+		.type = 1,
+	};
+	boot.memmap_nr = 1;
+}
+
+static void xen_platform_init(void)
+{
+	xen_memory_init();
+	xen_traps_init();
+	xen_events_init();
+	xen_clock_init();
+}
+
+static void xen_alias_map(uintptr_t window, uintptr_t target)
+{
+	uint64_t pte = xen_virt_to_mfn((void *)target) << PAGE_SHIFT | PTE_P |
+		       PTE_W | PTE_A | PTE_D | mmu_nx_bit();
+	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_INVLPG))
+		panic("text_poke: Xen refused the alias of %lx", target);
+}
+
+static void xen_alias_unmap(uintptr_t window)
+{
+	uint64_t pte = xen_virt_to_mfn((void *)window) << PAGE_SHIFT | PTE_P |
+		       PTE_W | PTE_A | PTE_D | mmu_nx_bit();
+	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_INVLPG))
+		panic("text_poke: Xen refused to restore %lx", window);
+}
+
+/* Text read-only; rodata read-only, no-execute; data no-execute. */
+static void xen_protect_text(void)
+{
+	for (uintptr_t va = (uintptr_t)_data_start; va < (uintptr_t)_kernel_end;
+	     va += PAGE_SIZE) {
+		if (va == (uintptr_t)shared_info_page || !mmu_nx_bit())
+			continue;
+		uint64_t pte = xen_virt_to_mfn((void *)va) << PAGE_SHIFT |
+			       PTE_P | PTE_W | PTE_A | PTE_D | mmu_nx_bit();
+		if (HYPERVISOR_update_va_mapping(va, pte, UVMF_INVLPG))
+			panic("xen: cannot set no-execute on %lx", va);
+	}
+	for (uintptr_t va = (uintptr_t)_text_start; va < (uintptr_t)_rodata_end;
+	     va += PAGE_SIZE) {
+		uint64_t flags = PTE_P | PTE_A;
+		if (va >= (uintptr_t)_rodata_start)
+			flags |= mmu_nx_bit();
+		uint64_t pte = xen_virt_to_mfn((void *)va) << PAGE_SHIFT | flags;
+		if (HYPERVISOR_update_va_mapping(va, pte, UVMF_INVLPG))
+			panic("xen: cannot write-protect %lx", va);
+	}
+}
+
+static void xen_report(void)
+{
+	printk("xen version: %lu.%lu%s\n", xen_version_word >> 16,
+	       xen_version_word & 0xffff, xen_extraversion);
+	printk("xen features:");
+	static const char *const names[] = {
+		[XENFEAT_writable_page_tables] = "writable_page_tables",
+		[XENFEAT_writable_descriptor_tables] = "writable_descriptor_tables",
+		[XENFEAT_auto_translated_physmap] = "auto_translated_physmap",
+		[XENFEAT_supervisor_mode_kernel] = "supervisor_mode_kernel",
+		[XENFEAT_pae_pgdir_above_4gb] = "pae_pgdir_above_4gb",
+		[XENFEAT_mmu_pt_update_preserve_ad] = "mmu_pt_update_preserve_ad",
+		[XENFEAT_highmem_assist] = "highmem_assist",
+		[XENFEAT_gnttab_map_avail_bits] = "gnttab_map_avail_bits",
+		[XENFEAT_hvm_callback_vector] = "hvm_callback_vector",
+		[XENFEAT_hvm_safe_pvclock] = "hvm_safe_pvclock",
+		[XENFEAT_hvm_pirqs] = "hvm_pirqs",
+		[XENFEAT_dom0] = "dom0",
+	};
+	for (unsigned i = 0; i < 32; i++) {
+		if (!(xen_features[0] & (1u << i)))
+			continue;
+		if (i < ARRAY_SIZE(names) && names[i])
+			printk(" %s", names[i]);
+		else
+			printk(" bit%u", i);
+	}
+	printk("\n");
+	printk("xen start_info: %lu pages, pt_base %#lx, %lu pt frames\n",
+	       xen_start_info->nr_pages, xen_start_info->pt_base,
+	       xen_start_info->nr_pt_frames);
+	printk("xen events delivered: %lu\n", xen_events_delivered());
+}
+
+const struct platform platform_xen_pv = {
+	.name = "xen-pv",
+	.id = PLATFORM_XEN_PV,
+	.console_write = xen_console_write,
+	.init = xen_platform_init,
+	.pvop_backend = pvop_backend_xen,
+	.exit = xen_exit,
+	.tick_start = xen_tick_start,
+	.alias_map = xen_alias_map,
+	.alias_unmap = xen_alias_unmap,
+	.protect_text = xen_protect_text,
+	.report = xen_report,
+};
+
+static void read_version(void)
+{
+	xen_feature_info_t fi = { .submap_idx = 0 };
+
+	xen_version_word = (uint64_t)HYPERVISOR_xen_version(XENVER_version,
+							    NULL);
+	HYPERVISOR_xen_version(XENVER_extraversion, xen_extraversion);
+	xen_extraversion[XEN_EXTRAVERSION_LEN - 1] = '\0';
+	if (HYPERVISOR_xen_version(XENVER_get_features, &fi) == 0)
+		xen_features[0] = fi.submap;
+}
+
+void start_xen_pv(start_info_t *si)
+{
+	static struct pvop_backend early;
+
+	trap_return_via_xen = 1;
+	xen_start_info = si;
+	xen_p2m = (const unsigned long *)si->mfn_list;
+	percpu0.self = &percpu0;
+	HYPERVISOR_set_segment_base(SEGBASE_GS_KERNEL, (unsigned long)&percpu0);
+	register_vcpu_info();
+	percpu0.cr3 = xen_p2m[(si->pt_base - KERNEL_VBASE) >> PAGE_SHIFT]
+		      << PAGE_SHIFT;
+	pvop_backend_xen(&early);
+	pvop_install_table(&early);
+
+	platform = &platform_xen_pv;
+	if (memcmp(si->magic, "xen-3.0-x86_64", 14))
+		panic("xen: start_info magic '%.32s' is not xen-3.0-x86_64",
+		      si->magic);
+	memcpy(xen_cmdline, si->cmd_line, sizeof(xen_cmdline) - 1);
+	boot.boot_path = "xen-pv";
+	boot.cmdline = xen_cmdline;
+	map_shared_info();
+	read_version();
+	cpu_detect();
+	kernel_main();
+}

@@ -1,0 +1,26 @@
+/*
+ * xen_thunks.S - Xen PV entry points that are not pvop templates:
+ * register-saving thunks for the C halves of the Xen pvops (see
+ * pvops/thunks.S for the convention), and the failsafe callback.
+ */
+#include "asm.h"
+#include "pvop_thunk.h"
+
+PVOP_THUNK(xen_force_upcall_thunk, xen_force_upcall)
+PVOP_THUNK(xen_restore_fl_thunk, xen_restore_fl)
+PVOP_THUNK(xen_safe_halt_thunk, xen_safe_halt)
+PVOP_THUNK(xen_halt_thunk, xen_halt)
+PVOP_THUNK(xen_write_cr3_thunk, xen_write_cr3)
+PVOP_THUNK(xen_flush_tlb_one_thunk, xen_flush_tlb_one)
+PVOP_THUNK(xen_clock_read_thunk, xen_clock_read)
+
+/*
+ * Xen calls this when it cannot load the segment registers on a return
+ * to the guest: nothing tinypv does should cause it, so it is fatal.
+ */
+	.text
+FUNC(xen_failsafe_entry)
+	and	$-16, %rsp
+	call	xen_failsafe
+	ud2
+ENDFUNC(xen_failsafe_entry)

@@ -1,0 +1,139 @@
+/*
+ * pvop_abi.h - the pvop ABI: op numbers, slot sizes, register masks and the
+ * records the patcher reads. Shared by C, assembly, the host tests and (by
+ * name) scripts/check_sites.py.
+ *
+ * Register convention of a site (doc/pvops.md tells the full story):
+ *   - Inputs and outputs sit in fixed registers chosen per op (below).
+ *   - A site may destroy only the registers in its clobber mask; every
+ *     other register, including the other caller-saved ones, survives.
+ *     Out-of-line C implementations are reached through register-saving
+ *     thunks (pvops/thunks.S) so they keep that promise.
+ *   - Flags and memory are always clobbered.
+ *
+ * Op             in              out          site clobbers
+ * irq_*          restore_fl:rdi  save_fl:rax  rax
+ * halts          -               -            rax
+ * read_cr2/3     -               rax          rax
+ * write_cr3      rdi             -            rax
+ * flush_tlb_one  rdi (va)        -            rax
+ * io_delay       -               -            rax
+ * read_msr       ecx             edx:eax      rax rdx
+ * write_msr      ecx, edx:eax    -            rax rdx
+ * cpuid          eax, ecx        eax..edx     rax rbx rcx rdx
+ * apic_eoi       -               -            rax
+ * clock_read     -               rax (ns)     rax
+ *
+ * The slot of an op is the number of bytes every site of that op occupies:
+ * the 6-byte indirect call padded with NOPs to the longest inline template
+ * of any backend. The assembler checks each template against its slot.
+ */
+#ifndef TINYPV_PVOP_ABI_H
+#define TINYPV_PVOP_ABI_H
+
+/* Op numbers, usable from assembly. Names: pvop_names[] in pvops/ops.c. */
+#define PVOP_IRQ_DISABLE 0
+#define PVOP_IRQ_ENABLE 1
+#define PVOP_SAVE_FL 2
+#define PVOP_RESTORE_FL 3
+#define PVOP_SAFE_HALT 4
+#define PVOP_HALT 5
+#define PVOP_READ_CR2 6
+#define PVOP_READ_CR3 7
+#define PVOP_WRITE_CR3 8
+#define PVOP_FLUSH_TLB_ONE 9
+#define PVOP_IO_DELAY 10
+#define PVOP_READ_MSR 11
+#define PVOP_WRITE_MSR 12
+#define PVOP_CPUID 13
+#define PVOP_APIC_EOI 14
+#define PVOP_CLOCK_READ 15
+#define PVOP_NR 16
+
+#define PVOP_SLOT_IRQ_DISABLE 9
+#define PVOP_SLOT_IRQ_ENABLE 25
+#define PVOP_SLOT_SAVE_FL 16
+#define PVOP_SLOT_RESTORE_FL 6
+#define PVOP_SLOT_SAFE_HALT 6
+#define PVOP_SLOT_HALT 6
+#define PVOP_SLOT_READ_CR2 9
+#define PVOP_SLOT_READ_CR3 9
+#define PVOP_SLOT_WRITE_CR3 6
+#define PVOP_SLOT_FLUSH_TLB_ONE 6
+#define PVOP_SLOT_IO_DELAY 6
+#define PVOP_SLOT_READ_MSR 6
+#define PVOP_SLOT_WRITE_MSR 6
+#define PVOP_SLOT_CPUID 7
+#define PVOP_SLOT_APIC_EOI 6
+#define PVOP_SLOT_CLOCK_READ 6
+
+/* The unpatched site: call *pv_ops+8*op(%rip), ff 15 disp32. */
+#define PVOP_INDIRECT_CALL_LEN 6
+#define PVOP_DIRECT_CALL_LEN 5
+
+/* Register mask bits, in the hardware encoding order. */
+#define REG_RAX (1 << 0)
+#define REG_RCX (1 << 1)
+#define REG_RDX (1 << 2)
+#define REG_RBX (1 << 3)
+#define REG_RSP (1 << 4)
+#define REG_RBP (1 << 5)
+#define REG_RSI (1 << 6)
+#define REG_RDI (1 << 7)
+#define REG_R8 (1 << 8)
+#define REG_R9 (1 << 9)
+#define REG_R10 (1 << 10)
+#define REG_R11 (1 << 11)
+
+/* Site flags: benchmark sites pin their dispatch mode. */
+#define PVOP_SITE_FORCE_INDIRECT 0x1
+#define PVOP_SITE_FORCE_CALL 0x2
+#define PVOP_SITE_FORCE_INLINE 0x4
+
+/* Backends, as recorded in template records. */
+#define PVOP_BACKEND_NATIVE 0
+#define PVOP_BACKEND_KVM 1
+#define PVOP_BACKEND_XEN 2
+#define PVOP_BACKEND_NR 3
+
+/* A template's rel32 field when it holds no relative branch. */
+#define PVOP_NO_REL32 0xff
+
+#ifndef __ASSEMBLY__
+#include <stdint.h>
+
+/*
+ * One record per call site, in section .pvop.sites (16 bytes; the linker
+ * script asserts the section is a whole number of them).
+ */
+struct pvop_site {
+	uint64_t addr; /* first byte of the site */
+	uint8_t len; /* bytes the site owns (its slot) */
+	uint8_t op; /* PVOP_* */
+	uint16_t clobbers; /* REG_* the site lets the op destroy */
+	uint8_t flags; /* PVOP_SITE_* */
+	uint8_t reserved[3];
+};
+
+/*
+ * One record per inline template, in section .pvop.templates (16 bytes).
+ * The template's bytes are followed by a `ret`, so the same bytes are also
+ * a function with the op's register convention (what pvops=off and
+ * pvops=noinline call).
+ */
+struct pvop_template {
+	uint64_t addr;
+	uint8_t len; /* bytes copied into a site (without the ret) */
+	uint8_t op;
+	uint16_t clobbers; /* REG_* the bytes destroy */
+	uint8_t backend; /* PVOP_BACKEND_* */
+	uint8_t rel32; /* offset of a rel32 to relocate, or PVOP_NO_REL32 */
+	uint8_t reserved[2];
+};
+
+_Static_assert(sizeof(struct pvop_site) == 16, "site record is 16 bytes");
+_Static_assert(sizeof(struct pvop_template) == 16,
+	       "template record is 16 bytes");
+#endif
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * pvop_backend.h - the contract between the patcher and a backend.
+ *
+ * A backend is a struct pvop_backend: for every op, how it is done here
+ * (an inline template, a function with the op's convention, or nothing).
+ * An op a backend leaves empty falls back to the native implementation,
+ * which is what "native where native is right" means for KVM.
+ *
+ * Adding a backend: doc/pvops.md, "How to add a backend".
+ */
+#ifndef TINYPV_PVOP_BACKEND_H
+#define TINYPV_PVOP_BACKEND_H
+
+#include "pvop_patch.h"
+#include "pvops.h"
+
+/* Inline template and its callable stub (both from pvops/templates.S). */
+#define PVOP_IMPL_TPL(t)                                                       \
+	((struct pvop_impl){ .tpl = &(t),                                      \
+			     .call = (void *)(uintptr_t)(t).addr,              \
+			     .call_clobbers = (t).clobbers })
+/* A C function behind a register-saving thunk (pvops/thunks.S). */
+#define PVOP_IMPL_THUNK(fn)                                                    \
+	((struct pvop_impl){ .call = (void *)(fn), .call_clobbers = REG_RAX })
+/* Nothing to do: NOPs inline, a bare `ret` when called. */
+#define PVOP_IMPL_NOP                                                          \
+	((struct pvop_impl){ .nop = true,                                      \
+			     .call = (void *)(uintptr_t)pvtpl_any_nop.addr,    \
+			     .call_clobbers = 0 })
+
+#define DECLARE_TEMPLATE(b, op)                                                \
+	extern const struct pvop_template pvtpl_##b##_##op;                    \
+	extern char pvstub_##b##_##op[]
+
+DECLARE_TEMPLATE(any, nop);
+DECLARE_TEMPLATE(native, irq_disable);
+DECLARE_TEMPLATE(native, irq_enable);
+DECLARE_TEMPLATE(native, save_fl);
+DECLARE_TEMPLATE(native, restore_fl);
+DECLARE_TEMPLATE(native, safe_halt);
+DECLARE_TEMPLATE(native, halt);
+DECLARE_TEMPLATE(native, read_cr2);
+DECLARE_TEMPLATE(native, read_cr3);
+DECLARE_TEMPLATE(native, write_cr3);
+DECLARE_TEMPLATE(native, flush_tlb_one);
+DECLARE_TEMPLATE(native, io_delay);
+DECLARE_TEMPLATE(native, read_msr);
+DECLARE_TEMPLATE(native, write_msr);
+DECLARE_TEMPLATE(native, cpuid);
+DECLARE_TEMPLATE(xen, irq_disable);
+DECLARE_TEMPLATE(xen, irq_enable);
+DECLARE_TEMPLATE(xen, save_fl);
+DECLARE_TEMPLATE(xen, read_cr2);
+DECLARE_TEMPLATE(xen, read_cr3);
+DECLARE_TEMPLATE(xen, cpuid);
+
+/* Thunks (pvops/thunks.S, guest/xen/xen_thunks.S). */
+void native_apic_eoi_thunk(void);
+void native_clock_read_thunk(void);
+void kvm_apic_eoi_thunk(void);
+void kvm_clock_read_thunk(void);
+void xen_force_upcall_thunk(void);
+void xen_restore_fl_thunk(void);
+void xen_safe_halt_thunk(void);
+void xen_halt_thunk(void);
+void xen_write_cr3_thunk(void);
+void xen_flush_tlb_one_thunk(void);
+void xen_clock_read_thunk(void);
+
+/* The backends. native is complete; the others start from it. */
+void pvop_backend_native(struct pvop_backend *b);
+void pvop_backend_kvm(struct pvop_backend *b, uint32_t kvm_features);
+void pvop_backend_xen(struct pvop_backend *b);
+
+/* pvops/apply.c */
+struct pvop_stats {
+	unsigned sites[PVOP_NR][PVOP_KIND_NR];
+	unsigned total;
+	uint64_t tsc_cycles; /* time spent in pvop_patch_all */
+	uint64_t ns;
+};
+extern struct pvop_stats pvop_stats;
+extern const struct pvop_backend *pvop_current;
+extern enum pvop_mode pvop_mode;
+extern enum pvop_pad pvop_pad;
+
+/* Points pv_ops at the backend's functions; no text is touched. */
+void pvop_install_table(const struct pvop_backend *b);
+/* Rewrites every site for the backend (panics on a bad site). */
+void pvop_patch_all(const struct pvop_backend *b, enum pvop_mode mode,
+		    enum pvop_pad pad);
+/* What a site should hold under the current backend and mode. */
+int pvop_expected(const struct pvop_site *s, uint8_t *out);
+void pvop_report(void);
+
+extern const struct pvop_site __pvop_sites_start[], __pvop_sites_end[];
+extern const struct pvop_template __pvop_templates_start[],
+	__pvop_templates_end[];
+
+#endif

@@ -1,0 +1,284 @@
+/*
+ * pvops.h - the only way the kernel performs a privileged operation.
+ *
+ * Every wrapper below emits a patchable call site: an indirect call through
+ * pv_ops.fn[op], padded with NOPs to the op's slot, and a record in
+ * .pvop.sites (address, length, op, clobber mask). Unpatched, the site
+ * works as it stands. At boot pvop_patch_all() rewrites each site for the
+ * detected backend: the backend's bytes inline, a direct call, or NOPs.
+ *
+ *   unsigned long fl = irq_save();   // save_fl + irq_disable
+ *   ...
+ *   irq_restore(fl);
+ *
+ * The register contract of each op is in pvop_abi.h. Adding an op:
+ * doc/pvops.md, "How to add an op".
+ */
+#ifndef TINYPV_PVOPS_H
+#define TINYPV_PVOPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "asm.h"
+#include "pvop_abi.h"
+#include "trap.h"
+
+/* Targets of the unpatched indirect calls; filled by pvop_select_backend. */
+struct pv_ops {
+	void *fn[PVOP_NR];
+};
+extern struct pv_ops pv_ops;
+
+#define X86_EFLAGS_IF 0x200UL
+
+#define __PVOP_STR(x) #x
+#define PVOP_STR(x) __PVOP_STR(x)
+
+/*
+ * The site itself. Operands %c[pv_op], %c[pv_slot], %c[pv_clob] and
+ * %c[pv_flags] come from PVOP_ARGS. The padding is made of the assembler's
+ * multi-byte NOPs (.nops); the patcher validates them before writing.
+ */
+#define PVOP_SITE_ASM                                                          \
+	"771:\n\t"                                                             \
+	"call *pv_ops+8*%c[pv_op](%%rip)\n\t"                                  \
+	".nops %c[pv_slot] - (. - 771b)\n"                                     \
+	"773:\n\t"                                                             \
+	".pushsection .pvop.sites, \"a\"\n\t"                                  \
+	".balign 16\n\t"                                                       \
+	".quad 771b\n\t"                                                       \
+	".byte 773b - 771b, %c[pv_op]\n\t"                                     \
+	".short %c[pv_clob]\n\t"                                               \
+	".byte %c[pv_flags], 0, 0, 0\n\t"                                      \
+	".popsection\n\t"
+
+#define PVOP_ARGS_FLAGS(op, clob, flags)                                       \
+	[pv_op] "i"(PVOP_##op), [pv_slot] "i"(PVOP_SLOT_##op),                 \
+		[pv_clob] "i"(clob), [pv_flags] "i"(flags)
+#define PVOP_ARGS(op, clob) PVOP_ARGS_FLAGS(op, clob, 0)
+
+/*
+ * Site bodies, parameterised by flags so benchmarks can pin a dispatch
+ * mode on their own sites (PVOP_SITE_FORCE_*). Everyone else uses the
+ * wrappers further down, which pass 0.
+ */
+#define PVOP_V_RAX(op, flags)                                                  \
+	do {                                                                   \
+		unsigned long __rax;                                           \
+		asm volatile(PVOP_SITE_ASM                                     \
+			     : "=a"(__rax)                                     \
+			     : PVOP_ARGS_FLAGS(op, REG_RAX, flags)             \
+			     : "memory", "cc");                                \
+	} while (0)
+
+#define PVOP_R_RAX(op, flags, out)                                             \
+	asm volatile(PVOP_SITE_ASM                                             \
+		     : "=a"(out)                                               \
+		     : PVOP_ARGS_FLAGS(op, REG_RAX, flags)                     \
+		     : "memory", "cc")
+
+#define PVOP_W_RDI(op, flags, in)                                              \
+	do {                                                                   \
+		unsigned long __rax;                                           \
+		asm volatile(PVOP_SITE_ASM                                     \
+			     : "=a"(__rax)                                     \
+			     : "D"(in), PVOP_ARGS_FLAGS(op, REG_RAX, flags)    \
+			     : "memory", "cc");                                \
+	} while (0)
+
+static inline void irq_disable(void)
+{
+	PVOP_V_RAX(IRQ_DISABLE, 0);
+}
+
+static inline void irq_enable(void)
+{
+	PVOP_V_RAX(IRQ_ENABLE, 0);
+}
+
+/* Returns a flags word in which only X86_EFLAGS_IF is meaningful. */
+static inline unsigned long save_fl(void)
+{
+	unsigned long fl;
+	PVOP_R_RAX(SAVE_FL, 0, fl);
+	return fl;
+}
+
+static inline void restore_fl(unsigned long fl)
+{
+	PVOP_W_RDI(RESTORE_FL, 0, fl);
+}
+
+static inline unsigned long irq_save(void)
+{
+	unsigned long fl = save_fl();
+	irq_disable();
+	return fl;
+}
+
+static inline void irq_restore(unsigned long fl)
+{
+	restore_fl(fl);
+}
+
+static inline bool irqs_enabled(void)
+{
+	return save_fl() & X86_EFLAGS_IF;
+}
+
+/* Enable interrupts and wait for one, with no window between the two. */
+static inline void safe_halt(void)
+{
+	PVOP_V_RAX(SAFE_HALT, 0);
+}
+
+/* Wait for an interrupt with interrupts as they are. */
+static inline void halt(void)
+{
+	PVOP_V_RAX(HALT, 0);
+}
+
+static inline unsigned long read_cr2(void)
+{
+	unsigned long v;
+	PVOP_R_RAX(READ_CR2, 0, v);
+	return v;
+}
+
+/* On Xen PV, CR3 values are machine addresses, as the hardware sees them. */
+static inline unsigned long read_cr3(void)
+{
+	unsigned long v;
+	PVOP_R_RAX(READ_CR3, 0, v);
+	return v;
+}
+
+static inline void write_cr3(unsigned long v)
+{
+	PVOP_W_RDI(WRITE_CR3, 0, v);
+}
+
+static inline void flush_tlb_one(unsigned long va)
+{
+	PVOP_W_RDI(FLUSH_TLB_ONE, 0, va);
+}
+
+static inline void io_delay(void)
+{
+	PVOP_V_RAX(IO_DELAY, 0);
+}
+
+#define PVOP_READ_MSR_ASM(flags, msr, lo, hi)                                  \
+	asm volatile(PVOP_SITE_ASM                                             \
+		     : "=a"(lo), "=d"(hi)                                      \
+		     : "c"(msr),                                               \
+		       PVOP_ARGS_FLAGS(READ_MSR, REG_RAX | REG_RDX, flags)     \
+		     : "memory", "cc")
+
+static inline uint64_t read_msr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	PVOP_READ_MSR_ASM(0, msr, lo, hi);
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void write_msr(uint32_t msr, uint64_t v)
+{
+	uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+	asm volatile(PVOP_SITE_ASM
+		     : "+a"(lo), "+d"(hi)
+		     : "c"(msr), PVOP_ARGS(WRITE_MSR, REG_RAX | REG_RDX)
+		     : "memory", "cc");
+}
+
+/*
+ * The _safe variants survive a #GP (unknown MSR): the site carries its own
+ * fixup record, and a fault inside the stub it may call is sent there too
+ * (trap.c). They return false when the access faulted.
+ */
+static inline bool read_msr_safe(uint32_t msr, uint64_t *val)
+{
+	uint32_t lo, hi;
+	uint64_t faults = fault_count();
+	asm volatile(PVOP_SITE_ASM EXTABLE_JUMP("771b", "773b", "773b")
+		     : "=a"(lo), "=d"(hi)
+		     : "c"(msr), PVOP_ARGS(READ_MSR, REG_RAX | REG_RDX)
+		     : "memory", "cc");
+	*val = ((uint64_t)hi << 32) | lo;
+	return fault_count() == faults;
+}
+
+static inline bool write_msr_safe(uint32_t msr, uint64_t v)
+{
+	uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+	uint64_t faults = fault_count();
+	asm volatile(PVOP_SITE_ASM EXTABLE_JUMP("771b", "773b", "773b")
+		     : "+a"(lo), "+d"(hi)
+		     : "c"(msr), PVOP_ARGS(WRITE_MSR, REG_RAX | REG_RDX)
+		     : "memory", "cc");
+	return fault_count() == faults;
+}
+
+struct cpuid_regs {
+	uint32_t eax, ebx, ecx, edx;
+};
+
+static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t subleaf)
+{
+	struct cpuid_regs r = { .eax = leaf, .ecx = subleaf };
+	asm volatile(PVOP_SITE_ASM
+		     : "+a"(r.eax), "=b"(r.ebx), "+c"(r.ecx), "=d"(r.edx)
+		     : PVOP_ARGS(CPUID, REG_RAX | REG_RBX | REG_RCX | REG_RDX)
+		     : "memory", "cc");
+	return r;
+}
+
+static inline void apic_eoi(void)
+{
+	PVOP_V_RAX(APIC_EOI, 0);
+}
+
+/* Nanoseconds since the clock was set up; monotonic. */
+static inline uint64_t clock_read(void)
+{
+	uint64_t ns;
+	PVOP_R_RAX(CLOCK_READ, 0, ns);
+	return ns;
+}
+
+/* ---- boot-time selection and patching (pvops/patch.c, pvops/ops.c) ---- */
+
+enum pvop_mode {
+	PVOP_MODE_INDIRECT, /* pvops=off: leave every site as it is */
+	PVOP_MODE_CALL, /* pvops=noinline: direct calls only */
+	PVOP_MODE_INLINE, /* default: inline where a template fits */
+};
+
+/* What a site became; counted per op in the boot report. */
+enum pvop_kind {
+	PVOP_KIND_INDIRECT,
+	PVOP_KIND_CALL,
+	PVOP_KIND_INLINE,
+	PVOP_KIND_NOP,
+	PVOP_KIND_NR,
+};
+
+/* How one backend implements one op. */
+struct pvop_impl {
+	const struct pvop_template *tpl; /* inline bytes, or NULL */
+	void *call; /* function with the op's convention */
+	uint16_t call_clobbers; /* REG_* the call destroys */
+	bool nop; /* the op does nothing on this backend */
+};
+
+struct pvop_backend {
+	const char *name;
+	int id; /* PVOP_BACKEND_* */
+	struct pvop_impl op[PVOP_NR];
+};
+
+extern const char *const pvop_names[PVOP_NR];
+extern const char *const pvop_kind_names[PVOP_KIND_NR];
+
+#endif

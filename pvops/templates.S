@@ -1,0 +1,166 @@
+/*
+ * templates.S - the inline bytes of every backend, one template per op.
+ *
+ * TPL_BEGIN/TPL_END wrap the bytes of one template. They become:
+ *   pvstub_<backend>_<op>: the bytes followed by `ret`, a function with the
+ *                          op's register convention (pvops=off/noinline);
+ *   pvtpl_<backend>_<op>:  a struct pvop_template record in
+ *                          .pvop.templates (address, length, clobbers,
+ *                          offset of a rel32 to relocate when copied).
+ * The assembler refuses a template longer than its op's slot.
+ */
+#include "asm.h"
+#include "percpu.h"
+#include "pvop_abi.h"
+
+/* clang-format off */
+/* A fault here, when called as a stub, returns to the caller. */
+#define EXTABLE_RET(insn, end)						\
+	.pushsection .extable, "a";					\
+	.balign 8;							\
+	.quad insn;							\
+	.long 0;							\
+	.short end - insn, 1;						\
+	.popsection
+
+#define TPL_BEGIN(b, name)						\
+	.pushsection .pvop.text, "ax";					\
+	.balign 16;							\
+	.globl pvstub_##b##_##name;					\
+	.type pvstub_##b##_##name, @function;				\
+pvstub_##b##_##name:
+
+#define TPL_END_REL(b, name, B, OP, clob, rel)				\
+pvstub_##b##_##name##_end:						\
+	ret;								\
+	.size pvstub_##b##_##name, . - pvstub_##b##_##name;		\
+	.if (pvstub_##b##_##name##_end - pvstub_##b##_##name) > PVOP_SLOT_##OP; \
+	.error "template pvstub_" #b "_" #name " is longer than its slot"; \
+	.endif;								\
+	.popsection;							\
+	.pushsection .pvop.templates, "a";				\
+	.balign 16;							\
+	.globl pvtpl_##b##_##name;					\
+pvtpl_##b##_##name:							\
+	.quad pvstub_##b##_##name;					\
+	.byte pvstub_##b##_##name##_end - pvstub_##b##_##name, PVOP_##OP; \
+	.short clob;							\
+	.byte PVOP_BACKEND_##B, rel, 0, 0;				\
+	.popsection
+
+#define TPL_END(b, name, B, OP, clob)					\
+	TPL_END_REL(b, name, B, OP, clob, PVOP_NO_REL32)
+/* clang-format on */
+
+/* ---------------------------------------------------------------- native */
+
+TPL_BEGIN(native, irq_disable)
+	cli
+TPL_END(native, irq_disable, NATIVE, IRQ_DISABLE, 0)
+
+TPL_BEGIN(native, irq_enable)
+	sti
+TPL_END(native, irq_enable, NATIVE, IRQ_ENABLE, 0)
+
+TPL_BEGIN(native, save_fl)
+	pushf
+	pop	%rax
+TPL_END(native, save_fl, NATIVE, SAVE_FL, REG_RAX)
+
+TPL_BEGIN(native, restore_fl)
+	push	%rdi
+	popf
+TPL_END(native, restore_fl, NATIVE, RESTORE_FL, 0)
+
+TPL_BEGIN(native, safe_halt)
+	sti
+	hlt
+TPL_END(native, safe_halt, NATIVE, SAFE_HALT, 0)
+
+TPL_BEGIN(native, halt)
+	hlt
+TPL_END(native, halt, NATIVE, HALT, 0)
+
+TPL_BEGIN(native, read_cr2)
+	mov	%cr2, %rax
+TPL_END(native, read_cr2, NATIVE, READ_CR2, REG_RAX)
+
+TPL_BEGIN(native, read_cr3)
+	mov	%cr3, %rax
+TPL_END(native, read_cr3, NATIVE, READ_CR3, REG_RAX)
+
+TPL_BEGIN(native, write_cr3)
+	mov	%rdi, %cr3
+TPL_END(native, write_cr3, NATIVE, WRITE_CR3, 0)
+
+TPL_BEGIN(native, flush_tlb_one)
+	invlpg	(%rdi)
+TPL_END(native, flush_tlb_one, NATIVE, FLUSH_TLB_ONE, 0)
+
+TPL_BEGIN(native, io_delay)
+	outb	%al, $0x80
+TPL_END(native, io_delay, NATIVE, IO_DELAY, 0)
+
+TPL_BEGIN(native, read_msr)
+1:	rdmsr
+2:	EXTABLE_RET(1b, 2b)
+TPL_END(native, read_msr, NATIVE, READ_MSR, REG_RAX | REG_RDX)
+
+TPL_BEGIN(native, write_msr)
+1:	wrmsr
+2:	EXTABLE_RET(1b, 2b)
+TPL_END(native, write_msr, NATIVE, WRITE_MSR, 0)
+
+TPL_BEGIN(native, cpuid)
+	cpuid
+TPL_END(native, cpuid, NATIVE, CPUID, REG_RAX | REG_RBX | REG_RCX | REG_RDX)
+
+/* The empty template: what "nothing" is when it must be callable. */
+TPL_BEGIN(any, nop)
+TPL_END(any, nop, NATIVE, IO_DELAY, 0)
+
+/* ---------------------------------------------------------------- xen-pv */
+
+/* The event mask is the interrupt flag: one byte in this CPU's vcpu_info. */
+TPL_BEGIN(xen, irq_disable)
+	movb	$1, %gs:PERCPU_VCPU_MASK
+TPL_END(xen, irq_disable, XEN, IRQ_DISABLE, 0)
+
+/*
+ * Unmask, then if an event arrived while masked, have Xen deliver it now.
+ * The call is the only relative branch leaving the template: the patcher
+ * relocates it (rel32 offset below).
+ */
+TPL_BEGIN(xen, irq_enable)
+	movb	$0, %gs:PERCPU_VCPU_MASK
+	testb	$0xff, %gs:PERCPU_VCPU_PENDING
+	/* jz 1f, spelled out so the template has a fixed length */
+	.byte	0x74, 1f - .Lxen_irq_enable_call
+.Lxen_irq_enable_call:
+	call	xen_force_upcall_thunk
+1:
+TPL_END_REL(xen, irq_enable, XEN, IRQ_ENABLE, 0,
+	    .Lxen_irq_enable_call + 1 - pvstub_xen_irq_enable)
+
+/* IF (bit 9) = !mask; the other bits of the result are zero. */
+TPL_BEGIN(xen, save_fl)
+	xor	%eax, %eax
+	cmpb	$0, %gs:PERCPU_VCPU_MASK
+	sete	%ah
+	add	%ah, %ah
+TPL_END(xen, save_fl, XEN, SAVE_FL, REG_RAX)
+
+TPL_BEGIN(xen, read_cr2)
+	mov	%gs:PERCPU_VCPU_CR2, %rax
+TPL_END(xen, read_cr2, XEN, READ_CR2, REG_RAX)
+
+TPL_BEGIN(xen, read_cr3)
+	mov	%gs:PERCPU_CR3, %rax
+TPL_END(xen, read_cr3, XEN, READ_CR3, REG_RAX)
+
+/* Xen's forced-emulation prefix: CPUID as Xen's policy says, not the host. */
+TPL_BEGIN(xen, cpuid)
+	ud2
+	.ascii	"xen"
+	cpuid
+TPL_END(xen, cpuid, XEN, CPUID, REG_RAX | REG_RBX | REG_RCX | REG_RDX)

@@ -1,0 +1,10 @@
+/*
+ * thunks.S - thunks for the native and KVM C implementations of pvops
+ * (the register convention is explained in pvop_thunk.h).
+ */
+#include "pvop_thunk.h"
+
+PVOP_THUNK(native_apic_eoi_thunk, native_apic_eoi)
+PVOP_THUNK(native_clock_read_thunk, tsc_clock_read)
+PVOP_THUNK(kvm_apic_eoi_thunk, kvm_pv_eoi)
+PVOP_THUNK(kvm_clock_read_thunk, kvmclock_read)

@@ -1,0 +1,38 @@
+/*
+ * xen.c - the Xen PV backend.
+ *
+ * The virtual interrupt flag is the byte vcpu_info.evtchn_upcall_mask,
+ * which lives in this CPU's struct percpu (%gs), so the irq ops are one
+ * or a few instructions inline where Linux calls out of line:
+ *   irq_disable  movb $1 to the mask
+ *   irq_enable   clear the mask; call out only if an event is pending
+ *   save_fl      mask -> IF
+ *   read_cr2     Xen leaves CR2 in vcpu_info.arch.cr2
+ *   read_cr3     the per-CPU copy of the last CR3 we loaded
+ *   cpuid        Xen's forced-emulation prefix (Xen's CPUID policy)
+ * restore_fl, halts, write_cr3, flush_tlb_one and clock_read are C
+ * (guest/xen/ops.c). io_delay and apic_eoi are nothing: no ports to wait
+ * for, no local APIC. MSR accesses are emulated by Xen: native bytes.
+ */
+#include "pvop_backend.h"
+
+void pvop_backend_xen(struct pvop_backend *b)
+{
+	pvop_backend_native(b);
+	b->name = "xen-pv";
+	b->id = PVOP_BACKEND_XEN;
+	b->op[PVOP_IRQ_DISABLE] = PVOP_IMPL_TPL(pvtpl_xen_irq_disable);
+	b->op[PVOP_IRQ_ENABLE] = PVOP_IMPL_TPL(pvtpl_xen_irq_enable);
+	b->op[PVOP_SAVE_FL] = PVOP_IMPL_TPL(pvtpl_xen_save_fl);
+	b->op[PVOP_RESTORE_FL] = PVOP_IMPL_THUNK(xen_restore_fl_thunk);
+	b->op[PVOP_SAFE_HALT] = PVOP_IMPL_THUNK(xen_safe_halt_thunk);
+	b->op[PVOP_HALT] = PVOP_IMPL_THUNK(xen_halt_thunk);
+	b->op[PVOP_READ_CR2] = PVOP_IMPL_TPL(pvtpl_xen_read_cr2);
+	b->op[PVOP_READ_CR3] = PVOP_IMPL_TPL(pvtpl_xen_read_cr3);
+	b->op[PVOP_WRITE_CR3] = PVOP_IMPL_THUNK(xen_write_cr3_thunk);
+	b->op[PVOP_FLUSH_TLB_ONE] = PVOP_IMPL_THUNK(xen_flush_tlb_one_thunk);
+	b->op[PVOP_IO_DELAY] = PVOP_IMPL_NOP;
+	b->op[PVOP_CPUID] = PVOP_IMPL_TPL(pvtpl_xen_cpuid);
+	b->op[PVOP_APIC_EOI] = PVOP_IMPL_NOP;
+	b->op[PVOP_CLOCK_READ] = PVOP_IMPL_THUNK(xen_clock_read_thunk);
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""`make run`: boot tinypv once on one platform and watch it.
+
+Streams the serial port live to the terminal and to
+build/logs/run-<platform>.log, then prints a one-line verdict; the exit status
+is 0 only on PASS.  Uses the same QEMU command line and the same judging as
+`make test` (scripts/tinypv_harness.py), so what you see here is what the
+test run sees.
+
+--debug starts QEMU halted with its gdb stub (-s -S): for native and kvm it
+then runs `gdb <kernel> -ex 'target remote :1234'` and stops QEMU when gdb
+quits; for xen it prints how to attach and streams the boot.
+"""
+
+import argparse
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import tinypv_harness as h
+
+DEBUG_TIMEOUT = 24 * 3600.0     # a debugging session has no real time limit
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Boot tinypv once under QEMU.")
+    parser.add_argument("--platform", choices=h.PLATFORMS, default="native",
+                        help="native (TCG), kvm, or xen (PV dom0 under Xen, TCG)")
+    parser.add_argument("--append", default="", metavar="CMDLINE",
+                        help="kernel command line")
+    parser.add_argument("--icount", action="store_true",
+                        help="-icount shift=0: TSC counts guest instructions (TCG only)")
+    parser.add_argument("--timeout", type=float, default=h.DEFAULT_TIMEOUT, metavar="S",
+                        help=f"seconds before QEMU is killed (default {h.DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--debug", action="store_true",
+                        help="start QEMU halted with a gdb stub on :1234 and attach gdb")
+    parser.add_argument("--kernel", type=Path, default=h.DEFAULT_KERNEL,
+                        help=f"kernel ELF (default {h.display_path(h.DEFAULT_KERNEL)})")
+    args = parser.parse_args(argv)
+    if args.icount and args.platform == "kvm":
+        parser.error("--icount needs TCG; it cannot be used with --platform kvm")
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    return args
+
+
+def say(message: str) -> None:
+    print(f"run: {message}", flush=True)
+
+
+def echo_to_terminal(chunk: bytes) -> None:
+    """Show serial output live (run_process has removed terminal escapes)."""
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+
+
+def check_can_boot(args) -> str | None:
+    """None when the kernel and platform are there, else why not."""
+    if not args.kernel.is_file():
+        return f"{h.display_path(args.kernel)} not found (build it with make)"
+    return h.platform_unavailable_reason(args.platform)
+
+
+def print_verdict(boot: h.Boot, platform: str) -> bool:
+    """Print failures, the boot report and the one-line verdict; True on PASS."""
+    outcome = boot.outcome
+    failing = [r for r in outcome.results if r.status in h.FAILING]
+    if failing:
+        print()
+    for result in failing:
+        for line in h.format_result(result.name, result, show_tail=False):
+            print(line)
+    if outcome.boot_report:
+        report = ", ".join(f"{k}={v}" for k, v in outcome.boot_report.items())
+        say(f"boot report: {report}")
+    passed = outcome.passed()
+    counts = h.summary_line(outcome.count(h.OK), outcome.count(*h.FAILING),
+                            outcome.count(h.SKIP))
+    exit_text = boot.run.stopped_because or h.describe_exit(boot.run.exit_status)
+    say(f"{'PASS' if passed else 'FAIL'} {platform}: {counts} in {boot.run.wall_time:.1f} s "
+        f"({exit_text}); log {h.display_path(boot.log_path)}")
+    return passed
+
+
+def run_normally(args, log_path: Path) -> int:
+    argv = h.qemu_command(args.platform, args.kernel, args.append, args.icount)
+    say(shlex.join(argv))
+    boot = h.boot_tinypv(args.platform, args.kernel, args.append, args.icount,
+                         args.timeout, log_path, echo=echo_to_terminal)
+    return 0 if print_verdict(boot, args.platform) else 1
+
+
+def debug_with_gdb(args, log_path: Path) -> int:
+    """native/kvm: QEMU waits in the background, gdb runs in the foreground."""
+    gdb = shutil.which("gdb")
+    argv = h.qemu_command(args.platform, args.kernel, args.append, args.icount,
+                          gdb_stub=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    say(f"QEMU (pid {qemu.pid}) waits for gdb on :1234; serial output goes to "
+        f"{h.display_path(log_path)} (tail -f it)")
+    if not gdb:
+        say("gdb not found; attach another debugger to :1234, Ctrl-C here stops QEMU")
+        try:
+            qemu.wait()
+        except KeyboardInterrupt:
+            pass
+        h.stop_process_group(qemu)
+        return 1
+    # Ctrl-C belongs to gdb (it interrupts the guest); do not die from it here.
+    signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        status = subprocess.call([gdb, str(args.kernel), "-ex", "target remote :1234"])
+    finally:
+        h.stop_process_group(qemu)
+    return status
+
+
+def debug_xen(args, log_path: Path) -> int:
+    """xen: explain how to attach, then stream the boot with no time limit."""
+    kernel = h.display_path(args.kernel)
+    say("QEMU starts halted with its gdb stub on :1234 (-s -S). From another terminal:")
+    print(f"    gdb {kernel} -ex 'target remote :1234'")
+    print("  then e.g. 'hbreak <function>' and 'continue'. The stub debugs the whole CPU:")
+    print("  Xen runs first; tinypv's symbols apply once Xen has started dom0 (tinypv runs")
+    print("  in ring 3 at its link addresses, so use hardware breakpoints).")
+    print("  Ctrl-C here stops QEMU.", flush=True)
+    argv = h.qemu_command("xen", args.kernel, args.append, args.icount, gdb_stub=True)
+    run = h.run_process(argv, log_path, DEBUG_TIMEOUT, echo=echo_to_terminal,
+                        end_grace=h.boot_end_grace)
+    outcome = h.classify_boot(run.lines, run.exit_status, run.timed_out,
+                              harness_stop_ok=True, stopped_because=run.stopped_because)
+    return 0 if print_verdict(h.Boot(argv, run, outcome, log_path), "xen") else 1
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    problem = check_can_boot(args)
+    if problem:
+        say(f"cannot boot on {args.platform}: {problem}")
+        return 1
+    log_path = h.LOG_DIR / f"run-{args.platform}.log"
+    try:
+        if not args.debug:
+            return run_normally(args, log_path)
+        if args.platform == "xen":
+            return debug_xen(args, log_path)
+        return debug_with_gdb(args, log_path)
+    except KeyboardInterrupt:
+        print()
+        say("interrupted; QEMU stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

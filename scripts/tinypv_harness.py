@@ -1,0 +1,910 @@
+"""Host-side harness for tinypv: boot it under QEMU and judge what it printed.
+
+What lives here:
+  * platform checks (is KVM usable, where is the Xen hypervisor),
+  * the one function that builds every QEMU command line (qemu_command),
+  * a process runner that streams and logs the serial port, enforces a
+    timeout and stops QEMU once the kernel has said its last word (run_process),
+  * a KTAP v1 parser (parse_ktap) and the classifiers that turn a log plus an
+    exit status into per-test results (classify_boot, classify_host),
+  * the formatting of result lines shared by scripts/run.py and scripts/test.py.
+
+Why one module: `make run` and `make test` must judge a boot the same way, and
+the judging must be testable without QEMU (tests/host/test_harness.py feeds it
+canned logs).  Python standard library only.
+
+Kernel output contract (written by tinypv on the serial port):
+  * boot report: `key: value` lines before the KTAP stream;
+  * a KTAP v1 stream, suites nested four spaces deeper than their parent;
+  * `tinypv: result PASS|FAIL`, then a write to isa-debug-exit (port 0xf4)
+    so QEMU exits with 33 (PASS) or 35 (FAIL);
+  * on a crash `tinypv: PANIC: <reason>` (or `tinypv: EXCEPTION ...` first),
+    a register dump, and exit status 37.
+Under Xen the lines are interleaved with Xen's own `(XEN) ...` lines, and when
+dom0 halts Xen prints "Hardware Dom0 halted" while QEMU keeps running.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = ROOT / "build"
+LOG_DIR = BUILD_DIR / "logs"
+DEFAULT_KERNEL = BUILD_DIR / "tinypv.elf"
+XEN_ELF = BUILD_DIR / "xen.elf"
+PREFERRED_XEN_GZ = Path("/boot/xen-4.17-amd64.gz")
+
+QEMU = "qemu-system-x86_64"
+PLATFORMS = ("native", "kvm", "xen")
+XEN_CMDLINE = "console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=64M"
+
+DEFAULT_TIMEOUT = 60.0
+RESULT_GRACE = 3.0      # seconds QEMU may live on after `tinypv: result`
+PANIC_GRACE = 5.0       # seconds for the register dump and exit after a panic
+TAIL_LINES = 40         # log lines shown for a crash or a timeout
+
+EXIT_PASS, EXIT_FAIL, EXIT_PANIC = 33, 35, 37
+EXIT_MEANING = {EXIT_PASS: "PASS", EXIT_FAIL: "FAIL", EXIT_PANIC: "PANIC"}
+
+# Result statuses; the strings are also the labels printed by test.py.
+OK, FAILED, SKIP, CRASHED, TIMEOUT = "ok", "FAILED", "SKIP", "CRASHED", "TIMEOUT"
+FAILING = (FAILED, CRASHED, TIMEOUT)
+
+KVM_GET_API_VERSION = 0xAE00   # _IO(KVMIO, 0x00)
+KVM_API_VERSION = 12
+
+
+# ---------------------------------------------------------------------------
+# Platform availability
+
+
+def qemu_missing_reason() -> str | None:
+    """None when qemu-system-x86_64 is on PATH, else why it cannot run."""
+    if shutil.which(QEMU):
+        return None
+    return f"{QEMU} not found (run scripts/deps.sh)"
+
+
+def kvm_unusable_reason(device: str | None = None) -> str | None:
+    """None when KVM can be used, else a short reason such as "/dev/kvm missing".
+
+    TINYPV_KVM_DEVICE overrides the device path (handy to test the skip path).
+    """
+    device = device or os.environ.get("TINYPV_KVM_DEVICE", "/dev/kvm")
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return f"{device} missing"
+    except PermissionError:
+        return f"permission denied on {device}"
+    except OSError as err:
+        return f"cannot open {device}: {err.strerror}"
+    try:
+        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    except OSError as err:
+        return f"KVM_GET_API_VERSION on {device} failed: {err.strerror}"
+    finally:
+        os.close(fd)
+    if version != KVM_API_VERSION:
+        return f"{device} reports KVM API version {version}, expected {KVM_API_VERSION}"
+    return None
+
+
+def find_xen_gz() -> Path | None:
+    """The compressed Xen hypervisor to boot: 4.17 if installed, else the newest.
+
+    TINYPV_XEN_GZ overrides the path (handy to test the skip path).
+    """
+    override = os.environ.get("TINYPV_XEN_GZ")
+    if override:
+        return Path(override) if Path(override).is_file() else None
+    if PREFERRED_XEN_GZ.is_file():
+        return PREFERRED_XEN_GZ
+    candidates = sorted(Path("/boot").glob("xen-*.gz"), key=lambda p: p.stat().st_mtime)
+    return candidates[-1] if candidates else None
+
+
+def prepare_xen_elf(dest: Path = XEN_ELF) -> tuple[Path | None, str | None]:
+    """Decompress the hypervisor into dest if missing or older than the .gz.
+
+    Returns (path, None) on success or (None, reason).  The result is a 32-bit
+    multiboot ELF that QEMU's -kernel loads directly.
+    """
+    src = find_xen_gz()
+    if src is None:
+        return None, "Xen hypervisor not found (/boot/xen-4.17-amd64.gz; run scripts/deps.sh test)"
+    if dest.is_file() and dest.stat().st_mtime >= src.stat().st_mtime:
+        return dest, None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
+    try:
+        with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        os.replace(tmp, dest)   # atomic: parallel boots never see half a file
+    except (OSError, EOFError) as err:
+        tmp.unlink(missing_ok=True)
+        return None, f"cannot decompress {src}: {err}"
+    return dest, None
+
+
+def platform_unavailable_reason(platform: str) -> str | None:
+    """None when a platform can boot here, else the reason it cannot."""
+    reason = qemu_missing_reason()
+    if reason:
+        return reason
+    if platform == "kvm":
+        return kvm_unusable_reason()
+    if platform == "xen":
+        return prepare_xen_elf()[1]
+    return None
+
+
+# ---------------------------------------------------------------------------
+# QEMU command line
+
+
+def xen_module_arg(kernel: Path | str, append: str) -> str:
+    """The -initrd value that hands tinypv to Xen as dom0 with a command line.
+
+    QEMU's multiboot loader splits -initrd at ',' into modules and gives each
+    module the whole text as its command line ("file arg arg"); the file name
+    ends at the first space, and ",," stands for a literal comma.  QEMU's own
+    tests/multiboot/modules.out shows this; Xen then drops the first word (the
+    image name) for loaders other than GRUB2, so dom0 sees only "arg arg"
+    (checked by booting a test guest that echoes its start_info cmd_line).
+    """
+    kernel = str(kernel)
+    if " " in kernel:
+        raise ValueError(f"kernel path must not contain spaces under Xen: {kernel!r}")
+    text = f"{kernel} {append}" if append else kernel
+    return text.replace(",", ",,")
+
+
+def qemu_command(platform: str, kernel: Path | str, append: str = "",
+                 icount: bool = False, xen_elf: Path | str | None = None,
+                 gdb_stub: bool = False) -> list[str]:
+    """The complete QEMU argv for one boot of tinypv on `platform`."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform!r} (choose from {', '.join(PLATFORMS)})")
+    if icount and platform == "kvm":
+        raise ValueError("icount needs TCG; platform kvm runs under KVM")
+    memory = "512" if platform == "xen" else "128"
+    cmd = [QEMU, "-m", memory, "-smp", "1", "-nographic", "-no-reboot",
+           "-monitor", "none", "-display", "none", "-serial", "stdio",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
+    if platform == "kvm":
+        # Plain "-cpu host" fails here: "failed to set MSR 0x10a".
+        cmd += ["-accel", "kvm", "-cpu", "host,-arch-capabilities"]
+    else:
+        cmd += ["-accel", "tcg", "-cpu", "max"]
+    if icount:
+        cmd += ["-icount", "shift=0"]
+    if platform == "xen":
+        cmd += ["-kernel", str(xen_elf or XEN_ELF),
+                "-initrd", xen_module_arg(kernel, append),
+                "-append", XEN_CMDLINE]
+    else:
+        cmd += ["-kernel", str(kernel), "-append", append]
+    if gdb_stub:
+        cmd += ["-s", "-S"]
+    return cmd
+
+
+# ---------------------------------------------------------------------------
+# Running a process with a timeout
+
+
+@dataclass
+class ProcessRun:
+    """What happened when a command ran (QEMU or a host test binary)."""
+    lines: list[str]
+    exit_status: int | None    # None when the harness stopped it
+    timed_out: bool
+    stopped_because: str       # why the harness stopped it, "" if it exited
+    wall_time: float
+
+
+def boot_end_grace(line: str) -> float | None:
+    """Seconds QEMU may still run after `line`, or None if the line is ordinary.
+
+    The kernel normally exits QEMU itself; these rules end runs where it
+    cannot (Xen keeps QEMU alive after dom0 halts or after it panics).
+    """
+    if "Hardware Dom0 halted" in line or "Hardware Dom0 shutdown" in line \
+            or "Hardware Dom0 crashed" in line:
+        return 0.3
+    if "Manual reset required" in line:
+        return 0.3
+    if "Panic on CPU" in line:
+        return 1.0
+    if "tinypv: result" in line:
+        return RESULT_GRACE
+    if "tinypv: PANIC" in line:
+        return PANIC_GRACE
+    return None
+
+
+def _read_chunks(stream, chunks: queue.Queue) -> None:
+    """Thread body: move raw output into `chunks`; b"" marks end of file."""
+    while True:
+        try:
+            chunk = os.read(stream.fileno(), 4096)
+        except OSError:
+            chunk = b""
+        chunks.put(chunk)
+        if not chunk:
+            return
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, then SIGKILL it if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class _LineCollector:
+    """Splits a byte stream into clean text lines and watches for end rules."""
+
+    def __init__(self, end_grace):
+        self.lines: list[str] = []
+        self._partial = b""
+        self._end_grace = end_grace
+        self.stop_at: float | None = None
+        self.stop_line = ""
+
+    def feed(self, chunk: bytes, now: float) -> None:
+        data = self._partial + chunk
+        *complete, self._partial = data.split(b"\n")
+        for raw in complete:
+            self._add(raw, now)
+
+    def finish(self, now: float) -> None:
+        if self._partial:
+            self._add(self._partial, now)
+            self._partial = b""
+
+    def _add(self, raw: bytes, now: float) -> None:
+        line = raw.decode("utf-8", errors="replace").replace("\r", "").rstrip()
+        line = strip_escapes(line)
+        self.lines.append(line)
+        grace = self._end_grace(line) if self._end_grace else None
+        if grace is not None and (self.stop_at is None or now + grace < self.stop_at):
+            self.stop_at = now + grace
+            self.stop_line = line.strip()
+
+
+class EscapeFilter:
+    """Removes terminal escape sequences from a byte stream read in pieces.
+
+    SeaBIOS starts by resetting and clearing the terminal ("ESC c", "ESC [2J"),
+    which must not reach the user's terminal or the logs.  QEMU writes the
+    serial port a few bytes at a time, so a sequence cut at the end of a
+    piece is held back until the next one.
+    """
+    _COMPLETE = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_]|c)")
+    _UNFINISHED = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*)?$")
+
+    def __init__(self):
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._COMPLETE.sub(b"", self._pending + chunk)
+        cut = self._UNFINISHED.search(data)
+        if cut:
+            data, self._pending = data[:cut.start()], data[cut.start():]
+        else:
+            self._pending = b""
+        return data
+
+    def flush(self) -> bytes:
+        data, self._pending = self._pending, b""
+        return data
+
+
+_live_processes: set = set()
+_live_lock = threading.Lock()
+
+
+def stop_all_processes() -> None:
+    """Stop every process run_process has running (for Ctrl-C with parallel jobs)."""
+    with _live_lock:
+        procs = list(_live_processes)
+    for proc in procs:
+        stop_process_group(proc)
+
+
+def run_process(argv: list[str], log_path: Path | None, timeout: float,
+                echo=None, end_grace=None) -> ProcessRun:
+    """Run argv in its own process group, logging and optionally echoing output.
+
+    stdout and stderr are merged (QEMU's own errors land in the log too).
+    echo(bytes) is called with the output as it arrives, minus terminal
+    escapes; the log gets the same without carriage returns.  end_grace(line)
+    returns seconds the process may live on after that line (see
+    boot_end_grace); past that, or past `timeout`, the process group is killed.
+    """
+    start = time.monotonic()
+    log = None
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "wb")
+    collector = _LineCollector(end_grace)
+    escapes = EscapeFilter()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    with _live_lock:
+        _live_processes.add(proc)
+    chunks: queue.Queue = queue.Queue()
+    threading.Thread(target=_read_chunks, args=(proc.stdout, chunks), daemon=True).start()
+    timed_out, stopped_because, at_eof = False, "", False
+    try:
+        while True:
+            now = time.monotonic()
+            deadline = start + timeout
+            limit = min(deadline, collector.stop_at or deadline)
+            if now >= limit:
+                timed_out = collector.stop_at is None or collector.stop_at > deadline
+                stopped_because = (f"no exit within {timeout:g} s" if timed_out
+                                   else f"stopped by harness after: {collector.stop_line}")
+                stop_process_group(proc)
+                break
+            try:
+                chunk = chunks.get(timeout=limit - now)
+            except queue.Empty:
+                continue
+            if not chunk:
+                at_eof = True
+                break
+            _take(escapes.feed(chunk), collector, log, echo)
+        if not at_eof:
+            _drain(chunks, escapes, collector, log, echo)
+        _take(escapes.flush(), collector, log, echo)
+        exit_status = _reap(proc) if not stopped_because else None
+    except BaseException:
+        stop_process_group(proc)
+        raise
+    finally:
+        with _live_lock:
+            _live_processes.discard(proc)
+        if log:
+            log.close()
+        proc.stdout.close()
+    collector.finish(time.monotonic())
+    return ProcessRun(collector.lines, exit_status, timed_out, stopped_because,
+                      time.monotonic() - start)
+
+
+def _take(data: bytes, collector: _LineCollector, log, echo) -> None:
+    """Pass filtered output to the log, the echo and the line collector."""
+    if not data:
+        return
+    if log:
+        log.write(data.replace(b"\r", b""))
+        log.flush()
+    if echo:
+        echo(data)
+    collector.feed(data, time.monotonic())
+
+
+def _drain(chunks: queue.Queue, escapes: EscapeFilter, collector: _LineCollector,
+           log, echo) -> None:
+    """Collect output still in flight after the harness killed the process."""
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        try:
+            chunk = chunks.get(timeout=max(0.0, end - time.monotonic()))
+        except queue.Empty:
+            return
+        if not chunk:
+            return
+        _take(escapes.feed(chunk), collector, log, echo)
+
+
+def _reap(proc: subprocess.Popen) -> int | None:
+    """Exit status of a process whose output has ended."""
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        stop_process_group(proc)
+        return None
+
+
+def describe_exit(status: int | None) -> str:
+    """Human wording for a QEMU exit status."""
+    if status is None:
+        return "stopped by harness"
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    if status in EXIT_MEANING:
+        return f"exit status {status} ({EXIT_MEANING[status]})"
+    if status == 0:
+        return "exit status 0 (guest reset, e.g. a triple fault, or QEMU quit)"
+    return f"exit status {status} (unexpected)"
+
+
+# ---------------------------------------------------------------------------
+# KTAP v1 parsing
+
+_DOMAIN_PREFIX_RE = re.compile(r"^\(d\d+\) ")
+_ANSI_ESCAPE_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_]|c)")
+_FIRMWARE_PREFIX_RE = re.compile(r"^Booting from ROM\.\.")
+_VERSION_RE = re.compile(r"^K?TAP version \d+$")
+_SUBTEST_RE = re.compile(r"^# Subtest: (.+)$")
+_PLAN_RE = re.compile(r"^1\.\.(\d+)\b")
+_RESULT_RE = re.compile(r"^(not ok|ok)\b(?:\s+(\d+))?(?:\s+(?:-\s+)?)?(.*)$")
+
+
+@dataclass
+class TestResult:
+    """One reported test: a KTAP leaf or a finding of the harness itself."""
+    name: str
+    status: str                 # OK, FAILED, SKIP, CRASHED or TIMEOUT
+    reason: str = ""            # one line: skip reason, crash cause, mismatch
+    details: list[str] = field(default_factory=list)  # KTAP diagnostics, Xen errors
+    tail: list[str] = field(default_factory=list)     # last log lines (crash, timeout)
+
+
+@dataclass
+class _Frame:
+    """A (sub)test document being parsed: one indentation level."""
+    indent: int
+    name: str = ""
+    plan: int | None = None
+    count: int = 0              # result lines seen at this level
+
+
+@dataclass
+class KtapReport:
+    """The leaves of a KTAP stream and the levels still open when it ended."""
+    leaves: list[TestResult]
+    open_frames: list[_Frame]   # outermost first
+    seen: bool                  # a "KTAP version" line appeared
+
+    def complete(self) -> bool:
+        """True when every plan that was announced has all its results."""
+        return self.seen and all(f.plan is not None and f.count >= f.plan
+                                 for f in self.open_frames)
+
+    def running_test(self) -> str | None:
+        """Name of the test that was running when the stream stopped.
+
+        Its result line never came, so its name is unknown: "suite.#N" means
+        test N of that suite.  A finished suite whose summary line is missing
+        is reported by its own name.  None when the stream is complete.
+        """
+        frames = self.open_frames
+        for depth in range(len(frames) - 1, -1, -1):
+            frame = frames[depth]
+            path = [f.name for f in frames[:depth + 1] if f.name]
+            if frame.plan is None or frame.count < frame.plan:
+                return ".".join(path + [f"#{frame.count + 1}"])
+            if depth > 0:
+                if frame.name:
+                    return ".".join(path)
+                parent_path = [f.name for f in frames[:depth] if f.name]
+                return ".".join(parent_path + [f"#{frames[depth - 1].count + 1}"])
+        return None
+
+    def not_run(self) -> int:
+        """Planned tests or suites after the running one that never started."""
+        return sum(max(0, f.plan - f.count - 1) for f in self.open_frames
+                   if f.plan is not None)
+
+
+def strip_escapes(text: str) -> str:
+    """Remove terminal escape sequences (SeaBIOS resets and clears the screen)."""
+    return _ANSI_ESCAPE_RE.sub("", text)
+
+
+def clean_line(raw: str) -> str:
+    """One serial line as tinypv wrote it.
+
+    Drops carriage returns, escape sequences, trailing blanks, a Xen "(dN) "
+    prefix, and SeaBIOS's "Booting from ROM.." which ends without a newline
+    and so sticks to the kernel's first line.
+    """
+    line = strip_escapes(raw.replace("\r", "")).rstrip()
+    line = _FIRMWARE_PREFIX_RE.sub("", line, count=1)
+    return _DOMAIN_PREFIX_RE.sub("", line, count=1)
+
+
+def _leaf_status(ok: bool, directive: str) -> tuple[str, str]:
+    """Map a result line's ok-ness and directive to (status, reason)."""
+    word, _, rest = directive.partition(" ")
+    if word.upper() == "SKIP":
+        return SKIP, rest.strip()
+    if word.upper() == "TODO":
+        return SKIP, f"TODO {rest.strip()}".strip()
+    return (OK if ok else FAILED), ""
+
+
+class _KtapParser:
+    """Line-at-a-time KTAP v1 parser; see parse_ktap."""
+
+    def __init__(self):
+        self.stack: list[_Frame] = []
+        self.leaves: list[TestResult] = []
+        self.seen = False
+        self.last_leaf: TestResult | None = None
+        self.last_leaf_indent = 0
+
+    def feed(self, raw: str) -> None:
+        line = clean_line(raw)
+        text = line.lstrip(" ")
+        if not text:
+            return
+        indent = len(line) - len(text)
+        if _VERSION_RE.match(text):
+            self._open(indent)
+        elif _SUBTEST_RE.match(text):
+            self._frame_at(indent).name = _SUBTEST_RE.match(text).group(1).strip()
+            self.last_leaf = None
+        elif _PLAN_RE.match(text) and self.stack:
+            self._frame_at(indent).plan = int(_PLAN_RE.match(text).group(1))
+            self.last_leaf = None
+        elif _RESULT_RE.match(text) and self.stack:
+            self._result(indent, _RESULT_RE.match(text))
+        elif text.startswith("#") and self.last_leaf and indent >= self.last_leaf_indent:
+            self.last_leaf.details.append(text)
+
+    def _open(self, indent: int) -> None:
+        """A "KTAP version" line: a new document at this indentation."""
+        self.seen = True
+        self.last_leaf = None
+        while self.stack and self.stack[-1].indent > indent:
+            self.stack.pop()
+        top = self.stack[-1] if self.stack else None
+        if top and top.indent == indent and top.plan is None and top.count == 0:
+            return          # "# Subtest:" came first and already opened it
+        if top and top.indent == indent:
+            self.stack.pop()
+        self.stack.append(_Frame(indent))
+
+    def _frame_at(self, indent: int) -> _Frame:
+        """The open frame at `indent`, created if the producer skipped its header."""
+        while self.stack and self.stack[-1].indent > indent:
+            self.stack.pop()
+        if not self.stack or self.stack[-1].indent < indent:
+            self.stack.append(_Frame(indent))
+        return self.stack[-1]
+
+    def _result(self, indent: int, match: re.Match) -> None:
+        child = None
+        while self.stack and self.stack[-1].indent > indent:
+            child = self.stack.pop()
+        frame = self._frame_at(indent)
+        frame.count += 1
+        ok = match.group(1) == "ok"
+        description, _, directive = match.group(3).partition("#")
+        description, directive = description.strip(), directive.strip()
+        if child is not None and (child.count or child.plan):
+            self.last_leaf = None   # a suite's summary line; its leaves are recorded
+            return
+        path = [f.name for f in self.stack if f.name]
+        name = ".".join(path + [description or f"#{frame.count}"])
+        status, reason = _leaf_status(ok, directive)
+        self.last_leaf = TestResult(name, status, reason)
+        self.last_leaf_indent = indent
+        self.leaves.append(self.last_leaf)
+
+
+def parse_ktap(lines) -> KtapReport:
+    """Parse a (possibly nested, possibly truncated) KTAP v1 stream.
+
+    Non-KTAP lines (boot report, Xen output, register dumps) are ignored.
+    Leaves are named by the suite path joined with "." ("irq.ticks_advance").
+    Diagnostic lines ("# ...") that follow a leaf are kept in its details.
+    """
+    parser = _KtapParser()
+    for line in lines:
+        parser.feed(line)
+    return KtapReport(parser.leaves, list(parser.stack), parser.seen)
+
+
+# ---------------------------------------------------------------------------
+# Facts about a boot log besides KTAP
+
+_VERDICT_RE = re.compile(r"tinypv: result (PASS|FAIL)\b")
+_REPORT_RE = re.compile(r"^([a-z][a-z0-9 _]{0,31}):\s+(\S.*)$")
+_XEN_ERROR_CASED = ("ERR", "Panic", "PANIC")
+_XEN_ERROR_WORDS = ("error", "could not", "couldn't", "refus", "not supported",
+                    "fail", "invalid", "unable", "cannot", "not a xen", "bad ", "crash")
+
+
+@dataclass
+class LogFacts:
+    verdict: str | None         # "PASS" / "FAIL" from `tinypv: result`
+    crash_line: str | None      # first `tinypv: PANIC` / `tinypv: EXCEPTION` line
+    boot_report: dict[str, str]
+    xen_lines: list[str]
+    tinypv_spoke: bool          # tinypv printed anything at all
+
+
+def is_xen_error(line: str) -> bool:
+    """Does this "(XEN)" line look like Xen complaining?"""
+    lower = line.lower()
+    return any(w in line for w in _XEN_ERROR_CASED) or any(w in lower for w in _XEN_ERROR_WORDS)
+
+
+def xen_error_lines(xen_lines) -> list[str]:
+    """Xen's complaints: lines with error words, plus every panic block line.
+
+    A panic block runs from "Panic on CPU" to the next "****" line; its
+    message ("Not enough memory to relocate the dom0 kernel image") need not
+    contain an error word.
+    """
+    errors, in_panic = [], False
+    for line in xen_lines:
+        if "Panic on CPU" in line:
+            in_panic = True
+        elif in_panic and "****" in line:
+            in_panic = False
+        if in_panic or is_xen_error(line):
+            errors.append(line)
+    return errors
+
+
+def scan_log(lines) -> LogFacts:
+    """Extract the verdict, crash line, boot report and Xen lines from a log."""
+    facts = LogFacts(None, None, {}, [], False)
+    in_report = True
+    for raw in lines:
+        line = clean_line(raw)
+        text = line.strip()
+        if text.startswith("(XEN)"):
+            facts.xen_lines.append(text)
+            continue
+        if _VERSION_RE.match(text):
+            in_report, facts.tinypv_spoke = False, True
+        if "tinypv:" in text:
+            facts.tinypv_spoke = True
+            match = _VERDICT_RE.search(text)
+            if match and facts.verdict is None:
+                facts.verdict = match.group(1)
+            if ("tinypv: PANIC" in text or "tinypv: EXCEPTION" in text) \
+                    and facts.crash_line is None:
+                facts.crash_line = text
+            continue
+        report = _REPORT_RE.match(line) if in_report else None
+        if report and not report.group(1).startswith("qemu"):
+            facts.boot_report[report.group(1)] = report.group(2).strip()
+            facts.tinypv_spoke = True
+    return facts
+
+
+def log_tail(lines, count: int = TAIL_LINES) -> list[str]:
+    """The last `count` non-empty lines of a log, safe to print."""
+    return [strip_escapes(line) for line in lines if line.strip()][-count:]
+
+
+# ---------------------------------------------------------------------------
+# Classification
+
+
+@dataclass
+class Outcome:
+    """Per-test results of one boot or one host test, plus what else was seen."""
+    results: list[TestResult]
+    boot_report: dict[str, str] = field(default_factory=dict)
+    verdict: str | None = None
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for r in self.results if r.status in statuses)
+
+    def passed(self) -> bool:
+        return self.count(*FAILING) == 0
+
+
+def _xen_refusal(lines, facts: LogFacts, exit_status, timed_out) -> TestResult:
+    """Xen ran but tinypv never spoke (Xen refused it, or it died at once)."""
+    errors = xen_error_lines(facts.xen_lines)
+    if any("Panic on CPU" in line for line in errors):
+        how = "Xen panicked"
+    else:
+        how = "timed out" if timed_out else describe_exit(exit_status)
+    reason = f"tinypv printed nothing under Xen ({how})"
+    telling = [line for line in errors if "Panic on CPU" not in line]
+    if telling:
+        reason += ": " + telling[0].removeprefix("(XEN)").strip()
+    if not errors:
+        return TestResult("boot", CRASHED, reason, tail=log_tail(lines))
+    return TestResult("boot", CRASHED, reason, errors[:20])
+
+
+def _early_end(lines, ktap: KtapReport, facts: LogFacts, exit_status,
+               timed_out: bool, stopped_because: str) -> TestResult:
+    """The run ended before the kernel's verdict: a crash or a timeout."""
+    if not ktap.seen:
+        name = "boot"
+    else:
+        name = ktap.running_test() or "shutdown"
+    if timed_out:
+        status, reason = TIMEOUT, stopped_because or "timed out"
+    else:
+        status = CRASHED
+        reason = facts.crash_line or (
+            f"output ended without 'tinypv: result' ({describe_exit(exit_status)})")
+    left = ktap.not_run()
+    if left:
+        reason += f"; {left} later planned test(s) not run"
+    return TestResult(name, status, reason, tail=log_tail(lines))
+
+
+def _verdict_problems(ktap: KtapReport, facts: LogFacts, leaves,
+                      exit_status, harness_stop_ok: bool) -> list[TestResult]:
+    """Disagreements between the verdict line, the KTAP results and the exit."""
+    problems = []
+    failures = [leaf for leaf in leaves if leaf.status == FAILED]
+    if not ktap.seen:
+        problems.append(TestResult("ktap", FAILED, "no KTAP output before 'tinypv: result'"))
+    elif not ktap.complete():
+        problems.append(TestResult(ktap.running_test() or "ktap", FAILED,
+                                   "no result reported for this test before 'tinypv: result'"))
+    if facts.verdict == "PASS" and failures:
+        problems.append(TestResult("verdict", FAILED,
+                                   f"kernel says PASS but {len(failures)} test(s) reported 'not ok'"))
+    if facts.verdict == "FAIL" and not failures:
+        problems.append(TestResult("verdict", FAILED,
+                                   "kernel says FAIL but no test reported 'not ok'"))
+    expected = EXIT_PASS if facts.verdict == "PASS" else EXIT_FAIL
+    if exit_status is None and not harness_stop_ok:
+        problems.append(TestResult("exit", FAILED,
+                                   f"QEMU did not exit after 'tinypv: result {facts.verdict}' "
+                                   "(no write to port 0xf4); stopped by harness"))
+    elif exit_status is not None and exit_status != expected:
+        problems.append(TestResult("exit", FAILED,
+                                   f"{describe_exit(exit_status)} disagrees with "
+                                   f"'tinypv: result {facts.verdict}' (expected {expected})"))
+    return problems
+
+
+def classify_boot(lines, exit_status: int | None, timed_out: bool = False,
+                  harness_stop_ok: bool = False, stopped_because: str = "") -> Outcome:
+    """Judge one boot of tinypv from its log lines and QEMU's exit status.
+
+    exit_status is None when the harness stopped QEMU; harness_stop_ok says
+    whether that is normal after the verdict line (true under Xen, where QEMU
+    outlives dom0).  Rules, in order:
+      * Xen output but no word from tinypv: Xen refused the image (crashed
+        "boot", with Xen's error lines);
+      * no verdict line, or a panic, or exit 37: the running test crashed
+        (or timed out, if the timeout fired), with the last log lines;
+      * otherwise the KTAP leaves, plus a failure for every disagreement
+        between verdict, results, plan and exit status.
+    """
+    lines = list(lines)
+    ktap = parse_ktap(lines)
+    facts = scan_log(lines)
+    results = list(ktap.leaves)
+    outcome = Outcome(results, facts.boot_report, facts.verdict)
+    if facts.xen_lines and not facts.tinypv_spoke:
+        results.append(_xen_refusal(lines, facts, exit_status, timed_out))
+        return outcome
+    crashed = facts.crash_line is not None or exit_status == EXIT_PANIC
+    if crashed or facts.verdict is None:
+        results.append(_early_end(lines, ktap, facts, exit_status,
+                                  timed_out and not crashed, stopped_because))
+        return outcome
+    results.extend(_verdict_problems(ktap, facts, ktap.leaves, exit_status, harness_stop_ok))
+    return outcome
+
+
+def classify_host(lines, exit_status: int | None, timed_out: bool = False,
+                  stopped_because: str = "") -> Outcome:
+    """Judge a host unit-test program that prints KTAP and exits 0 on success."""
+    lines = list(lines)
+    ktap = parse_ktap(lines)
+    results = list(ktap.leaves)
+    outcome = Outcome(results)
+    if timed_out or (ktap.seen and not ktap.complete()):
+        name = ktap.running_test() or "run"
+        status = TIMEOUT if timed_out else CRASHED
+        reason = stopped_because if timed_out else \
+            f"output ended early ({describe_host_exit(exit_status)})"
+        results.append(TestResult(name, status, reason, tail=log_tail(lines)))
+    elif not ktap.seen:
+        results.append(TestResult("ktap", FAILED,
+                                  f"no KTAP output ({describe_host_exit(exit_status)})",
+                                  tail=log_tail(lines)))
+    elif exit_status != 0 and not any(r.status == FAILED for r in results):
+        results.append(TestResult("exit", FAILED, describe_host_exit(exit_status),
+                                  tail=log_tail(lines)))
+    return outcome
+
+
+def describe_host_exit(status: int | None) -> str:
+    """Human wording for a host test program's exit status."""
+    if status is not None and status >= 0:
+        return f"exit status {status}"
+    return describe_exit(status)
+
+
+# ---------------------------------------------------------------------------
+# Booting: command, run, classify in one call
+
+
+@dataclass
+class Boot:
+    """A finished boot: the command, the raw run and the judgement."""
+    argv: list[str]
+    run: ProcessRun
+    outcome: Outcome
+    log_path: Path | None
+
+
+def boot_tinypv(platform: str, kernel: Path, append: str = "", icount: bool = False,
+                timeout: float = DEFAULT_TIMEOUT, log_path: Path | None = None,
+                echo=None) -> Boot:
+    """Boot tinypv once and classify the result (platform must be available)."""
+    argv = qemu_command(platform, kernel, append, icount)
+    run = run_process(argv, log_path, timeout, echo=echo, end_grace=boot_end_grace)
+    outcome = classify_boot(run.lines, run.exit_status, run.timed_out,
+                            harness_stop_ok=(platform == "xen"),
+                            stopped_because=run.stopped_because)
+    return Boot(argv, run, outcome, log_path)
+
+
+# ---------------------------------------------------------------------------
+# Output formatting shared by run.py and test.py
+
+DETAIL_INDENT = " " * 8
+
+
+def display_path(path: Path | str) -> str:
+    """A path relative to the current directory when that is shorter."""
+    rel = os.path.relpath(path)
+    return rel if len(rel) < len(str(path)) else str(path)
+
+
+def format_result(full_name: str, result: TestResult, log_path: Path | None = None,
+                  show_tail: bool = True) -> list[str]:
+    """Printable lines for one result: the status line, then indented details.
+
+    ok      native-tcg/irq.pushf_shows_if
+    SKIP    native-tcg/irq.masked_no_ticks (no timer on this platform)
+    FAILED  native-tcg/irq.ticks_advance
+            # ticks_advance: expected ticks > 0, got 0
+            log: build/logs/native-tcg.log
+    CRASHED native-tcg/irq.#2 (tinypv: PANIC: ...)
+            | <last log lines>
+            log: build/logs/native-tcg.log
+    """
+    head = f"{result.status:<8}{full_name}"
+    if result.reason:
+        head += f" ({result.reason})"
+    out = [head]
+    if result.status not in FAILING:
+        return out
+    out += [DETAIL_INDENT + line for line in result.details]
+    if show_tail:
+        out += [f"{DETAIL_INDENT}| {line}" for line in result.tail]
+    if log_path is not None:
+        out.append(f"{DETAIL_INDENT}log: {display_path(log_path)}")
+    return out
+
+
+def summary_line(passed: int, failed: int, skipped: int) -> str:
+    return f"{passed} passed, {failed} failed, {skipped} skipped"
