@@ -29,7 +29,8 @@ KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic \
 	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -mcmodel=kernel \
 	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
-	-Iguest/include -Ipvops/include -I$(BUILD)/include -MMD -MP
+	-Iguest/include -Ipvops/include -I$(BUILD)/include -MMD -MP \
+	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
 KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipvops/include -MMD -MP -g
 KLDFLAGS := -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
 
@@ -47,6 +48,8 @@ $(XEN_INC):
 	@mkdir -p $(BUILD)/include
 	@test -f /usr/include/xen/xen.h || { echo "error: Xen public headers missing: run 'bash scripts/deps.sh build'"; exit 1; }
 	$(Q)ln -sfn /usr/include/xen $(BUILD)/include/xen
+
+$(KOBJ): Makefile
 
 $(BUILD)/%.o: %.c | $(XEN_INC)
 	@mkdir -p $(dir $@)

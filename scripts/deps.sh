@@ -84,9 +84,10 @@ run() {
 
 # True when apt knows an installable version of every package.
 apt_knows_all() {
-	local pkg
+	local pkg policy
 	for pkg in "$@"; do
-		apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]' || return 1
+		policy=$(apt-cache policy "$pkg" 2>/dev/null)
+		[[ "$policy" == *"Candidate: "[!\(]* ]] || return 1
 	done
 }
 

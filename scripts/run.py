@@ -12,6 +12,8 @@ then runs `gdb <kernel> -ex 'target remote :1234'` and stops QEMU when gdb
 quits; for xen it prints how to attach and streams the boot.
 """
 
+from __future__ import annotations
+
 import argparse
 import shlex
 import shutil

@@ -12,6 +12,8 @@ Why a table: the kernel is tested in several boot configurations (platforms,
 command lines, exact instruction counting); adding one is adding a row.
 """
 
+from __future__ import annotations
+
 import argparse
 import fnmatch
 import re
@@ -104,7 +106,8 @@ def run_host_test(name: str, command: str, timeout: float) -> Report:
         return Report(name, f"== {name}: cannot run", [failure])
     outcome = h.classify_host(run.lines, run.exit_status, run.timed_out, run.stopped_because)
     exit_text = run.stopped_because or h.describe_host_exit(run.exit_status)
-    header = f"== {name} ({run.wall_time:.1f} s, {exit_text}) log {h.display_path(log_path)}"
+    header = (f"== {name} ({command}) {run.wall_time:.1f} s, {exit_text}, "
+              f"log {h.display_path(log_path)}")
     return Report(name, header, outcome.results, log_path)
 
 

@@ -62,6 +62,9 @@ EXIT_MEANING = {EXIT_PASS: "PASS", EXIT_FAIL: "FAIL", EXIT_PANIC: "PANIC"}
 OK, FAILED, SKIP, CRASHED, TIMEOUT = "ok", "FAILED", "SKIP", "CRASHED", "TIMEOUT"
 FAILING = (FAILED, CRASHED, TIMEOUT)
 
+# Terminal escape sequences (CSI sequences, two-byte escapes, "ESC c").
+ESCAPE_PATTERN = r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_]|c)"
+
 KVM_GET_API_VERSION = 0xAE00   # _IO(KVMIO, 0x00)
 KVM_API_VERSION = 12
 
@@ -301,7 +304,7 @@ class EscapeFilter:
     serial port a few bytes at a time, so a sequence cut at the end of a
     piece is held back until the next one.
     """
-    _COMPLETE = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_]|c)")
+    _COMPLETE = re.compile(ESCAPE_PATTERN.encode())
     _UNFINISHED = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*)?$")
 
     def __init__(self):
@@ -344,14 +347,19 @@ def run_process(argv: list[str], log_path: Path | None, timeout: float,
     boot_end_grace); past that, or past `timeout`, the process group is killed.
     """
     start = time.monotonic()
+    collector = _LineCollector(end_grace)
+    escapes = EscapeFilter()
     log = None
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "wb")
-    collector = _LineCollector(end_grace)
-    escapes = EscapeFilter()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError:
+        if log:
+            log.close()
+        raise
     with _live_lock:
         _live_processes.add(proc)
     chunks: queue.Queue = queue.Queue()
@@ -449,10 +457,11 @@ def describe_exit(status: int | None) -> str:
 # KTAP v1 parsing
 
 _DOMAIN_PREFIX_RE = re.compile(r"^\(d\d+\) ")
-_ANSI_ESCAPE_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_]|c)")
+_ESCAPE_RE = re.compile(ESCAPE_PATTERN)
 _FIRMWARE_PREFIX_RE = re.compile(r"^Booting from ROM\.\.")
 _VERSION_RE = re.compile(r"^K?TAP version \d+$")
 _SUBTEST_RE = re.compile(r"^# Subtest: (.+)$")
+_DIAG_SUBJECT_RE = re.compile(r"^#\s*([^\s:]+):")
 _PLAN_RE = re.compile(r"^1\.\.(\d+)\b")
 _RESULT_RE = re.compile(r"^(not ok|ok)\b(?:\s+(\d+))?(?:\s+(?:-\s+)?)?(.*)$")
 
@@ -516,7 +525,7 @@ class KtapReport:
 
 def strip_escapes(text: str) -> str:
     """Remove terminal escape sequences (SeaBIOS resets and clears the screen)."""
-    return _ANSI_ESCAPE_RE.sub("", text)
+    return _ESCAPE_RE.sub("", text)
 
 
 def clean_line(raw: str) -> str:
@@ -549,7 +558,9 @@ class _KtapParser:
         self.leaves: list[TestResult] = []
         self.seen = False
         self.last_leaf: TestResult | None = None
+        self.last_leaf_desc = ""
         self.last_leaf_indent = 0
+        self.pending: list[str] = []    # diagnostics waiting for the next result
 
     def feed(self, raw: str) -> None:
         line = clean_line(raw)
@@ -559,16 +570,38 @@ class _KtapParser:
         indent = len(line) - len(text)
         if _VERSION_RE.match(text):
             self._open(indent)
+            self._forget_diagnostics()
         elif _SUBTEST_RE.match(text):
             self._frame_at(indent).name = _SUBTEST_RE.match(text).group(1).strip()
-            self.last_leaf = None
+            self._forget_diagnostics()
         elif _PLAN_RE.match(text) and self.stack:
             self._frame_at(indent).plan = int(_PLAN_RE.match(text).group(1))
-            self.last_leaf = None
+            self._forget_diagnostics()
         elif _RESULT_RE.match(text) and self.stack:
             self._result(indent, _RESULT_RE.match(text))
-        elif text.startswith("#") and self.last_leaf and indent >= self.last_leaf_indent:
-            self.last_leaf.details.append(text)
+        elif text.startswith("#") and self.stack:
+            self._diagnostic(indent, text)
+
+    def _forget_diagnostics(self) -> None:
+        self.last_leaf = None
+        self.pending = []
+
+    def _diagnostic(self, indent: int, text: str) -> None:
+        """Attach a "# ..." line to the test it is about.
+
+        Producers differ: KUnit-style output puts diagnostics before the
+        result line, others after it.  A line naming the previous test
+        ("# ticks_advance: ..."), or an unnamed line right after a failure,
+        belongs to the previous test; anything else waits for the next one.
+        """
+        last = self.last_leaf
+        if last and indent >= self.last_leaf_indent:
+            subject = _DIAG_SUBJECT_RE.match(text)
+            if subject and subject.group(1) == self.last_leaf_desc or \
+                    not subject and last.status == FAILED:
+                last.details.append(text)
+                return
+        self.pending.append(text)
 
     def _open(self, indent: int) -> None:
         """A "KTAP version" line: a new document at this indentation."""
@@ -601,13 +634,15 @@ class _KtapParser:
         description, _, directive = match.group(3).partition("#")
         description, directive = description.strip(), directive.strip()
         if child is not None and (child.count or child.plan):
-            self.last_leaf = None   # a suite's summary line; its leaves are recorded
+            self._forget_diagnostics()  # a suite's summary line; its leaves are recorded
             return
         path = [f.name for f in self.stack if f.name]
         name = ".".join(path + [description or f"#{frame.count}"])
         status, reason = _leaf_status(ok, directive)
-        self.last_leaf = TestResult(name, status, reason)
+        self.last_leaf = TestResult(name, status, reason, details=self.pending)
+        self.last_leaf_desc = description
         self.last_leaf_indent = indent
+        self.pending = []
         self.leaves.append(self.last_leaf)
 
 
@@ -616,7 +651,8 @@ def parse_ktap(lines) -> KtapReport:
 
     Non-KTAP lines (boot report, Xen output, register dumps) are ignored.
     Leaves are named by the suite path joined with "." ("irq.ticks_advance").
-    Diagnostic lines ("# ...") that follow a leaf are kept in its details.
+    Diagnostic lines ("# ...") are kept in the details of the leaf they are
+    about, whether they come before or after its result line.
     """
     parser = _KtapParser()
     for line in lines:

@@ -163,6 +163,26 @@ class KtapParserTest(unittest.TestCase):
                                           "# ticks_advance: at tests/irq.c:42"])
         self.assertEqual(leaves["irq.masked_no_ticks"].details, [])
 
+    def test_diagnostics_before_the_result_line_are_kept(self):
+        lines = ["KTAP version 1", "1..4",
+                 "ok 1 a",
+                 "# b: pending tick not delivered (tests/kernel/test_irq.c:61)",
+                 "not ok 2 b",
+                 "ok 3 c",
+                 "# unnamed note about d",
+                 "not ok 4 d"]
+        leaves = {l.name: l for l in h.parse_ktap(lines).leaves}
+        self.assertEqual(leaves["a"].details, [])
+        self.assertEqual(leaves["b"].details,
+                         ["# b: pending tick not delivered (tests/kernel/test_irq.c:61)"])
+        self.assertEqual(leaves["c"].details, [])
+        self.assertEqual(leaves["d"].details, ["# unnamed note about d"])
+
+    def test_unnamed_diagnostic_after_a_failure_belongs_to_it(self):
+        lines = ["KTAP version 1", "1..2", "not ok 1 a", "# expected 1, got 0", "ok 2 b"]
+        leaves = h.parse_ktap(lines).leaves
+        self.assertEqual([l.details for l in leaves], [["# expected 1, got 0"], []])
+
     def test_truncated_stream_names_the_running_test(self):
         report = h.parse_ktap(CRASH_LOG)
         self.assertFalse(report.complete())
