@@ -63,7 +63,7 @@ $(BUILD)/%.o: %.S | $(XEN_INC)
 
 $(BUILD)/kernel.ld: guest/kernel.ld.S guest/include/layout.h
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -E -P -x c -D__ASSEMBLY__ -Iguest/include $< -o $@
+	$(Q)$(CC) -E -P -x c -D__ASSEMBLER__ -Iguest/include $< -o $@
 
 $(KERNEL): $(KOBJ) $(BUILD)/kernel.ld
 	@$(if $(Q),echo "  LD      $@")
@@ -81,13 +81,16 @@ check-sites: $(KERNEL)
 	$(Q)$(PYTHON) scripts/check_sites.py $(KERNEL)
 
 # ---- host unit tests: the real kernel sources compiled for user space ----
-HCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DHOST_TEST -Iguest/include -Ipvops/include -Itests/host -MMD -MP
+HCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DHOST_TEST -no-pie -fno-pie -Wl,-z,noexecstack \
+	-Iguest/include -Ipvops/include -I$(BUILD)/include -Itests/host -MMD -MP \
+	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
 
 $(BUILD)/host/test_format: tests/host/test_format.c guest/lib/format.c
-$(BUILD)/host/test_patch: tests/host/test_patch.c pvops/patch.c pvops/templates.S pvops/nops.c
+$(BUILD)/host/test_patch: tests/host/test_patch.c pvops/patch.c pvops/nops.c \
+	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 
-$(BUILD)/host/%: tests/host/%.c
+$(BUILD)/host/%: tests/host/%.c | $(XEN_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTCC  $@")
 	$(Q)$(CC) $(HCFLAGS) -o $@ $(filter %.c %.S,$^)

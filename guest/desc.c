@@ -39,12 +39,12 @@ static struct tss tss;
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 static uint8_t ist_stack[2][4096] __attribute__((aligned(16)));
 
-static void desc_load_tr(uint16_t sel)
+static __attribute__((noinline)) void desc_load_tr(uint16_t sel)
 {
 	asm volatile("ltr %0" : : "r"(sel));
 }
 
-static void desc_load_idt(void *base, uint16_t limit)
+static __attribute__((noinline)) void desc_load_idt(void *base, uint16_t limit)
 {
 	struct {
 		uint16_t limit;

@@ -44,19 +44,25 @@ SECTIONS
 	.rodata : AT(ADDR(.rodata) - KERNEL_VBASE) {
 		_rodata_start = .;
 		*(.rodata .rodata.*)
-		. = ALIGN(16);
+	} :rodata
+
+	/* Records read at boot (and by scripts/check_sites.py). */
+	.pvop.sites : AT(ADDR(.pvop.sites) - KERNEL_VBASE) ALIGN(16) {
 		__pvop_sites_start = .;
 		KEEP(*(.pvop.sites))
 		__pvop_sites_end = .;
-		. = ALIGN(16);
+	} :rodata
+	.pvop.templates : AT(ADDR(.pvop.templates) - KERNEL_VBASE) ALIGN(16) {
 		__pvop_templates_start = .;
 		KEEP(*(.pvop.templates))
 		__pvop_templates_end = .;
-		. = ALIGN(8);
+	} :rodata
+	.ktest.cases : AT(ADDR(.ktest.cases) - KERNEL_VBASE) ALIGN(8) {
 		__ktest_start = .;
 		KEEP(*(.ktest.cases))
 		__ktest_end = .;
-		. = ALIGN(8);
+	} :rodata
+	.extable : AT(ADDR(.extable) - KERNEL_VBASE) ALIGN(8) {
 		__extable_start = .;
 		KEEP(*(.extable))
 		__extable_end = .;

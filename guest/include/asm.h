@@ -8,7 +8,7 @@
 #ifndef TINYPV_ASM_H
 #define TINYPV_ASM_H
 
-#ifdef __ASSEMBLY__
+#ifdef __ASSEMBLER__
 
 /* clang-format off */
 #define ELFNOTE(type, desctype, descdata)			\
@@ -35,7 +35,7 @@
 
 #define ENDFUNC(name) .size name, .- name
 
-#endif /* __ASSEMBLY__ */
+#endif /* __ASSEMBLER__ */
 
 /*
  * Exception-fixup records (guest/include/trap.h), from inline asm or .S:

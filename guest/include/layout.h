@@ -19,7 +19,7 @@
 #ifndef TINYPV_LAYOUT_H
 #define TINYPV_LAYOUT_H
 
-#ifdef __ASSEMBLY__
+#ifdef __ASSEMBLER__
 #define _UL(x) x
 #else
 #define _UL(x) x##UL

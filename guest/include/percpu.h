@@ -19,7 +19,7 @@
 #define PERCPU_VCPU_MASK (PERCPU_VCPU_INFO + 1)
 #define PERCPU_VCPU_CR2 (PERCPU_VCPU_INFO + 16)
 
-#ifndef __ASSEMBLY__
+#ifndef __ASSEMBLER__
 #include <stddef.h>
 #include <stdint.h>
 #include "xen_public.h"

@@ -99,7 +99,7 @@
 /* A template's rel32 field when it holds no relative branch. */
 #define PVOP_NO_REL32 0xff
 
-#ifndef __ASSEMBLY__
+#ifndef __ASSEMBLER__
 #include <stdint.h>
 
 /*
