@@ -147,6 +147,7 @@ def main(argv=None) -> int:
         say(f"cannot boot on {args.platform}: {problem}")
         return 1
     log_path = h.LOG_DIR / f"run-{args.platform}.log"
+    h.exit_cleanly_on_termination()
     try:
         if not args.debug:
             return run_normally(args, log_path)

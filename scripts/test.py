@@ -225,6 +225,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_configs(BOOT_CONFIGS)
+    h.exit_cleanly_on_termination()
     jobs = make_jobs(args)
     if args.list:
         if jobs:
@@ -237,16 +238,22 @@ def main(argv=None) -> int:
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     failed_names = []
     start = time.monotonic()
+    interrupted = None
     try:
         for report in run_jobs(jobs, args.jobs):
             print_report(report, counts, failed_names)
     except KeyboardInterrupt:
-        print("\ntest: interrupted", file=sys.stderr)
-        return 130
+        interrupted = 130
+    except SystemExit as stop:
+        interrupted = stop.code
+    if interrupted is not None:
+        print("test: interrupted; the counts below cover finished jobs only")
     print(f"== total {time.monotonic() - start:.1f} s")
     if failed_names:
         print("failed: " + " ".join(failed_names))
     print(h.summary_line(counts["passed"], counts["failed"], counts["skipped"]))
+    if interrupted is not None:
+        return interrupted
     return 0 if counts["failed"] == 0 else 1
 
 

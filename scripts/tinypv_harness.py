@@ -336,6 +336,19 @@ def stop_all_processes() -> None:
         stop_process_group(proc)
 
 
+def exit_cleanly_on_termination() -> None:
+    """Make SIGTERM and SIGHUP raise SystemExit in the main thread.
+
+    QEMU runs in its own session so that it can be killed as a group; that
+    also means a signal to the harness does not reach it.  Raising here lets
+    run_process (and the callers' handlers) stop it instead of orphaning it.
+    """
+    def handler(signum, _frame):
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
 def run_process(argv: list[str], log_path: Path | None, timeout: float,
                 echo=None, end_grace=None) -> ProcessRun:
     """Run argv in its own process group, logging and optionally echoing output.

@@ -17,6 +17,8 @@
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -273,6 +275,15 @@ static void check_decoding(const char *ctx, const struct pvop_site *s,
 
 /* ---- execution ---- */
 
+static sigjmp_buf crash_env;
+static volatile sig_atomic_t crash_signal;
+
+static void on_crash(int sig)
+{
+	crash_signal = sig;
+	siglongjmp(crash_env, 1);
+}
+
 static bool executable_here(int backend, int op, int kind)
 {
 	if (kind == PVOP_KIND_CALL || kind == PVOP_KIND_NOP)
@@ -326,6 +337,11 @@ static void execute(const char *ctx, const struct pvop_site *s, int backend,
 	fake_cpu.cr3 = 0xc3c3c3c3;
 	fake_called = 0;
 	r = in;
+	if (sigsetjmp(crash_env, 1)) {
+		KTAP_CHECK(false, "%s: executing the site raised signal %d", ctx,
+			   (int)crash_signal);
+		return;
+	}
 	run_code((void *)(uintptr_t)s->addr, &r);
 
 	for (int i = 0; i < 16; i++) {
@@ -521,6 +537,9 @@ int main(void)
 		perror("mmap");
 		return 2;
 	}
+	signal(SIGSEGV, on_crash);
+	signal(SIGILL, on_crash);
+	signal(SIGBUS, on_crash);
 	fake_cpu.self = &fake_cpu;
 	if (syscall(SYS_arch_prctl, ARCH_SET_GS, &fake_cpu)) {
 		perror("arch_prctl(ARCH_SET_GS)");
