@@ -65,7 +65,7 @@ TPL_END(native, irq_enable, NATIVE, IRQ_ENABLE, 0)
 TPL_BEGIN(native, save_fl)
 	pushf
 	pop	%rax
-TPL_END(native, save_fl, NATIVE, SAVE_FL, REG_RAX)
+TPL_END(native, save_fl, NATIVE, SAVE_FL, PVREG_RAX)
 
 TPL_BEGIN(native, restore_fl)
 	push	%rdi
@@ -83,11 +83,11 @@ TPL_END(native, halt, NATIVE, HALT, 0)
 
 TPL_BEGIN(native, read_cr2)
 	mov	%cr2, %rax
-TPL_END(native, read_cr2, NATIVE, READ_CR2, REG_RAX)
+TPL_END(native, read_cr2, NATIVE, READ_CR2, PVREG_RAX)
 
 TPL_BEGIN(native, read_cr3)
 	mov	%cr3, %rax
-TPL_END(native, read_cr3, NATIVE, READ_CR3, REG_RAX)
+TPL_END(native, read_cr3, NATIVE, READ_CR3, PVREG_RAX)
 
 TPL_BEGIN(native, write_cr3)
 	mov	%rdi, %cr3
@@ -104,7 +104,7 @@ TPL_END(native, io_delay, NATIVE, IO_DELAY, 0)
 TPL_BEGIN(native, read_msr)
 1:	rdmsr
 2:	EXTABLE_RET(1b, 2b)
-TPL_END(native, read_msr, NATIVE, READ_MSR, REG_RAX | REG_RDX)
+TPL_END(native, read_msr, NATIVE, READ_MSR, PVREG_RAX | PVREG_RDX)
 
 TPL_BEGIN(native, write_msr)
 1:	wrmsr
@@ -113,7 +113,7 @@ TPL_END(native, write_msr, NATIVE, WRITE_MSR, 0)
 
 TPL_BEGIN(native, cpuid)
 	cpuid
-TPL_END(native, cpuid, NATIVE, CPUID, REG_RAX | REG_RBX | REG_RCX | REG_RDX)
+TPL_END(native, cpuid, NATIVE, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 
 /* The empty template: what "nothing" is when it must be callable. */
 TPL_BEGIN(any, nop)
@@ -148,19 +148,19 @@ TPL_BEGIN(xen, save_fl)
 	cmpb	$0, %gs:PERCPU_VCPU_MASK
 	sete	%ah
 	add	%ah, %ah
-TPL_END(xen, save_fl, XEN, SAVE_FL, REG_RAX)
+TPL_END(xen, save_fl, XEN, SAVE_FL, PVREG_RAX)
 
 TPL_BEGIN(xen, read_cr2)
 	mov	%gs:PERCPU_VCPU_CR2, %rax
-TPL_END(xen, read_cr2, XEN, READ_CR2, REG_RAX)
+TPL_END(xen, read_cr2, XEN, READ_CR2, PVREG_RAX)
 
 TPL_BEGIN(xen, read_cr3)
 	mov	%gs:PERCPU_CR3, %rax
-TPL_END(xen, read_cr3, XEN, READ_CR3, REG_RAX)
+TPL_END(xen, read_cr3, XEN, READ_CR3, PVREG_RAX)
 
 /* Xen's forced-emulation prefix: CPUID as Xen's policy says, not the host. */
 TPL_BEGIN(xen, cpuid)
 	ud2
 	.ascii	"xen"
 	cpuid
-TPL_END(xen, cpuid, XEN, CPUID, REG_RAX | REG_RBX | REG_RCX | REG_RDX)
+TPL_END(xen, cpuid, XEN, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)

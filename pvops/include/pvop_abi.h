@@ -72,18 +72,18 @@
 #define PVOP_DIRECT_CALL_LEN 5
 
 /* Register mask bits, in the hardware encoding order. */
-#define REG_RAX (1 << 0)
-#define REG_RCX (1 << 1)
-#define REG_RDX (1 << 2)
-#define REG_RBX (1 << 3)
-#define REG_RSP (1 << 4)
-#define REG_RBP (1 << 5)
-#define REG_RSI (1 << 6)
-#define REG_RDI (1 << 7)
-#define REG_R8 (1 << 8)
-#define REG_R9 (1 << 9)
-#define REG_R10 (1 << 10)
-#define REG_R11 (1 << 11)
+#define PVREG_RAX (1 << 0)
+#define PVREG_RCX (1 << 1)
+#define PVREG_RDX (1 << 2)
+#define PVREG_RBX (1 << 3)
+#define PVREG_RSP (1 << 4)
+#define PVREG_RBP (1 << 5)
+#define PVREG_RSI (1 << 6)
+#define PVREG_RDI (1 << 7)
+#define PVREG_R8 (1 << 8)
+#define PVREG_R9 (1 << 9)
+#define PVREG_R10 (1 << 10)
+#define PVREG_R11 (1 << 11)
 
 /* Site flags: benchmark sites pin their dispatch mode. */
 #define PVOP_SITE_FORCE_INDIRECT 0x1

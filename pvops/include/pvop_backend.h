@@ -21,7 +21,7 @@
 			     .call_clobbers = (t).clobbers })
 /* A C function behind a register-saving thunk (pvops/thunks.S). */
 #define PVOP_IMPL_THUNK(fn)                                                    \
-	((struct pvop_impl){ .call = (void *)(fn), .call_clobbers = REG_RAX })
+	((struct pvop_impl){ .call = (void *)(fn), .call_clobbers = PVREG_RAX })
 /* Nothing to do: NOPs inline, a bare `ret` when called. */
 #define PVOP_IMPL_NOP                                                          \
 	((struct pvop_impl){ .nop = true,                                      \

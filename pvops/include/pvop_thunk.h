@@ -6,7 +6,7 @@
  * (pvop_abi.h) is destroyed, while a C function may destroy every
  * caller-saved register. The thunk saves rcx, rdx, rsi, rdi, r8-r11 around
  * the call, so it destroys only %rax (the return value): its
- * call_clobbers are REG_RAX. The first argument arrives in %rdi as the C
+ * call_clobbers are PVREG_RAX. The first argument arrives in %rdi as the C
  * function expects. The stack is realigned, since a site may sit anywhere.
  */
 #ifndef TINYPV_PVOP_THUNK_H

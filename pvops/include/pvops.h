@@ -68,14 +68,14 @@ extern struct pv_ops pv_ops;
 		unsigned long __rax;                                           \
 		asm volatile(PVOP_SITE_ASM                                     \
 			     : "=a"(__rax)                                     \
-			     : PVOP_ARGS_FLAGS(op, REG_RAX, flags)             \
+			     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)             \
 			     : "memory", "cc");                                \
 	} while (0)
 
 #define PVOP_R_RAX(op, flags, out)                                             \
 	asm volatile(PVOP_SITE_ASM                                             \
 		     : "=a"(out)                                               \
-		     : PVOP_ARGS_FLAGS(op, REG_RAX, flags)                     \
+		     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)                     \
 		     : "memory", "cc")
 
 #define PVOP_W_RDI(op, flags, in)                                              \
@@ -83,7 +83,7 @@ extern struct pv_ops pv_ops;
 		unsigned long __rax;                                           \
 		asm volatile(PVOP_SITE_ASM                                     \
 			     : "=a"(__rax)                                     \
-			     : "D"(in), PVOP_ARGS_FLAGS(op, REG_RAX, flags)    \
+			     : "D"(in), PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)    \
 			     : "memory", "cc");                                \
 	} while (0)
 
@@ -173,7 +173,7 @@ static inline void io_delay(void)
 	asm volatile(PVOP_SITE_ASM                                             \
 		     : "=a"(lo), "=d"(hi)                                      \
 		     : "c"(msr),                                               \
-		       PVOP_ARGS_FLAGS(READ_MSR, REG_RAX | REG_RDX, flags)     \
+		       PVOP_ARGS_FLAGS(READ_MSR, PVREG_RAX | PVREG_RDX, flags)     \
 		     : "memory", "cc")
 
 static inline uint64_t read_msr(uint32_t msr)
@@ -188,7 +188,7 @@ static inline void write_msr(uint32_t msr, uint64_t v)
 	uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
 	asm volatile(PVOP_SITE_ASM
 		     : "+a"(lo), "+d"(hi)
-		     : "c"(msr), PVOP_ARGS(WRITE_MSR, REG_RAX | REG_RDX)
+		     : "c"(msr), PVOP_ARGS(WRITE_MSR, PVREG_RAX | PVREG_RDX)
 		     : "memory", "cc");
 }
 
@@ -203,7 +203,7 @@ static inline bool read_msr_safe(uint32_t msr, uint64_t *val)
 	uint64_t faults = fault_count();
 	asm volatile(PVOP_SITE_ASM EXTABLE_JUMP("771b", "773b", "773b")
 		     : "=a"(lo), "=d"(hi)
-		     : "c"(msr), PVOP_ARGS(READ_MSR, REG_RAX | REG_RDX)
+		     : "c"(msr), PVOP_ARGS(READ_MSR, PVREG_RAX | PVREG_RDX)
 		     : "memory", "cc");
 	*val = ((uint64_t)hi << 32) | lo;
 	return fault_count() == faults;
@@ -215,7 +215,7 @@ static inline bool write_msr_safe(uint32_t msr, uint64_t v)
 	uint64_t faults = fault_count();
 	asm volatile(PVOP_SITE_ASM EXTABLE_JUMP("771b", "773b", "773b")
 		     : "+a"(lo), "+d"(hi)
-		     : "c"(msr), PVOP_ARGS(WRITE_MSR, REG_RAX | REG_RDX)
+		     : "c"(msr), PVOP_ARGS(WRITE_MSR, PVREG_RAX | PVREG_RDX)
 		     : "memory", "cc");
 	return fault_count() == faults;
 }
@@ -229,7 +229,7 @@ static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t subleaf)
 	struct cpuid_regs r = { .eax = leaf, .ecx = subleaf };
 	asm volatile(PVOP_SITE_ASM
 		     : "+a"(r.eax), "=b"(r.ebx), "+c"(r.ecx), "=d"(r.edx)
-		     : PVOP_ARGS(CPUID, REG_RAX | REG_RBX | REG_RCX | REG_RDX)
+		     : PVOP_ARGS(CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 		     : "memory", "cc");
 	return r;
 }

@@ -103,11 +103,11 @@ static uint16_t site_clobbers(int op)
 	switch (op) {
 	case PVOP_READ_MSR:
 	case PVOP_WRITE_MSR:
-		return REG_RAX | REG_RDX;
+		return PVREG_RAX | PVREG_RDX;
 	case PVOP_CPUID:
-		return REG_RAX | REG_RBX | REG_RCX | REG_RDX;
+		return PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX;
 	default:
-		return REG_RAX;
+		return PVREG_RAX;
 	}
 }
 
@@ -480,7 +480,7 @@ static void inline_expectations(void)
 	KTAP_CHECK(k == PVOP_KIND_INLINE, "xen irq_disable not inline");
 	/* A site that allows fewer clobbers than the template needs. */
 	s = site_for(PVOP_CPUID);
-	s.clobbers = REG_RAX;
+	s.clobbers = PVREG_RAX;
 	k = pvop_site_plan(&s, &nat.op[s.op], PVOP_MODE_INLINE, PVOP_PAD_NOPS,
 			   (uint64_t)(uintptr_t)&pv_ops, out, &why);
 	KTAP_CHECK(k < 0, "cpuid planned into a site that keeps rbx/rcx/rdx");
