@@ -128,7 +128,6 @@ void native_alias_map(uintptr_t window, uintptr_t target)
 	saved_va[slot] = window;
 	saved_pte[slot] = *pte;
 	*pte = (target - KERNEL_VBASE) | PTE_P | PTE_W | nx;
-	flush_tlb_one(window);
 }
 
 void native_alias_unmap(uintptr_t window)
@@ -137,5 +136,4 @@ void native_alias_unmap(uintptr_t window)
 	BUG_ON(saved_va[slot] != window);
 	*mmu_pte(window) = saved_pte[slot];
 	saved_va[slot] = 0;
-	flush_tlb_one(window);
 }

@@ -38,12 +38,18 @@ void text_poke(void *addr, const void *src, unsigned len)
 
 	unsigned long fl = irq_save();
 	platform->alias_map(win, page);
-	if (two)
+	flush_tlb_one(win);
+	if (two) {
 		platform->alias_map(win + PAGE_SIZE, page + PAGE_SIZE);
+		flush_tlb_one(win + PAGE_SIZE);
+	}
 	memcpy(poke_window + off, src, len);
-	if (two)
+	if (two) {
 		platform->alias_unmap(win + PAGE_SIZE);
+		flush_tlb_one(win + PAGE_SIZE);
+	}
 	platform->alias_unmap(win);
+	flush_tlb_one(win);
 	/* Serialise so this CPU fetches the new bytes (cpuid serialises). */
 	(void)cpuid(0, 0);
 	irq_restore(fl);

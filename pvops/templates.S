@@ -164,3 +164,9 @@ TPL_BEGIN(xen, cpuid)
 	.ascii	"xen"
 	cpuid
 TPL_END(xen, cpuid, XEN, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
+
+/* Never executed: scratch text for the text_poke test (tests/kernel). */
+	.text
+	.balign 32
+GLOBAL(pvop_poke_scratch)
+	.fill	32, 1, 0xcc

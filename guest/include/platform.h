@@ -52,6 +52,7 @@ struct platform {
 	/*
 	 * text_poke alias: make the page at `window` a writable view of the
 	 * page holding kernel address `target`, and put it back afterwards.
+	 * Neither flushes the TLB: the caller does, with flush_tlb_one().
 	 */
 	void (*alias_map)(uintptr_t window, uintptr_t target);
 	void (*alias_unmap)(uintptr_t window);

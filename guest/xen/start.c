@@ -152,7 +152,7 @@ static void xen_alias_map(uintptr_t window, uintptr_t target)
 {
 	uint64_t pte = xen_virt_to_mfn((void *)target) << PAGE_SHIFT | PTE_P |
 		       PTE_W | PTE_A | PTE_D | mmu_nx_bit();
-	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_INVLPG))
+	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_NONE))
 		panic("text_poke: Xen refused the alias of %lx", target);
 }
 
@@ -160,7 +160,7 @@ static void xen_alias_unmap(uintptr_t window)
 {
 	uint64_t pte = xen_virt_to_mfn((void *)window) << PAGE_SHIFT | PTE_P |
 		       PTE_W | PTE_A | PTE_D | mmu_nx_bit();
-	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_INVLPG))
+	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_NONE))
 		panic("text_poke: Xen refused to restore %lx", window);
 }
 

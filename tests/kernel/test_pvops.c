@@ -1,0 +1,224 @@
+/*
+ * test_pvops.c - every site holds what the backend meant, and every op
+ * does its job, whatever the platform and patch mode.
+ */
+#include "cmdline.h"
+#include "ktest.h"
+#include "mm.h"
+#include "percpu.h"
+#include "platform.h"
+#include "pvop_backend.h"
+#include "timer.h"
+
+KTEST(pvops, sites_hold_intended_bytes)
+{
+	unsigned bad = 0;
+	for (const struct pvop_site *s = __pvop_sites_start;
+	     s < __pvop_sites_end; s++) {
+		uint8_t want[PVOP_MAX_SLOT];
+		int kind = pvop_expected(s, want);
+		const uint8_t *cur = (const uint8_t *)s->addr;
+		if (kind == PVOP_KIND_INDIRECT
+			    ? !pvop_site_is_original(s, (uint64_t)&pv_ops, cur)
+			    : memcmp(cur, want, s->len)) {
+			if (bad++ < 5)
+				ktest_fail(t, __FILE__, __LINE__,
+					   "site %lx (%s) differs from plan",
+					   s->addr, pvop_names[s->op]);
+		}
+	}
+	KT_EXPECT(t, bad == 0, "%u of %lu sites differ", bad,
+		  (unsigned long)(__pvop_sites_end - __pvop_sites_start));
+}
+
+KTEST(pvops, boot_report_promises)
+{
+	const unsigned(*k)[PVOP_KIND_NR] = pvop_stats.sites;
+	static const int irq_ops[] = { PVOP_IRQ_DISABLE, PVOP_IRQ_ENABLE,
+				       PVOP_SAVE_FL, PVOP_RESTORE_FL };
+
+	if (pvop_mode != PVOP_MODE_INLINE)
+		KT_SKIP(t, "patch mode is not inline");
+	if (pvop_current->id == PVOP_BACKEND_NATIVE ||
+	    pvop_current->id == PVOP_BACKEND_KVM)
+		for (unsigned i = 0; i < ARRAY_SIZE(irq_ops); i++) {
+			const unsigned *c = k[irq_ops[i]];
+			KT_EXPECT(t, c[PVOP_KIND_INLINE] && !c[PVOP_KIND_CALL] &&
+					     !c[PVOP_KIND_INDIRECT],
+				  "%s: inline %u call %u indirect %u",
+				  pvop_names[irq_ops[i]], c[PVOP_KIND_INLINE],
+				  c[PVOP_KIND_CALL], c[PVOP_KIND_INDIRECT]);
+		}
+	if (pvop_current->id == PVOP_BACKEND_XEN) {
+		const unsigned *c = k[PVOP_IRQ_DISABLE];
+		KT_EXPECT(t, c[PVOP_KIND_INLINE] && !c[PVOP_KIND_CALL],
+			  "xen irq_disable: inline %u call %u",
+			  c[PVOP_KIND_INLINE], c[PVOP_KIND_CALL]);
+	}
+}
+
+KTEST(pvops, repatch_is_idempotent)
+{
+	uint64_t pokes = text_poke_count();
+	struct pvop_stats before = pvop_stats;
+
+	pvop_patch_all(pvop_current, pvop_mode, pvop_pad);
+	KT_EXPECT(t, text_poke_count() == pokes,
+		  "second patch pass wrote %lu times", text_poke_count() - pokes);
+	KT_EXPECT(t, !memcmp(before.sites, pvop_stats.sites,
+			     sizeof(before.sites)),
+		  "second pass counted different kinds");
+}
+
+KTEST(pvops, text_poke_roundtrip)
+{
+	/* A site-sized scratch area inside .text (pvops/templates.S). */
+	extern char pvop_poke_scratch[];
+	uint8_t pattern[24], back[24];
+
+	memcpy(back, pvop_poke_scratch, sizeof(back));
+	for (unsigned i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(0xa0 + i);
+	text_poke(pvop_poke_scratch, pattern, sizeof(pattern));
+	KT_EXPECT(t, !memcmp(pvop_poke_scratch, pattern, sizeof(pattern)),
+		  "text_poke did not write");
+	text_poke(pvop_poke_scratch, back, sizeof(back));
+	KT_EXPECT(t, !memcmp(pvop_poke_scratch, back, sizeof(back)),
+		  "text_poke did not restore");
+}
+
+KTEST(pvops, cr3_roundtrip)
+{
+	unsigned long cr3 = read_cr3();
+	KT_ASSERT(t, cr3 && !(cr3 & 0xfff), "cr3 %#lx", cr3);
+	write_cr3(cr3);
+	KT_EXPECT(t, read_cr3() == cr3, "cr3 %#lx after writing %#lx",
+		  read_cr3(), cr3);
+}
+
+/* Native: switch to a copy of the PML4 and back. */
+KTEST(pvops, cr3_switch_to_copy)
+{
+	if (platform->id == PLATFORM_XEN_PV)
+		KT_SKIP(t, "needs a pinned L4 under Xen (MMU ops: roadmap)");
+	unsigned long old = read_cr3();
+	uint64_t pa = pmm_alloc();
+	KT_ASSERT(t, pa, "no page");
+	memcpy(phys_to_virt(pa), phys_to_virt(old & PTE_ADDR), PAGE_SIZE);
+	unsigned long fl = irq_save();
+	write_cr3(pa);
+	unsigned long now = read_cr3();
+	volatile uint64_t probe = pvop_stats.total; /* kernel data reachable */
+	write_cr3(old);
+	irq_restore(fl);
+	KT_EXPECT(t, (now & PTE_ADDR) == pa, "cr3 %#lx, want %#lx", now, pa);
+	KT_EXPECT(t, probe == pvop_stats.total, "kernel data unreadable");
+	KT_EXPECT(t, read_cr3() == old, "cr3 not restored");
+	pmm_free(pa);
+}
+
+/* Remap a window without flushing, then flush: the new frame shows. */
+KTEST(pvops, flush_tlb_one_shows_pte_change)
+{
+	static uint8_t frames[2][PAGE_SIZE] __attribute__((aligned(4096)));
+	static uint8_t window[PAGE_SIZE] __attribute__((aligned(4096)));
+	volatile uint64_t *w = (volatile uint64_t *)window;
+
+	*(volatile uint64_t *)frames[0] = 0x1111;
+	*(volatile uint64_t *)frames[1] = 0x2222;
+	unsigned long fl = irq_save();
+	platform->alias_map((uintptr_t)window, (uintptr_t)frames[0]);
+	flush_tlb_one((uintptr_t)window);
+	uint64_t first = *w;
+	platform->alias_unmap((uintptr_t)window);
+	platform->alias_map((uintptr_t)window, (uintptr_t)frames[1]);
+	flush_tlb_one((uintptr_t)window);
+	uint64_t second = *w;
+	platform->alias_unmap((uintptr_t)window);
+	flush_tlb_one((uintptr_t)window);
+	irq_restore(fl);
+	KT_EXPECT(t, first == 0x1111, "first mapping reads %#lx", first);
+	KT_EXPECT(t, second == 0x2222, "after flush reads %#lx", second);
+}
+
+KTEST(pvops, clock_monotonic)
+{
+	uint64_t prev = clock_read();
+	for (int i = 0; i < 2000; i++) {
+		uint64_t now = clock_read();
+		KT_ASSERT(t, now >= prev, "clock went back %lu -> %lu", prev,
+			  now);
+		prev = now;
+	}
+}
+
+KTEST(pvops, clock_agrees_with_ticks)
+{
+	irq_enable();
+	uint64_t start = ticks();
+	while (ticks() == start)
+		; /* align to a tick edge */
+	uint64_t t0 = clock_read(), k0 = ticks();
+	uint64_t limit = t0 + 2000000000ULL;
+	while (ticks() < k0 + 10 && clock_read() < limit)
+		;
+	uint64_t dt = clock_read() - t0, dk = ticks() - k0;
+	uint64_t want = dk * (1000000000ULL / TICK_HZ);
+	KT_ASSERT(t, dk >= 10, "only %lu ticks in 2 s of clock", dk);
+	KT_EXPECT(t, dt >= want / 2 && dt <= want * 2,
+		  "%lu ticks took %lu ns of clock_read (expected ~%lu)", dk,
+		  dt, want);
+}
+
+KTEST(pvops, msr_roundtrip)
+{
+	const uint32_t kernel_gs_base = 0xc0000102; /* unused by tinypv */
+	uint64_t old = read_msr(kernel_gs_base);
+	write_msr(kernel_gs_base, 0xffff800012345000ULL);
+	uint64_t got = read_msr(kernel_gs_base);
+	write_msr(kernel_gs_base, old);
+	KT_EXPECT(t, got == 0xffff800012345000ULL, "read back %#lx", got);
+	KT_EXPECT(t, read_msr(kernel_gs_base) == old, "not restored");
+}
+
+KTEST(pvops, cpuid_leaves)
+{
+	struct cpuid_regs a = cpuid(0, 0), b = cpuid(0, 0);
+	char vendor[13] = { 0 };
+	memcpy(vendor, &a.ebx, 4);
+	memcpy(vendor + 4, &a.edx, 4);
+	memcpy(vendor + 8, &a.ecx, 4);
+	KT_EXPECT(t, !strcmp(vendor, cpu_vendor()), "vendor '%s' vs '%s'",
+		  vendor, cpu_vendor());
+	KT_EXPECT(t, !memcmp(&a, &b, sizeof(a)), "leaf 0 changed");
+	KT_EXPECT(t, cpuid(1, 0).eax == cpuid(1, 0).eax, "leaf 1 changed");
+	/* Under Xen PV, only forced emulation shows Xen's own leaves. */
+	if (platform->id == PLATFORM_XEN_PV)
+		KT_EXPECT(t, !strcmp(boot.hv_signature, "XenVMMXenVMM"),
+			  "signature '%s' under Xen PV", boot.hv_signature);
+	if (platform->id == PLATFORM_KVM)
+		KT_EXPECT(t, !strcmp(boot.hv_signature, "KVMKVMKVM"),
+			  "signature '%s' under KVM", boot.hv_signature);
+}
+
+KTEST(pvops, io_delay_and_halt_return)
+{
+	io_delay();
+	io_delay();
+	irq_enable();
+	uint64_t before = ticks();
+	halt(); /* interrupts on: the next tick wakes us */
+	KT_EXPECT(t, ticks() > before, "halt returned without a tick");
+}
+
+KTEST(pvops, nop_ops_are_nops)
+{
+	const unsigned *k = pvop_stats.sites[PVOP_IO_DELAY];
+	if (!pvop_current->op[PVOP_IO_DELAY].nop)
+		KT_SKIP(t, "io_delay is real on this backend");
+	if (pvop_mode != PVOP_MODE_INLINE)
+		KT_SKIP(t, "patch mode is not inline");
+	KT_EXPECT(t, k[PVOP_KIND_NOP] == k[0] + k[1] + k[2] + k[3],
+		  "io_delay sites: %u nop of %u", k[PVOP_KIND_NOP],
+		  k[0] + k[1] + k[2] + k[3]);
+}
