@@ -5,6 +5,7 @@
 #include "kernel.h"
 
 struct kernel_options opts;
+unsigned cmdline_warnings;
 
 #define VAL_MAX 64
 
@@ -22,6 +23,7 @@ static const struct option_desc options[] = {
 	{ "pvpad", &opts.pvpad, NULL, "nops | nop1 | jmp" },
 	{ "bench", NULL, &opts.bench, "run the benchmarks" },
 	{ "notests", NULL, &opts.notests, "boot report only" },
+	{ "inject", &opts.inject, NULL, "corrupt-site: test the patcher's check" },
 };
 
 /* Values are copied: the command line may live in memory we unmap. */
@@ -48,9 +50,11 @@ static void set_option(const char *key, size_t klen, const char *val,
 		}
 		printk("warning: option '%.*s' %s\n", (int)klen, key,
 		       o->flag ? "takes no value" : "needs a value");
+		cmdline_warnings++;
 		return;
 	}
 	printk("warning: unknown option '%.*s' ignored\n", (int)klen, key);
+	cmdline_warnings++;
 }
 
 void cmdline_parse(const char *s)

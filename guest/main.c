@@ -102,6 +102,21 @@ static void boot_report(uint64_t patch_done_tsc)
 	printk("boot tsc at patch done: %lu\n", patch_done_tsc);
 }
 
+/*
+ * inject=corrupt-site: overwrite the first byte of the first pvop site, as
+ * a stale or mismatched table would, so the harness can check that the
+ * patcher refuses it loudly (the boot must panic and name the site).
+ */
+static void inject_corrupt_site(void)
+{
+	const struct pvop_site *s = __pvop_sites_start;
+	uint8_t int3 = 0xcc;
+
+	printk("inject: corrupting site %016lx (%s)\n", s->addr,
+	       pvop_names[s->op]);
+	text_poke((void *)s->addr, &int3, 1);
+}
+
 void kernel_main(void)
 {
 	static struct pvop_backend backend;
@@ -111,6 +126,8 @@ void kernel_main(void)
 	apply_platform_option();
 	platform->init();
 	platform->pvop_backend(&backend);
+	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
+		inject_corrupt_site();
 	pvop_patch_all(&backend, mode_option(), pad_option());
 	uint64_t patch_done = rdtsc();
 	platform->protect_text();

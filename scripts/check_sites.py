@@ -44,7 +44,10 @@ CR_MOVE = re.compile(r"^mov\s+.*%(cr|db)\d")
 ALLOWED = re.compile(
     r"^(pvh_start32|xen_start|pvstub_\w+|pio_\w+|desc_\w+|bench_raw_\w+)$")
 
-NOP_MNEMONICS = {"nop", "nopw", "nopl", "xchg", "data16", "cs", "ds"}
+# Prefix words objdump prints before a mnemonic.
+PREFIX_WORDS = re.compile(
+    r"^(?:(?:rep\w*|lock|[c-gs]s|data16|addr32|rex(?:\.\w+)?|notrack|bnd)"
+    r"\s+)+")
 
 
 class CheckError(Exception):
@@ -125,15 +128,12 @@ def disassemble(elf):
     return insns
 
 
-def is_nop(text):
-    words = text.split()
-    if not words:
-        return False
-    # objdump prints prefix bytes as words of their own (cs nopw ...)
-    return all(w in NOP_MNEMONICS for w in words[:-1] if not w.startswith(
-        ("0x", "%", "(")) and "," not in w) and (
-        words[0] in NOP_MNEMONICS) and (
-        words[0] != "xchg" or text.replace(" ", "") == "xchg%ax,%ax")
+def is_nop(raw):
+    """One of the NOPs gas .nops or the patcher emits: 90 or 0f 1f /0,
+    behind any number of 66 (operand size), 2e (cs) and 3e (ds) prefixes."""
+    body = raw.lstrip(b"\x66\x2e\x3e")
+    return body == b"\x90" or (len(body) > 2 and body[:2] == b"\x0f\x1f"
+                                and (body[2] >> 3) & 7 == 0)
 
 
 def fmt_bytes(b):
@@ -168,7 +168,10 @@ def check_sites(elf, abi):
         longest[op] = max(longest.get(op, 0), length)
 
     prev = None
-    for i, (addr, length, op, clobbers, flags) in enumerate(sites):
+    # In address order, remembering the site that ends furthest, so that
+    # duplicates and overlaps are found whatever the table order.
+    for i, (addr, length, op, clobbers, flags) in sorted(
+            enumerate(sites), key=lambda e: (e[1][0], e[0])):
         where = f"site #{i} at {addr:#x}"
         if op >= nr:
             errors.append(f"{where}: unknown op {op} (PVOP_NR is {nr})")
@@ -178,10 +181,17 @@ def check_sites(elf, abi):
         if addr < text_addr or addr + length > text_addr + text_size:
             errors.append(f"{where}: outside .text")
             continue
-        if prev and addr < prev[0] + prev[1] and addr >= prev[0]:
+        if prev and addr < prev[0] + prev[1]:
             errors.append(f"{where}: overlaps the site at {prev[0]:#x} "
                           f"({prev[1]} bytes)")
-        prev = (addr, length)
+        if not prev or addr + length > prev[0] + prev[1]:
+            prev = (addr, length)
+        if length < 6:
+            errors.append(f"{where}: shorter than the 6-byte indirect call")
+            continue
+        if length != slots[name]:
+            errors.append(f"{where}: length differs from the {name} slot "
+                          f"({slots[name]} bytes)")
         if length < longest.get(op, 0):
             errors.append(f"{where}: shorter than the {longest[op]}-byte "
                           f"inline template of {name}")
@@ -196,7 +206,7 @@ def check_sites(elf, abi):
         pos = addr + 6
         while pos < addr + length:
             insn = insns.get(pos)
-            if not insn or not is_nop(insn[2]):
+            if not insn or not is_nop(insn[1]):
                 found = insn[2] if insn else "no instruction boundary"
                 errors.append(f"{where}: padding at {pos:#x} is not a NOP "
                               f"({found})")
@@ -208,11 +218,9 @@ def check_sites(elf, abi):
     raw_found = 0
     for addr in sorted(insns):
         func, raw, text_ = insns[addr]
-        mnem = text_.split()[0] if text_ else ""
-        if mnem in ("rep", "lock", "cs", "ds", "data16") and \
-                len(text_.split()) > 1:
-            mnem = text_.split()[1]
-        if mnem in PRIVILEGED or CR_MOVE.match(text_):
+        insn_text = PREFIX_WORDS.sub("", text_)
+        mnem = insn_text.split()[0] if insn_text else ""
+        if mnem in PRIVILEGED or CR_MOVE.match(insn_text):
             if not ALLOWED.match(func.split(".")[0]):
                 errors.append(f"raw privileged instruction '{text_}' at "
                               f"{addr:#x} in {func} (only the boot head, "

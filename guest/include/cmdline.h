@@ -17,9 +17,11 @@ struct kernel_options {
 	const char *pvpad; /* padding style, or NULL */
 	bool bench; /* run the benchmarks instead of the tests */
 	bool notests; /* boot report only */
+	const char *inject; /* fault injection for harness tests, or NULL */
 };
 
 extern struct kernel_options opts;
+extern unsigned cmdline_warnings; /* unknown or malformed options seen */
 
 void cmdline_parse(const char *cmdline);
 

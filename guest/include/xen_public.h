@@ -13,6 +13,7 @@
 
 #include <xen/arch-x86/hvm/start_info.h>
 #include <xen/callback.h>
+#include <xen/errno.h>
 #include <xen/event_channel.h>
 #include <xen/features.h>
 #include <xen/physdev.h>

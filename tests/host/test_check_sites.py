@@ -162,7 +162,7 @@ def expect(run, status, *lines, problems=None):
 
 
 def site(addr, op, length):
-    """How the checker names a site in its messages (with its index)."""
+    """How the checker names a site in its messages, after "site #N "."""
     return f"at {addr:#x} (op {op}, {length} bytes)"
 
 
@@ -324,12 +324,12 @@ b:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
            ("site #1", site(s["b"], "read_msr", 6),
             f"overlaps the site at {s['a']:#x} (12 bytes)"),
            ("site #0", site(s["a"], "read_msr", 12),
-            f"padding at {s['b']:#x} is not a NOP"), problems=2)
+            f"padding at {s['b']:#x} is not a NOP"),
+           ("site #0", site(s["a"], "read_msr", 12),
+            "length differs from the read_msr slot (6 bytes)"), problems=3)
 
 
-@case(known_bug="overlap check compares each record only with the one "
-      "before it in table order, so unsorted or non-adjacent duplicate "
-      "records pass")
+@case()
 def nonadjacent_duplicate_overlaps():
     elf = build("dup2", r"""
 FUNC(kernel_main)
@@ -361,7 +361,9 @@ TPL_END(kvm_irq_enable, PVOP_IRQ_ENABLE, 1)
     expect(check(elf), 1,
            ("site #0", site(addr, "irq_enable", 6),
             f"shorter than the {SLOT_IRQ_ENABLE}-byte inline template of "
-            "irq_enable"), problems=1)
+            "irq_enable"),
+           ("site #0", "length differs from the irq_enable slot"),
+           problems=2)
 
 
 @case()
@@ -479,9 +481,7 @@ FUNC(pio_outb)
         raise Failure("expected 4 allowed privileged instructions", run.stdout)
 
 
-@case(known_bug="the privileged check strips at most one prefix from a "
-      "small list, so es/fs/gs/ss, repz/repnz, rex, addr32 and stacked "
-      "prefixes hide the instruction")
+@case()
 def prefixed_privileged_detected():
     elf = build("prefixed", r"""
 FUNC(kernel_main)
@@ -531,11 +531,11 @@ a:	call	*pv_ops+8*PVOP_IRQ_DISABLE(%rip)
     addr = symbols(elf)["a"]
     expect(check(elf), 1,
            (site(addr, "irq_disable", 8), "padding runs past the site end"),
-           problems=1)
+           (site(addr, "irq_disable", 8), "length differs from the "
+            "irq_disable slot (9 bytes)"), problems=2)
 
 
-@case(known_bug="is_nop() accepts any operand-less instruction behind a "
-      "prefix word, e.g. 'cs ret' or 'data16 int3'")
+@case()
 def prefixed_non_nop_padding_detected():
     elf = build("csret", r"""
 FUNC(kernel_main)
