@@ -71,7 +71,7 @@ static void calibrate(void)
 	uint8_t gate = pio_inb(0x61);
 
 	pio_outb(0x61, (gate & ~0x02) | 0x01); /* gate on, speaker off */
-	pio_outb(0x43, 0xb0); /* channel 2, lo/hi, mode 0 */
+	pio_outb(0x43, 0xb0);		       /* channel 2, lo/hi, mode 0 */
 	pio_outb(0x42, count & 0xff);
 	pio_outb(0x42, count >> 8);
 
@@ -91,8 +91,8 @@ static void calibrate(void)
 	tsc_khz = (t1 - t0) / CAL_MS;
 	apic_per_ms = (0xffffffffu - left) / CAL_MS;
 	if (!tsc_khz || !apic_per_ms)
-		panic("timer: calibration failed (tsc %lu, apic %u)",
-		      t1 - t0, 0xffffffffu - left);
+		panic("timer: calibration failed (tsc %lu, apic %u)", t1 - t0,
+		      0xffffffffu - left);
 }
 
 static void timer_irq(struct trap_frame *f)

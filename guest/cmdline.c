@@ -12,18 +12,18 @@ unsigned cmdline_warnings;
 struct option_desc {
 	const char *key;
 	const char **str; /* for key=value options */
-	bool *flag; /* for bare options */
+	bool *flag;	  /* for bare options */
 	const char *help;
 };
 
 static const struct option_desc options[] = {
-	{ "ktest", &opts.ktest, NULL, "run tests matching GLOB (suite.test)" },
-	{ "pvops", &opts.pvops, NULL, "on | off | noinline" },
-	{ "platform", &opts.platform, NULL, "native | kvm | xen-pv" },
-	{ "pvpad", &opts.pvpad, NULL, "nops | nop1 | jmp" },
-	{ "bench", NULL, &opts.bench, "run the benchmarks" },
-	{ "notests", NULL, &opts.notests, "boot report only" },
-	{ "inject", &opts.inject, NULL, "corrupt-site: test the patcher's check" },
+    {"ktest", &opts.ktest, NULL, "run tests matching GLOB (suite.test)"},
+    {"pvops", &opts.pvops, NULL, "on | off | noinline"},
+    {"platform", &opts.platform, NULL, "native | kvm | xen-pv"},
+    {"pvpad", &opts.pvpad, NULL, "nops | nop1 | jmp"},
+    {"bench", NULL, &opts.bench, "run the benchmarks"},
+    {"notests", NULL, &opts.notests, "boot report only"},
+    {"inject", &opts.inject, NULL, "corrupt-site: test the patcher's check"},
 };
 
 /* Values are copied: the command line may live in memory we unmap. */

@@ -49,19 +49,19 @@ static __attribute__((noinline)) void desc_load_idt(void *base, uint16_t limit)
 	struct {
 		uint16_t limit;
 		uint64_t base;
-	} __attribute__((packed)) p = { limit, (uint64_t)base };
+	} __attribute__((packed)) p = {limit, (uint64_t)base};
 	asm volatile("lidt %0" : : "m"(p));
 }
 
 static void set_gate(unsigned v, uint64_t handler, unsigned ist)
 {
 	idt[v] = (struct idt_gate){
-		.off_lo = handler & 0xffff,
-		.sel = GDT_KERNEL_CS,
-		.ist = ist,
-		.type = 0x8e, /* present, DPL 0, 64-bit interrupt gate */
-		.off_mid = (handler >> 16) & 0xffff,
-		.off_hi = handler >> 32,
+	    .off_lo = handler & 0xffff,
+	    .sel = GDT_KERNEL_CS,
+	    .ist = ist,
+	    .type = 0x8e, /* present, DPL 0, 64-bit interrupt gate */
+	    .off_mid = (handler >> 16) & 0xffff,
+	    .off_hi = handler >> 32,
 	};
 }
 

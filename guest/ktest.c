@@ -54,7 +54,7 @@ static unsigned run_suite(const char *suite, const char *glob, unsigned nr)
 	for (const struct ktest *k = __ktest_start; k < __ktest_end; k++) {
 		if (strcmp(k->suite, suite) || !selected(k, glob))
 			continue;
-		struct ktest_ctx t = { .suite = suite, .name = k->name };
+		struct ktest_ctx t = {.suite = suite, .name = k->name};
 		unsigned long fl = save_fl();
 		k->fn(&t);
 		restore_fl(fl);

@@ -1,8 +1,8 @@
 /*
  * kvm.c - KVM paravirtual features: kvmclock and PV EOI.
  */
-#include "kernel.h"
 #include "kvm.h"
+#include "kernel.h"
 #include "layout.h"
 #include "pvclock.h"
 #include "pvops.h"

@@ -36,9 +36,10 @@ static void apply_platform_option(void)
 	}
 	if (!strcmp(want, "kvm")) {
 		if (strcmp(boot.hv_signature, "KVMKVMKVM"))
-			printk("warning: platform=kvm refused: no KVM signature "
-			       "at CPUID 0x40000000 (found '%s')\n",
-			       boot.hv_signature);
+			printk(
+			    "warning: platform=kvm refused: no KVM signature "
+			    "at CPUID 0x40000000 (found '%s')\n",
+			    boot.hv_signature);
 		else
 			platform = &platform_kvm;
 		return;

@@ -70,14 +70,15 @@ static void map_direct(uint64_t *pml4)
 	for (uint64_t pa = 0; pa < PHYS_MAP_SIZE; pa += LARGE_PAGE_SIZE) {
 		uint64_t va = PHYS_MAP_BASE + pa;
 		if (pa + LARGE_PAGE_SIZE <= img_lo || pa >= img_hi) {
-			*walk(pml4, va, 2, true) = pa | PTE_P | PTE_W | PTE_PS |
-						   nx;
+			*walk(pml4, va, 2, true) =
+			    pa | PTE_P | PTE_W | PTE_PS | nx;
 			continue;
 		}
-		for (uint64_t p = pa; p < pa + LARGE_PAGE_SIZE; p += PAGE_SIZE) {
+		for (uint64_t p = pa; p < pa + LARGE_PAGE_SIZE;
+		     p += PAGE_SIZE) {
 			bool img = p >= img_lo && p < img_hi;
 			*walk(pml4, PHYS_MAP_BASE + p, 1, true) =
-				p | PTE_P | (img ? 0 : PTE_W) | nx;
+			    p | PTE_P | (img ? 0 : PTE_W) | nx;
 		}
 	}
 }
@@ -86,7 +87,8 @@ static void map_image(uint64_t *pml4)
 {
 	for (uint64_t va = (uint64_t)_kernel_start; va < (uint64_t)_kernel_end;
 	     va += PAGE_SIZE)
-		*walk(pml4, va, 1, true) = (va - KERNEL_VBASE) | image_flags(va);
+		*walk(pml4, va, 1, true) =
+		    (va - KERNEL_VBASE) | image_flags(va);
 }
 
 /* Under Xen, EFER.NXE is Xen's business: it is on where the CPU has NX. */

@@ -44,7 +44,8 @@ static void __noreturn native_exit(int code)
 {
 	pio_outb(DEBUG_EXIT_PORT, (uint8_t)code);
 	/* Only reached without isa-debug-exit: stop here, visibly. */
-	printk("tinypv: isa-debug-exit absent; halting (exit code %#x)\n", code);
+	printk("tinypv: isa-debug-exit absent; halting (exit code %#x)\n",
+	       code);
 	for (;;) {
 		irq_disable();
 		halt();
@@ -62,17 +63,17 @@ static void native_report(void)
 }
 
 const struct platform platform_native = {
-	.name = "native",
-	.id = PLATFORM_NATIVE,
-	.console_write = serial_write,
-	.init = native_platform_init,
-	.pvop_backend = native_pvop_backend,
-	.exit = native_exit,
-	.tick_start = native_tick_start,
-	.alias_map = native_alias_map,
-	.alias_unmap = native_alias_unmap,
-	.protect_text = native_protect_text,
-	.report = native_report,
+    .name = "native",
+    .id = PLATFORM_NATIVE,
+    .console_write = serial_write,
+    .init = native_platform_init,
+    .pvop_backend = native_pvop_backend,
+    .exit = native_exit,
+    .tick_start = native_tick_start,
+    .alias_map = native_alias_map,
+    .alias_unmap = native_alias_unmap,
+    .protect_text = native_protect_text,
+    .report = native_report,
 };
 
 static void kvm_platform_report(void)
@@ -82,17 +83,17 @@ static void kvm_platform_report(void)
 }
 
 const struct platform platform_kvm = {
-	.name = "kvm",
-	.id = PLATFORM_KVM,
-	.console_write = serial_write,
-	.init = native_platform_init,
-	.pvop_backend = kvm_pvop_backend,
-	.exit = native_exit,
-	.tick_start = native_tick_start,
-	.alias_map = native_alias_map,
-	.alias_unmap = native_alias_unmap,
-	.protect_text = native_protect_text,
-	.report = kvm_platform_report,
+    .name = "kvm",
+    .id = PLATFORM_KVM,
+    .console_write = serial_write,
+    .init = native_platform_init,
+    .pvop_backend = kvm_pvop_backend,
+    .exit = native_exit,
+    .tick_start = native_tick_start,
+    .alias_map = native_alias_map,
+    .alias_unmap = native_alias_unmap,
+    .protect_text = native_protect_text,
+    .report = kvm_platform_report,
 };
 
 static void read_start_info(uint32_t pa)
@@ -103,12 +104,10 @@ static void read_start_info(uint32_t pa)
 		panic("PVH: bad hvm_start_info magic %#x at %#x", si->magic,
 		      pa);
 	boot.boot_path = "pvh";
-	boot.cmdline = si->cmdline_paddr ? phys_to_virt(si->cmdline_paddr)
-					 : "";
+	boot.cmdline = si->cmdline_paddr ? phys_to_virt(si->cmdline_paddr) : "";
 	if (si->version < 1 || !si->memmap_paddr)
 		panic("PVH: hvm_start_info v%u has no memory map", si->version);
-	const struct hvm_memmap_table_entry *e =
-		phys_to_virt(si->memmap_paddr);
+	const struct hvm_memmap_table_entry *e = phys_to_virt(si->memmap_paddr);
 	for (uint32_t i = 0; i < si->memmap_entries && i < MEMMAP_MAX; i++) {
 		boot.memmap[i].start = e[i].addr;
 		boot.memmap[i].size = e[i].size;

@@ -6,8 +6,8 @@
  * so a reader retries until it sees the same even version on both sides
  * of its reads.
  */
-#include "kernel.h"
 #include "pvclock.h"
+#include "kernel.h"
 #include "timer.h"
 
 static uint64_t scale_delta(uint64_t delta, uint32_t mul, int8_t shift)

@@ -1,9 +1,9 @@
 /*
  * serial.c - 16550 UART on COM1, polled: the native console.
  */
+#include "serial.h"
 #include "kernel.h"
 #include "pio.h"
-#include "serial.h"
 
 #define COM1 0x3f8
 #define REG_DATA 0
@@ -16,8 +16,8 @@
 
 void serial_init(void)
 {
-	pio_outb(COM1 + REG_IER, 0x00); /* no interrupts: we poll */
-	pio_outb(COM1 + REG_LCR, 0x80); /* DLAB */
+	pio_outb(COM1 + REG_IER, 0x00);	 /* no interrupts: we poll */
+	pio_outb(COM1 + REG_LCR, 0x80);	 /* DLAB */
 	pio_outb(COM1 + REG_DATA, 0x01); /* 115200 baud */
 	pio_outb(COM1 + REG_IER, 0x00);
 	pio_outb(COM1 + REG_LCR, 0x03); /* 8N1 */

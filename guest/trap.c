@@ -2,10 +2,10 @@
  * trap.c - exception and interrupt dispatch, the fixup table, the
  * register dump.
  */
+#include "trap.h"
 #include "kernel.h"
 #include "platform.h"
 #include "pvops.h"
-#include "trap.h"
 
 uint8_t trap_return_via_xen;
 struct fault_record last_fault;
@@ -15,17 +15,28 @@ extern const struct extable_entry __extable_start[], __extable_end[];
 static irq_handler_t irq_handlers[VEC_XEN_UPCALL + 1];
 
 static const char *const exc_names[32] = {
-	"#DE divide error",	"#DB debug",
-	"NMI",			"#BP breakpoint",
-	"#OF overflow",		"#BR bound range",
-	"#UD invalid opcode",	"#NM device not available",
-	"#DF double fault",	"coprocessor segment overrun",
-	"#TS invalid TSS",	"#NP segment not present",
-	"#SS stack fault",	"#GP general protection",
-	"#PF page fault",	"reserved 15",
-	"#MF x87 error",	"#AC alignment check",
-	"#MC machine check",	"#XM SIMD error",
-	"#VE virtualization",	"#CP control protection",
+    "#DE divide error",
+    "#DB debug",
+    "NMI",
+    "#BP breakpoint",
+    "#OF overflow",
+    "#BR bound range",
+    "#UD invalid opcode",
+    "#NM device not available",
+    "#DF double fault",
+    "coprocessor segment overrun",
+    "#TS invalid TSS",
+    "#NP segment not present",
+    "#SS stack fault",
+    "#GP general protection",
+    "#PF page fault",
+    "reserved 15",
+    "#MF x87 error",
+    "#AC alignment check",
+    "#MC machine check",
+    "#XM SIMD error",
+    "#VE virtualization",
+    "#CP control protection",
 };
 
 const char *exception_name(unsigned vector)
@@ -55,8 +66,8 @@ void dump_frame(const struct trap_frame *f)
 
 static const struct extable_entry *ext_find(uint64_t rip)
 {
-	for (const struct extable_entry *e = __extable_start;
-	     e < __extable_end; e++)
+	for (const struct extable_entry *e = __extable_start; e < __extable_end;
+	     e++)
 		if (rip >= e->insn && rip < e->insn + e->len)
 			return e;
 	return NULL;

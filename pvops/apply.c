@@ -45,8 +45,8 @@ static void check_site_bounds(const struct pvop_site *s,
 		panic("pvops: site %016lx has unknown op %u", s->addr, s->op);
 	if (s->addr < (uint64_t)_text_start ||
 	    s->addr + s->len > (uint64_t)_text_end)
-		panic("pvops: site %016lx (%s) is outside kernel text",
-		      s->addr, pvop_names[s->op]);
+		panic("pvops: site %016lx (%s) is outside kernel text", s->addr,
+		      pvop_names[s->op]);
 	if (prev && s->addr < prev->addr + prev->len && s->addr >= prev->addr)
 		panic("pvops: site %016lx (%s) overlaps site %016lx (%s)",
 		      s->addr, pvop_names[s->op], prev->addr,
@@ -59,9 +59,10 @@ int pvop_expected(const struct pvop_site *s, uint8_t *out)
 	int kind = pvop_site_plan(s, &pvop_current->op[s->op], pvop_mode,
 				  pvop_pad, (uint64_t)&pv_ops, out, &why);
 	if (kind < 0)
-		panic("pvops: cannot patch site %016lx (%s, %u bytes) for %s: %s",
-		      s->addr, pvop_names[s->op], s->len, pvop_current->name,
-		      why);
+		panic(
+		    "pvops: cannot patch site %016lx (%s, %u bytes) for %s: %s",
+		    s->addr, pvop_names[s->op], s->len, pvop_current->name,
+		    why);
 	return kind;
 }
 
@@ -74,7 +75,8 @@ static int patch_site(const struct pvop_site *s)
 	if (!memcmp(cur, want, s->len))
 		return kind;
 	if (!pvop_site_is_original(s, (uint64_t)&pv_ops, cur)) {
-		printk("tinypv: pvops: site %016lx (op %s, %u bytes) holds unexpected bytes\n",
+		printk("tinypv: pvops: site %016lx (op %s, %u bytes) holds "
+		       "unexpected bytes\n",
 		       s->addr, pvop_names[s->op], s->len);
 		dump_bytes("found", cur, s->len);
 		dump_bytes("wanted", want, s->len);
@@ -109,24 +111,23 @@ void pvop_patch_all(const struct pvop_backend *b, enum pvop_mode mode,
 
 void pvop_report(void)
 {
-	static const char *const mode_names[] = { "off", "noinline", "on" };
+	static const char *const mode_names[] = {"off", "noinline", "on"};
 
 	printk("pvops: %s, mode %s, padding %s, %u sites, %lu TSC ticks "
 	       "patching (%lu per site)\n",
 	       pvop_current->name, mode_names[pvop_mode],
 	       pvop_pad_names[pvop_pad], pvop_stats.total,
 	       pvop_stats.tsc_cycles,
-	       pvop_stats.total ? pvop_stats.tsc_cycles / pvop_stats.total
-				: 0);
+	       pvop_stats.total ? pvop_stats.tsc_cycles / pvop_stats.total : 0);
 	for (int op = 0; op < PVOP_NR; op++) {
 		const unsigned *k = pvop_stats.sites[op];
 		const struct pvop_impl *impl = &pvop_current->op[op];
-		printk("pvop %-13s sites %2u: inline %u call %u nop %u indirect %u  (%s)\n",
-		       pvop_names[op],
-		       k[0] + k[1] + k[2] + k[3], k[PVOP_KIND_INLINE],
-		       k[PVOP_KIND_CALL], k[PVOP_KIND_NOP],
+		printk("pvop %-13s sites %2u: inline %u call %u nop %u "
+		       "indirect %u  (%s)\n",
+		       pvop_names[op], k[0] + k[1] + k[2] + k[3],
+		       k[PVOP_KIND_INLINE], k[PVOP_KIND_CALL], k[PVOP_KIND_NOP],
 		       k[PVOP_KIND_INDIRECT],
-		       impl->nop ? "nothing"
+		       impl->nop   ? "nothing"
 		       : impl->tpl ? "template"
 				   : "function");
 	}

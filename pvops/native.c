@@ -9,25 +9,29 @@
 void pvop_backend_native(struct pvop_backend *b)
 {
 	*b = (struct pvop_backend){
-		.name = "native",
-		.id = PVOP_BACKEND_NATIVE,
-		.op = {
-			[PVOP_IRQ_DISABLE] = PVOP_IMPL_TPL(pvtpl_native_irq_disable),
-			[PVOP_IRQ_ENABLE] = PVOP_IMPL_TPL(pvtpl_native_irq_enable),
-			[PVOP_SAVE_FL] = PVOP_IMPL_TPL(pvtpl_native_save_fl),
-			[PVOP_RESTORE_FL] = PVOP_IMPL_TPL(pvtpl_native_restore_fl),
-			[PVOP_SAFE_HALT] = PVOP_IMPL_TPL(pvtpl_native_safe_halt),
-			[PVOP_HALT] = PVOP_IMPL_TPL(pvtpl_native_halt),
-			[PVOP_READ_CR2] = PVOP_IMPL_TPL(pvtpl_native_read_cr2),
-			[PVOP_READ_CR3] = PVOP_IMPL_TPL(pvtpl_native_read_cr3),
-			[PVOP_WRITE_CR3] = PVOP_IMPL_TPL(pvtpl_native_write_cr3),
-			[PVOP_FLUSH_TLB_ONE] = PVOP_IMPL_TPL(pvtpl_native_flush_tlb_one),
-			[PVOP_IO_DELAY] = PVOP_IMPL_TPL(pvtpl_native_io_delay),
-			[PVOP_READ_MSR] = PVOP_IMPL_TPL(pvtpl_native_read_msr),
-			[PVOP_WRITE_MSR] = PVOP_IMPL_TPL(pvtpl_native_write_msr),
-			[PVOP_CPUID] = PVOP_IMPL_TPL(pvtpl_native_cpuid),
-			[PVOP_APIC_EOI] = PVOP_IMPL_THUNK(native_apic_eoi_thunk),
-			[PVOP_CLOCK_READ] = PVOP_IMPL_THUNK(native_clock_read_thunk),
+	    .name = "native",
+	    .id = PVOP_BACKEND_NATIVE,
+	    .op =
+		{
+		    [PVOP_IRQ_DISABLE] =
+			PVOP_IMPL_TPL(pvtpl_native_irq_disable),
+		    [PVOP_IRQ_ENABLE] = PVOP_IMPL_TPL(pvtpl_native_irq_enable),
+		    [PVOP_SAVE_FL] = PVOP_IMPL_TPL(pvtpl_native_save_fl),
+		    [PVOP_RESTORE_FL] = PVOP_IMPL_TPL(pvtpl_native_restore_fl),
+		    [PVOP_SAFE_HALT] = PVOP_IMPL_TPL(pvtpl_native_safe_halt),
+		    [PVOP_HALT] = PVOP_IMPL_TPL(pvtpl_native_halt),
+		    [PVOP_READ_CR2] = PVOP_IMPL_TPL(pvtpl_native_read_cr2),
+		    [PVOP_READ_CR3] = PVOP_IMPL_TPL(pvtpl_native_read_cr3),
+		    [PVOP_WRITE_CR3] = PVOP_IMPL_TPL(pvtpl_native_write_cr3),
+		    [PVOP_FLUSH_TLB_ONE] =
+			PVOP_IMPL_TPL(pvtpl_native_flush_tlb_one),
+		    [PVOP_IO_DELAY] = PVOP_IMPL_TPL(pvtpl_native_io_delay),
+		    [PVOP_READ_MSR] = PVOP_IMPL_TPL(pvtpl_native_read_msr),
+		    [PVOP_WRITE_MSR] = PVOP_IMPL_TPL(pvtpl_native_write_msr),
+		    [PVOP_CPUID] = PVOP_IMPL_TPL(pvtpl_native_cpuid),
+		    [PVOP_APIC_EOI] = PVOP_IMPL_THUNK(native_apic_eoi_thunk),
+		    [PVOP_CLOCK_READ] =
+			PVOP_IMPL_THUNK(native_clock_read_thunk),
 		},
 	};
 }

@@ -8,51 +8,44 @@
 #include "pvop_backend.h"
 
 const char *const pvop_names[PVOP_NR] = {
-	[PVOP_IRQ_DISABLE] = "irq_disable",
-	[PVOP_IRQ_ENABLE] = "irq_enable",
-	[PVOP_SAVE_FL] = "save_fl",
-	[PVOP_RESTORE_FL] = "restore_fl",
-	[PVOP_SAFE_HALT] = "safe_halt",
-	[PVOP_HALT] = "halt",
-	[PVOP_READ_CR2] = "read_cr2",
-	[PVOP_READ_CR3] = "read_cr3",
-	[PVOP_WRITE_CR3] = "write_cr3",
-	[PVOP_FLUSH_TLB_ONE] = "flush_tlb_one",
-	[PVOP_IO_DELAY] = "io_delay",
-	[PVOP_READ_MSR] = "read_msr",
-	[PVOP_WRITE_MSR] = "write_msr",
-	[PVOP_CPUID] = "cpuid",
-	[PVOP_APIC_EOI] = "apic_eoi",
-	[PVOP_CLOCK_READ] = "clock_read",
+    [PVOP_IRQ_DISABLE] = "irq_disable", [PVOP_IRQ_ENABLE] = "irq_enable",
+    [PVOP_SAVE_FL] = "save_fl",		[PVOP_RESTORE_FL] = "restore_fl",
+    [PVOP_SAFE_HALT] = "safe_halt",	[PVOP_HALT] = "halt",
+    [PVOP_READ_CR2] = "read_cr2",	[PVOP_READ_CR3] = "read_cr3",
+    [PVOP_WRITE_CR3] = "write_cr3",	[PVOP_FLUSH_TLB_ONE] = "flush_tlb_one",
+    [PVOP_IO_DELAY] = "io_delay",	[PVOP_READ_MSR] = "read_msr",
+    [PVOP_WRITE_MSR] = "write_msr",	[PVOP_CPUID] = "cpuid",
+    [PVOP_APIC_EOI] = "apic_eoi",	[PVOP_CLOCK_READ] = "clock_read",
 };
 
 const char *const pvop_kind_names[PVOP_KIND_NR] = {
-	[PVOP_KIND_INDIRECT] = "indirect",
-	[PVOP_KIND_CALL] = "call",
-	[PVOP_KIND_INLINE] = "inline",
-	[PVOP_KIND_NOP] = "nop",
+    [PVOP_KIND_INDIRECT] = "indirect",
+    [PVOP_KIND_CALL] = "call",
+    [PVOP_KIND_INLINE] = "inline",
+    [PVOP_KIND_NOP] = "nop",
 };
 
 #define STUB(op) ((void *)pvstub_native_##op)
 
 /* Not const: Xen PV start-up and pvop_install_table() rewrite it. */
 struct pv_ops pv_ops = {
-	.fn = {
-		[PVOP_IRQ_DISABLE] = STUB(irq_disable),
-		[PVOP_IRQ_ENABLE] = STUB(irq_enable),
-		[PVOP_SAVE_FL] = STUB(save_fl),
-		[PVOP_RESTORE_FL] = STUB(restore_fl),
-		[PVOP_SAFE_HALT] = STUB(safe_halt),
-		[PVOP_HALT] = STUB(halt),
-		[PVOP_READ_CR2] = STUB(read_cr2),
-		[PVOP_READ_CR3] = STUB(read_cr3),
-		[PVOP_WRITE_CR3] = STUB(write_cr3),
-		[PVOP_FLUSH_TLB_ONE] = STUB(flush_tlb_one),
-		[PVOP_IO_DELAY] = STUB(io_delay),
-		[PVOP_READ_MSR] = STUB(read_msr),
-		[PVOP_WRITE_MSR] = STUB(write_msr),
-		[PVOP_CPUID] = STUB(cpuid),
-		[PVOP_APIC_EOI] = (void *)native_apic_eoi_thunk,
-		[PVOP_CLOCK_READ] = (void *)native_clock_read_thunk,
+    .fn =
+	{
+	    [PVOP_IRQ_DISABLE] = STUB(irq_disable),
+	    [PVOP_IRQ_ENABLE] = STUB(irq_enable),
+	    [PVOP_SAVE_FL] = STUB(save_fl),
+	    [PVOP_RESTORE_FL] = STUB(restore_fl),
+	    [PVOP_SAFE_HALT] = STUB(safe_halt),
+	    [PVOP_HALT] = STUB(halt),
+	    [PVOP_READ_CR2] = STUB(read_cr2),
+	    [PVOP_READ_CR3] = STUB(read_cr3),
+	    [PVOP_WRITE_CR3] = STUB(write_cr3),
+	    [PVOP_FLUSH_TLB_ONE] = STUB(flush_tlb_one),
+	    [PVOP_IO_DELAY] = STUB(io_delay),
+	    [PVOP_READ_MSR] = STUB(read_msr),
+	    [PVOP_WRITE_MSR] = STUB(write_msr),
+	    [PVOP_CPUID] = STUB(cpuid),
+	    [PVOP_APIC_EOI] = (void *)native_apic_eoi_thunk,
+	    [PVOP_CLOCK_READ] = (void *)native_clock_read_thunk,
 	},
 };

@@ -68,8 +68,8 @@ static int plan_inline(const struct pvop_site *s, const struct pvop_template *t,
 			return -1;
 		}
 		/* Same target, seen from the site instead of the template. */
-		int64_t target = (int64_t)t->addr + t->rel32 + 4 +
-				 get32(src + t->rel32);
+		int64_t target =
+		    (int64_t)t->addr + t->rel32 + 4 + get32(src + t->rel32);
 		int64_t d = target - (int64_t)(s->addr + t->rel32 + 4);
 		if (!fits_rel32(d)) {
 			*why = "template branch target out of rel32 range";
@@ -106,8 +106,8 @@ static int plan_call(const struct pvop_site *s, const struct pvop_impl *impl,
 }
 
 int pvop_site_plan(const struct pvop_site *s, const struct pvop_impl *impl,
-		   enum pvop_mode mode, enum pvop_pad pad,
-		   uint64_t pv_ops_addr, uint8_t *out, const char **why)
+		   enum pvop_mode mode, enum pvop_pad pad, uint64_t pv_ops_addr,
+		   uint8_t *out, const char **why)
 {
 	const struct pvop_template *t = impl->tpl;
 

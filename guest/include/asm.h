@@ -43,8 +43,8 @@
  * caller (EXT_RET). Arguments are label names as strings, e.g. "1b".
  */
 #define EXTABLE_JUMP(insn, end, fixup)                                         \
-	".pushsection .extable, \"a\"\n\t.balign 8\n\t.quad " insn            \
-	"\n\t.long " fixup " - " insn "\n\t.short " end " - " insn              \
+	".pushsection .extable, \"a\"\n\t.balign 8\n\t.quad " insn             \
+	"\n\t.long " fixup " - " insn "\n\t.short " end " - " insn             \
 	", 0\n\t.popsection\n\t"
 
 #endif

@@ -11,13 +11,13 @@
 #include <stdbool.h>
 
 struct kernel_options {
-	const char *ktest; /* glob over "suite.test"; NULL = all */
-	const char *pvops; /* "on", "off", "noinline" */
+	const char *ktest;    /* glob over "suite.test"; NULL = all */
+	const char *pvops;    /* "on", "off", "noinline" */
 	const char *platform; /* forced platform, or NULL */
-	const char *pvpad; /* padding style, or NULL */
-	bool bench; /* run the benchmarks instead of the tests */
-	bool notests; /* boot report only */
-	const char *inject; /* fault injection for harness tests, or NULL */
+	const char *pvpad;    /* padding style, or NULL */
+	bool bench;	      /* run the benchmarks instead of the tests */
+	bool notests;	      /* boot report only */
+	const char *inject;   /* fault injection for harness tests, or NULL */
 };
 
 extern struct kernel_options opts;

@@ -70,11 +70,12 @@ long xen_check(const char *name, long rc);
 const char *xen_errno_name(long rc);
 
 #define XEN_CALL2(name, nr, a, b)                                              \
-	xen_check(name, xen_hypercall2(nr, (unsigned long)(a),                 \
-				       (unsigned long)(b)))
+	xen_check(name,                                                        \
+		  xen_hypercall2(nr, (unsigned long)(a), (unsigned long)(b)))
 #define XEN_CALL3(name, nr, a, b, c)                                           \
-	xen_check(name, xen_hypercall3(nr, (unsigned long)(a),                 \
-				       (unsigned long)(b), (unsigned long)(c)))
+	xen_check(name,                                                        \
+		  xen_hypercall3(nr, (unsigned long)(a), (unsigned long)(b),   \
+				 (unsigned long)(c)))
 
 static inline long HYPERVISOR_console_io(int cmd, int count, const char *s)
 {
@@ -90,8 +91,8 @@ static inline long HYPERVISOR_sched_op(int cmd, void *arg)
 
 static inline long HYPERVISOR_event_channel_op(int cmd, void *arg)
 {
-	return XEN_CALL2("event_channel_op", __HYPERVISOR_event_channel_op,
-			 cmd, arg);
+	return XEN_CALL2("event_channel_op", __HYPERVISOR_event_channel_op, cmd,
+			 arg);
 }
 
 static inline long HYPERVISOR_set_trap_table(const struct trap_info *t)
@@ -106,8 +107,8 @@ static inline long HYPERVISOR_callback_op(int cmd, void *arg)
 
 static inline long HYPERVISOR_set_timer_op(uint64_t timeout_ns)
 {
-	return XEN_CALL2("set_timer_op", __HYPERVISOR_set_timer_op,
-			 timeout_ns, 0);
+	return XEN_CALL2("set_timer_op", __HYPERVISOR_set_timer_op, timeout_ns,
+			 0);
 }
 
 static inline long HYPERVISOR_vcpu_op(int cmd, int vcpu, void *arg)
@@ -117,14 +118,12 @@ static inline long HYPERVISOR_vcpu_op(int cmd, int vcpu, void *arg)
 
 static inline long HYPERVISOR_mmuext_op(struct mmuext_op *op, int count)
 {
-	return xen_check("mmuext_op",
-			 xen_hypercall4(__HYPERVISOR_mmuext_op,
-					(unsigned long)op, count, 0,
-					DOMID_SELF));
+	return xen_check("mmuext_op", xen_hypercall4(__HYPERVISOR_mmuext_op,
+						     (unsigned long)op, count,
+						     0, DOMID_SELF));
 }
 
-static inline long HYPERVISOR_update_va_mapping(unsigned long va,
-						uint64_t pte,
+static inline long HYPERVISOR_update_va_mapping(unsigned long va, uint64_t pte,
 						unsigned long flags)
 {
 	return XEN_CALL3("update_va_mapping", __HYPERVISOR_update_va_mapping,

@@ -35,9 +35,8 @@ struct ktest {
 #define KTEST(suite, name)                                                     \
 	static void ktest_##suite##_##name(struct ktest_ctx *t);               \
 	static const struct ktest __ktest_##suite##_##name __used              \
-		__attribute__((aligned(8)))                                    \
-		__section(".ktest.cases") = { #suite, #name,                   \
-					      ktest_##suite##_##name };        \
+	    __attribute__((aligned(8))) __section(".ktest.cases") = {          \
+		#suite, #name, ktest_##suite##_##name};                        \
 	static void ktest_##suite##_##name(struct ktest_ctx *t)
 
 void ktest_fail(struct ktest_ctx *t, const char *file, int line,

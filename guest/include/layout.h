@@ -44,8 +44,8 @@
 
 /* isa-debug-exit: QEMU exits with (code << 1) | 1. */
 #define DEBUG_EXIT_PORT 0xf4
-#define EXIT_PASS 0x10 /* QEMU status 33 */
-#define EXIT_FAIL 0x11 /* QEMU status 35 */
+#define EXIT_PASS 0x10	/* QEMU status 33 */
+#define EXIT_FAIL 0x11	/* QEMU status 35 */
 #define EXIT_PANIC 0x12 /* QEMU status 37 */
 
 #endif

@@ -41,7 +41,7 @@ uint64_t pmm_free_pages(void);
 /* guest/mmu.c (native page tables) */
 void mmu_init_native(void);
 uint64_t *mmu_pte(uint64_t va); /* the 4 KiB PTE mapping va, or NULL */
-uint64_t mmu_nx_bit(void); /* PTE_NX, or 0 without NX */
+uint64_t mmu_nx_bit(void);	/* PTE_NX, or 0 without NX */
 void mmu_use_nx(void);
 
 /* guest/text_poke.c: the one way to write kernel text. */

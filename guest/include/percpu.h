@@ -20,9 +20,9 @@
 #define PERCPU_VCPU_CR2 (PERCPU_VCPU_INFO + 16)
 
 #ifndef __ASSEMBLER__
+#include "xen_public.h"
 #include <stddef.h>
 #include <stdint.h>
-#include "xen_public.h"
 
 struct percpu {
 	struct percpu *self;
@@ -32,7 +32,7 @@ struct percpu {
 	struct vcpu_info vcpu_info;
 	/* Fields below are C-only. */
 	volatile uint64_t ticks; /* timer interrupts taken */
-	volatile uint64_t irqs; /* all interrupts/upcalls taken */
+	volatile uint64_t irqs;	 /* all interrupts/upcalls taken */
 } __attribute__((aligned(4096)));
 
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF, "percpu");
@@ -40,12 +40,11 @@ _Static_assert(offsetof(struct percpu, cpu) == PERCPU_CPU, "percpu");
 _Static_assert(offsetof(struct percpu, cr3) == PERCPU_CR3, "percpu");
 _Static_assert(offsetof(struct percpu, vcpu_info) == PERCPU_VCPU_INFO,
 	       "percpu");
-_Static_assert(offsetof(struct percpu, vcpu_info.evtchn_upcall_pending) +
-			       0 ==
-		       PERCPU_VCPU_PENDING,
+_Static_assert(offsetof(struct percpu, vcpu_info.evtchn_upcall_pending) + 0 ==
+		   PERCPU_VCPU_PENDING,
 	       "percpu");
 _Static_assert(offsetof(struct percpu, vcpu_info.evtchn_upcall_mask) ==
-		       PERCPU_VCPU_MASK,
+		   PERCPU_VCPU_MASK,
 	       "percpu");
 _Static_assert(offsetof(struct percpu, vcpu_info.arch.cr2) == PERCPU_VCPU_CR2,
 	       "percpu");

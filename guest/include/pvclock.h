@@ -6,8 +6,8 @@
 #ifndef TINYPV_PVCLOCK_H
 #define TINYPV_PVCLOCK_H
 
-#include <stdint.h>
 #include "xen_public.h"
+#include <stdint.h>
 
 uint64_t pvclock_read_system(const volatile struct vcpu_time_info *t);
 uint64_t pvclock_tsc_khz(const volatile struct vcpu_time_info *t);

@@ -60,8 +60,8 @@ static void put_str(struct out *o, const struct spec *sp, const char *s)
 		pad(o, ' ', sp->width - n);
 }
 
-static void put_num(struct out *o, const struct spec *sp, uint64_t v,
-		    bool neg, unsigned base, bool upper, const char *prefix)
+static void put_num(struct out *o, const struct spec *sp, uint64_t v, bool neg,
+		    unsigned base, bool upper, const char *prefix)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
 	char tmp[24];
@@ -108,14 +108,14 @@ static int parse_int(const char **f)
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	struct out o = { buf, size, 0 };
+	struct out o = {buf, size, 0};
 
 	for (const char *f = fmt; *f; f++) {
 		if (*f != '%') {
 			put(&o, *f);
 			continue;
 		}
-		struct spec sp = { .prec = -1 };
+		struct spec sp = {.prec = -1};
 		for (;; f++) {
 			if (f[1] == '-')
 				sp.left = true;
@@ -186,7 +186,10 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				u = (unsigned char)u;
 			sp.plus = sp.space = false;
 			put_num(&o, &sp, u, false,
-				*f == 'o' ? 8 : *f == 'u' ? 10 : 16, *f == 'X',
+				*f == 'o'   ? 8
+				: *f == 'u' ? 10
+					    : 16,
+				*f == 'X',
 				sp.alt && u && *f == 'x'   ? "0x"
 				: sp.alt && u && *f == 'X' ? "0X"
 				: sp.alt && *f == 'o'	   ? "0"
@@ -201,7 +204,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			put_str(&o, &sp, va_arg(ap, const char *));
 			break;
 		case 'c': {
-			char c[2] = { (char)va_arg(ap, int), 0 };
+			char c[2] = {(char)va_arg(ap, int), 0};
 			if (!sp.left)
 				pad(&o, ' ', sp.width - 1);
 			put(&o, c[0]);

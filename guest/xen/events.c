@@ -15,8 +15,8 @@
 #include "hypercall.h"
 #include "kernel.h"
 #include "percpu.h"
-#include "pvclock.h"
 #include "platform.h"
+#include "pvclock.h"
 #include "pvops.h"
 #include "timer.h"
 #include "trap.h"
@@ -36,7 +36,9 @@ uint64_t xen_events_delivered(void)
 
 static void clear_bit_atomic(volatile xen_ulong_t *word, unsigned bit)
 {
-	asm volatile("lock btrq %1, %0" : "+m"(*word) : "r"((uint64_t)bit)
+	asm volatile("lock btrq %1, %0"
+		     : "+m"(*word)
+		     : "r"((uint64_t)bit)
 		     : "memory", "cc");
 }
 
@@ -62,8 +64,9 @@ static void upcall(struct trap_frame *f)
 		while (sel) {
 			unsigned w = __builtin_ctzl(sel);
 			sel &= sel - 1;
-			xen_ulong_t pend = READ_ONCE(xen_shared->evtchn_pending[w]) &
-					   ~READ_ONCE(xen_shared->evtchn_mask[w]);
+			xen_ulong_t pend =
+			    READ_ONCE(xen_shared->evtchn_pending[w]) &
+			    ~READ_ONCE(xen_shared->evtchn_mask[w]);
 			while (pend) {
 				unsigned b = __builtin_ctzl(pend);
 				pend &= pend - 1;
@@ -84,7 +87,7 @@ void xen_evtchn_bind(evtchn_port_t port, evtchn_handler_t fn)
 
 evtchn_port_t xen_bind_virq(uint32_t virq)
 {
-	struct evtchn_bind_virq b = { .virq = virq, .vcpu = 0 };
+	struct evtchn_bind_virq b = {.virq = virq, .vcpu = 0};
 	if (HYPERVISOR_event_channel_op(EVTCHNOP_bind_virq, &b))
 		panic("xen: cannot bind VIRQ %u", virq);
 	return b.port;

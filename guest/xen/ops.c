@@ -57,8 +57,8 @@ uint64_t xen_halt(void)
 uint64_t xen_write_cr3(unsigned long cr3)
 {
 	struct mmuext_op op = {
-		.cmd = MMUEXT_NEW_BASEPTR,
-		.arg1.mfn = cr3 >> 12,
+	    .cmd = MMUEXT_NEW_BASEPTR,
+	    .arg1.mfn = cr3 >> 12,
 	};
 	if (HYPERVISOR_mmuext_op(&op, 1) == 0)
 		this_cpu()->cr3 = cr3;
@@ -68,8 +68,8 @@ uint64_t xen_write_cr3(unsigned long cr3)
 uint64_t xen_flush_tlb_one(unsigned long va)
 {
 	struct mmuext_op op = {
-		.cmd = MMUEXT_INVLPG_LOCAL,
-		.arg1.linear_addr = va,
+	    .cmd = MMUEXT_INVLPG_LOCAL,
+	    .arg1.linear_addr = va,
 	};
 	HYPERVISOR_mmuext_op(&op, 1);
 	return 0;

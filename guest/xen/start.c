@@ -46,8 +46,8 @@ static void xen_console_write(const char *s, size_t n)
 
 static void __noreturn xen_exit(int code)
 {
-	struct physdev_set_iopl iopl = { .iopl = 1 };
-	struct sched_shutdown sd = { .reason = SHUTDOWN_poweroff };
+	struct physdev_set_iopl iopl = {.iopl = 1};
+	struct sched_shutdown sd = {.reason = SHUTDOWN_poweroff};
 
 	/* dom0 may drive QEMU's isa-debug-exit port once it has I/O rights. */
 	if (HYPERVISOR_physdev_op(PHYSDEVOP_set_iopl, &iopl) == 0)
@@ -67,8 +67,8 @@ void xen_failsafe(void)
 static void register_vcpu_info(void)
 {
 	struct vcpu_register_vcpu_info info = {
-		.mfn = xen_virt_to_mfn(&percpu0),
-		.offset = offsetof(struct percpu, vcpu_info),
+	    .mfn = xen_virt_to_mfn(&percpu0),
+	    .offset = offsetof(struct percpu, vcpu_info),
 	};
 	if (HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &info))
 		panic("xen: cannot place vcpu_info in the per-CPU area");
@@ -76,8 +76,8 @@ static void register_vcpu_info(void)
 
 static void map_shared_info(void)
 {
-	uint64_t pte = xen_start_info->shared_info | PTE_P | PTE_W | PTE_A |
-		       PTE_D;
+	uint64_t pte =
+	    xen_start_info->shared_info | PTE_P | PTE_W | PTE_A | PTE_D;
 	if (HYPERVISOR_update_va_mapping((unsigned long)shared_info_page, pte,
 					 UVMF_INVLPG))
 		panic("xen: cannot map shared_info");
@@ -99,19 +99,19 @@ static void xen_traps_init(void)
 		table[n].address = (unsigned long)xen_trap_stubs + 16 * v;
 		n++;
 	}
-	table[n] = (struct trap_info){ 0 };
+	table[n] = (struct trap_info){0};
 	if (HYPERVISOR_set_trap_table(table))
 		panic("xen: set_trap_table refused");
 
 	struct callback_register event = {
-		.type = CALLBACKTYPE_event,
-		.flags = CALLBACKF_mask_events,
-		.address = (unsigned long)xen_upcall_entry,
+	    .type = CALLBACKTYPE_event,
+	    .flags = CALLBACKF_mask_events,
+	    .address = (unsigned long)xen_upcall_entry,
 	};
 	struct callback_register failsafe = {
-		.type = CALLBACKTYPE_failsafe,
-		.flags = CALLBACKF_mask_events,
-		.address = (unsigned long)xen_failsafe_entry,
+	    .type = CALLBACKTYPE_failsafe,
+	    .flags = CALLBACKF_mask_events,
+	    .address = (unsigned long)xen_failsafe_entry,
 	};
 	if (HYPERVISOR_callback_op(CALLBACKOP_register, &event) ||
 	    HYPERVISOR_callback_op(CALLBACKOP_register, &failsafe))
@@ -133,9 +133,9 @@ static void xen_memory_init(void)
 	mmu_use_nx();
 	pmm_add_range(lo, lo + (512 << 10));
 	boot.memmap[0] = (struct mem_range){
-		.start = 0,
-		.size = xen_start_info->nr_pages * PAGE_SIZE,
-		.type = 1,
+	    .start = 0,
+	    .size = xen_start_info->nr_pages * PAGE_SIZE,
+	    .type = 1,
 	};
 	boot.memmap_nr = 1;
 }
@@ -181,7 +181,8 @@ static void xen_protect_text(void)
 		uint64_t flags = PTE_P | PTE_A;
 		if (va >= (uintptr_t)_rodata_start)
 			flags |= mmu_nx_bit();
-		uint64_t pte = xen_virt_to_mfn((void *)va) << PAGE_SHIFT | flags;
+		uint64_t pte =
+		    xen_virt_to_mfn((void *)va) << PAGE_SHIFT | flags;
 		if (HYPERVISOR_update_va_mapping(va, pte, UVMF_INVLPG))
 			panic("xen: cannot write-protect %lx", va);
 	}
@@ -193,18 +194,18 @@ static void xen_report(void)
 	       xen_version_word & 0xffff, xen_extraversion);
 	printk("xen features:");
 	static const char *const names[] = {
-		[XENFEAT_writable_page_tables] = "writable_page_tables",
-		[XENFEAT_writable_descriptor_tables] = "writable_descriptor_tables",
-		[XENFEAT_auto_translated_physmap] = "auto_translated_physmap",
-		[XENFEAT_supervisor_mode_kernel] = "supervisor_mode_kernel",
-		[XENFEAT_pae_pgdir_above_4gb] = "pae_pgdir_above_4gb",
-		[XENFEAT_mmu_pt_update_preserve_ad] = "mmu_pt_update_preserve_ad",
-		[XENFEAT_highmem_assist] = "highmem_assist",
-		[XENFEAT_gnttab_map_avail_bits] = "gnttab_map_avail_bits",
-		[XENFEAT_hvm_callback_vector] = "hvm_callback_vector",
-		[XENFEAT_hvm_safe_pvclock] = "hvm_safe_pvclock",
-		[XENFEAT_hvm_pirqs] = "hvm_pirqs",
-		[XENFEAT_dom0] = "dom0",
+	    [XENFEAT_writable_page_tables] = "writable_page_tables",
+	    [XENFEAT_writable_descriptor_tables] = "writable_descriptor_tables",
+	    [XENFEAT_auto_translated_physmap] = "auto_translated_physmap",
+	    [XENFEAT_supervisor_mode_kernel] = "supervisor_mode_kernel",
+	    [XENFEAT_pae_pgdir_above_4gb] = "pae_pgdir_above_4gb",
+	    [XENFEAT_mmu_pt_update_preserve_ad] = "mmu_pt_update_preserve_ad",
+	    [XENFEAT_highmem_assist] = "highmem_assist",
+	    [XENFEAT_gnttab_map_avail_bits] = "gnttab_map_avail_bits",
+	    [XENFEAT_hvm_callback_vector] = "hvm_callback_vector",
+	    [XENFEAT_hvm_safe_pvclock] = "hvm_safe_pvclock",
+	    [XENFEAT_hvm_pirqs] = "hvm_pirqs",
+	    [XENFEAT_dom0] = "dom0",
 	};
 	for (unsigned i = 0; i < 32; i++) {
 		if (!(xen_features[0] & (1u << i)))
@@ -222,25 +223,25 @@ static void xen_report(void)
 }
 
 const struct platform platform_xen_pv = {
-	.name = "xen-pv",
-	.id = PLATFORM_XEN_PV,
-	.console_write = xen_console_write,
-	.init = xen_platform_init,
-	.pvop_backend = pvop_backend_xen,
-	.exit = xen_exit,
-	.tick_start = xen_tick_start,
-	.alias_map = xen_alias_map,
-	.alias_unmap = xen_alias_unmap,
-	.protect_text = xen_protect_text,
-	.report = xen_report,
+    .name = "xen-pv",
+    .id = PLATFORM_XEN_PV,
+    .console_write = xen_console_write,
+    .init = xen_platform_init,
+    .pvop_backend = pvop_backend_xen,
+    .exit = xen_exit,
+    .tick_start = xen_tick_start,
+    .alias_map = xen_alias_map,
+    .alias_unmap = xen_alias_unmap,
+    .protect_text = xen_protect_text,
+    .report = xen_report,
 };
 
 static void read_version(void)
 {
-	xen_feature_info_t fi = { .submap_idx = 0 };
+	xen_feature_info_t fi = {.submap_idx = 0};
 
-	xen_version_word = (uint64_t)HYPERVISOR_xen_version(XENVER_version,
-							    NULL);
+	xen_version_word =
+	    (uint64_t)HYPERVISOR_xen_version(XENVER_version, NULL);
 	HYPERVISOR_xen_version(XENVER_extraversion, xen_extraversion);
 	xen_extraversion[XEN_EXTRAVERSION_LEN - 1] = '\0';
 	if (HYPERVISOR_xen_version(XENVER_get_features, &fi) == 0)

@@ -16,17 +16,17 @@
 
 /* Inline template and its callable stub (both from pvops/templates.S). */
 #define PVOP_IMPL_TPL(t)                                                       \
-	((struct pvop_impl){ .tpl = &(t),                                      \
-			     .call = (void *)(uintptr_t)(t).addr,              \
-			     .call_clobbers = (t).clobbers })
+	((struct pvop_impl){.tpl = &(t),                                       \
+			    .call = (void *)(uintptr_t)(t).addr,               \
+			    .call_clobbers = (t).clobbers})
 /* A C function behind a register-saving thunk (pvops/thunks.S). */
 #define PVOP_IMPL_THUNK(fn)                                                    \
-	((struct pvop_impl){ .call = (void *)(fn), .call_clobbers = PVREG_RAX })
+	((struct pvop_impl){.call = (void *)(fn), .call_clobbers = PVREG_RAX})
 /* Nothing to do: NOPs inline, a bare `ret` when called. */
 #define PVOP_IMPL_NOP                                                          \
-	((struct pvop_impl){ .nop = true,                                      \
-			     .call = (void *)(uintptr_t)pvtpl_any_nop.addr,    \
-			     .call_clobbers = 0 })
+	((struct pvop_impl){.nop = true,                                       \
+			    .call = (void *)(uintptr_t)pvtpl_any_nop.addr,     \
+			    .call_clobbers = 0})
 
 #define DECLARE_TEMPLATE(b, op)                                                \
 	extern const struct pvop_template pvtpl_##b##_##op;                    \
@@ -95,6 +95,6 @@ void pvop_report(void);
 
 extern const struct pvop_site __pvop_sites_start[], __pvop_sites_end[];
 extern const struct pvop_template __pvop_templates_start[],
-	__pvop_templates_end[];
+    __pvop_templates_end[];
 
 #endif

@@ -27,7 +27,7 @@
 enum pvop_pad {
 	PVOP_PAD_NOPS, /* fewest, longest NOPs (default) */
 	PVOP_PAD_NOP1, /* one-byte 0x90s: the naive way, for comparison */
-	PVOP_PAD_JMP, /* a short jmp over the spare bytes when > 2 */
+	PVOP_PAD_JMP,  /* a short jmp over the spare bytes when > 2 */
 	PVOP_PAD_NR,
 };
 extern const char *const pvop_pad_names[PVOP_PAD_NR];
@@ -57,7 +57,7 @@ bool pvop_site_is_original(const struct pvop_site *s, uint64_t pv_ops_addr,
  * pvop_kind, or -1 with *why set when the site cannot be served.
  */
 int pvop_site_plan(const struct pvop_site *s, const struct pvop_impl *impl,
-		   enum pvop_mode mode, enum pvop_pad pad,
-		   uint64_t pv_ops_addr, uint8_t *out, const char **why);
+		   enum pvop_mode mode, enum pvop_pad pad, uint64_t pv_ops_addr,
+		   uint8_t *out, const char **why);
 
 #endif

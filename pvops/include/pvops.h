@@ -55,7 +55,7 @@ extern struct pv_ops pv_ops;
 
 #define PVOP_ARGS_FLAGS(op, clob, flags)                                       \
 	[pv_op] "i"(PVOP_##op), [pv_slot] "i"(PVOP_SLOT_##op),                 \
-		[pv_clob] "i"(clob), [pv_flags] "i"(flags)
+	    [pv_clob] "i"(clob), [pv_flags] "i"(flags)
 #define PVOP_ARGS(op, clob) PVOP_ARGS_FLAGS(op, clob, 0)
 
 /*
@@ -68,14 +68,14 @@ extern struct pv_ops pv_ops;
 		unsigned long __rax;                                           \
 		asm volatile(PVOP_SITE_ASM                                     \
 			     : "=a"(__rax)                                     \
-			     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)             \
+			     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)           \
 			     : "memory", "cc");                                \
 	} while (0)
 
 #define PVOP_R_RAX(op, flags, out)                                             \
 	asm volatile(PVOP_SITE_ASM                                             \
 		     : "=a"(out)                                               \
-		     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)                     \
+		     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)                   \
 		     : "memory", "cc")
 
 #define PVOP_W_RDI(op, flags, in)                                              \
@@ -83,7 +83,7 @@ extern struct pv_ops pv_ops;
 		unsigned long __rax;                                           \
 		asm volatile(PVOP_SITE_ASM                                     \
 			     : "=a"(__rax)                                     \
-			     : "D"(in), PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)    \
+			     : "D"(in), PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)  \
 			     : "memory", "cc");                                \
 	} while (0)
 
@@ -173,7 +173,7 @@ static inline void io_delay(void)
 	asm volatile(PVOP_SITE_ASM                                             \
 		     : "=a"(lo), "=d"(hi)                                      \
 		     : "c"(msr),                                               \
-		       PVOP_ARGS_FLAGS(READ_MSR, PVREG_RAX | PVREG_RDX, flags)     \
+		       PVOP_ARGS_FLAGS(READ_MSR, PVREG_RAX | PVREG_RDX, flags) \
 		     : "memory", "cc")
 
 static inline uint64_t read_msr(uint32_t msr)
@@ -226,11 +226,12 @@ struct cpuid_regs {
 
 static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t subleaf)
 {
-	struct cpuid_regs r = { .eax = leaf, .ecx = subleaf };
-	asm volatile(PVOP_SITE_ASM
-		     : "+a"(r.eax), "=b"(r.ebx), "+c"(r.ecx), "=d"(r.edx)
-		     : PVOP_ARGS(CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
-		     : "memory", "cc");
+	struct cpuid_regs r = {.eax = leaf, .ecx = subleaf};
+	asm volatile(
+	    PVOP_SITE_ASM
+	    : "+a"(r.eax), "=b"(r.ebx), "+c"(r.ecx), "=d"(r.edx)
+	    : PVOP_ARGS(CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
+	    : "memory", "cc");
 	return r;
 }
 
@@ -251,8 +252,8 @@ static inline uint64_t clock_read(void)
 
 enum pvop_mode {
 	PVOP_MODE_INDIRECT, /* pvops=off: leave every site as it is */
-	PVOP_MODE_CALL, /* pvops=noinline: direct calls only */
-	PVOP_MODE_INLINE, /* default: inline where a template fits */
+	PVOP_MODE_CALL,	    /* pvops=noinline: direct calls only */
+	PVOP_MODE_INLINE,   /* default: inline where a template fits */
 };
 
 /* What a site became; counted per op in the boot report. */
@@ -267,8 +268,8 @@ enum pvop_kind {
 /* How one backend implements one op. */
 struct pvop_impl {
 	const struct pvop_template *tpl; /* inline bytes, or NULL */
-	void *call; /* function with the op's convention */
-	uint16_t call_clobbers; /* REG_* the call destroys */
+	void *call;			 /* function with the op's convention */
+	uint16_t call_clobbers;		 /* REG_* the call destroys */
 	bool nop; /* the op does nothing on this backend */
 };
 

@@ -16,7 +16,7 @@ int tinypv_snprintf(char *buf, size_t size, const char *fmt, ...);
 		int na = tinypv_snprintf(a, sizeof(a), fmt, __VA_ARGS__);      \
 		int nb = snprintf(b, sizeof(b), fmt, __VA_ARGS__);             \
 		KTAP_CHECK(na == nb && !strcmp(a, b),                          \
-			   "'%s': got '%s' (%d), libc '%s' (%d)", fmt, a, na, \
+			   "'%s': got '%s' (%d), libc '%s' (%d)", fmt, a, na,  \
 			   b, nb);                                             \
 	} while (0)
 

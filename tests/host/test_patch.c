@@ -86,8 +86,8 @@ asm(".text\n.globl run_code\nrun_code:\n\t"
     "pop %rbp\n\tret\n");
 
 static const char *const reg_names[16] = {
-	"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-	"r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15",
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+    "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15",
 };
 
 /* ---- the site layout ---- */
@@ -112,21 +112,21 @@ static uint16_t site_clobbers(int op)
 }
 
 static const uint8_t slot_of[PVOP_NR] = {
-	PVOP_SLOT_IRQ_DISABLE, PVOP_SLOT_IRQ_ENABLE,   PVOP_SLOT_SAVE_FL,
-	PVOP_SLOT_RESTORE_FL,  PVOP_SLOT_SAFE_HALT,    PVOP_SLOT_HALT,
-	PVOP_SLOT_READ_CR2,    PVOP_SLOT_READ_CR3,     PVOP_SLOT_WRITE_CR3,
-	PVOP_SLOT_FLUSH_TLB_ONE, PVOP_SLOT_IO_DELAY,   PVOP_SLOT_READ_MSR,
-	PVOP_SLOT_WRITE_MSR,   PVOP_SLOT_CPUID,        PVOP_SLOT_APIC_EOI,
-	PVOP_SLOT_CLOCK_READ,
+    PVOP_SLOT_IRQ_DISABLE,   PVOP_SLOT_IRQ_ENABLE, PVOP_SLOT_SAVE_FL,
+    PVOP_SLOT_RESTORE_FL,    PVOP_SLOT_SAFE_HALT,  PVOP_SLOT_HALT,
+    PVOP_SLOT_READ_CR2,	     PVOP_SLOT_READ_CR3,   PVOP_SLOT_WRITE_CR3,
+    PVOP_SLOT_FLUSH_TLB_ONE, PVOP_SLOT_IO_DELAY,   PVOP_SLOT_READ_MSR,
+    PVOP_SLOT_WRITE_MSR,     PVOP_SLOT_CPUID,	   PVOP_SLOT_APIC_EOI,
+    PVOP_SLOT_CLOCK_READ,
 };
 
 static struct pvop_site site_for(int op)
 {
 	return (struct pvop_site){
-		.addr = (uint64_t)(uintptr_t)(text + op * SITE_STRIDE),
-		.len = slot_of[op],
-		.op = (uint8_t)op,
-		.clobbers = site_clobbers(op),
+	    .addr = (uint64_t)(uintptr_t)(text + op * SITE_STRIDE),
+	    .len = slot_of[op],
+	    .op = (uint8_t)op,
+	    .clobbers = site_clobbers(op),
 	};
 }
 
@@ -311,8 +311,8 @@ static bool stub_callable(int backend, int op)
 	if (backend == PVOP_BACKEND_XEN)
 		return op != PVOP_CPUID && op != PVOP_READ_MSR &&
 		       op != PVOP_WRITE_MSR;
-	return op == PVOP_SAVE_FL || op == PVOP_CPUID ||
-	       op == PVOP_APIC_EOI || op == PVOP_CLOCK_READ ||
+	return op == PVOP_SAVE_FL || op == PVOP_CPUID || op == PVOP_APIC_EOI ||
+	       op == PVOP_CLOCK_READ ||
 	       (op == PVOP_IO_DELAY && backend == PVOP_BACKEND_KVM);
 }
 
@@ -338,8 +338,8 @@ static void execute(const char *ctx, const struct pvop_site *s, int backend,
 	fake_called = 0;
 	r = in;
 	if (sigsetjmp(crash_env, 1)) {
-		KTAP_CHECK(false, "%s: executing the site raised signal %d", ctx,
-			   (int)crash_signal);
+		KTAP_CHECK(false, "%s: executing the site raised signal %d",
+			   ctx, (int)crash_signal);
 		return;
 	}
 	run_code((void *)(uintptr_t)s->addr, &r);
@@ -393,15 +393,15 @@ static void make_backend(int id, struct pvop_backend *b)
 		pvop_backend_native(b);
 	else if (id == PVOP_BACKEND_KVM)
 		pvop_backend_kvm(b, KVM_FEATURE_NOP_IO_DELAY |
-					    KVM_FEATURE_PV_EOI |
-					    KVM_FEATURE_CLOCKSOURCE2);
+					KVM_FEATURE_PV_EOI |
+					KVM_FEATURE_CLOCKSOURCE2);
 	else
 		pvop_backend_xen(b);
 }
 
 static void patch_everything(int backend, enum pvop_mode mode)
 {
-	static const char *const mode_names[] = { "off", "noinline", "on" };
+	static const char *const mode_names[] = {"off", "noinline", "on"};
 	struct pvop_backend b;
 	char name[64];
 
@@ -422,7 +422,7 @@ static void patch_everything(int backend, enum pvop_mode mode)
 				 pvop_names[op], pvop_pad_names[pad]);
 
 			KTAP_CHECK(pvop_site_is_original(
-					   &s, (uint64_t)(uintptr_t)&pv_ops, p),
+				       &s, (uint64_t)(uintptr_t)&pv_ops, p),
 				   "%s: fresh site not recognised", ctx);
 			int kind = pvop_site_plan(&s, &b.op[op], mode, pad,
 						  (uint64_t)(uintptr_t)&pv_ops,
@@ -432,7 +432,8 @@ static void patch_everything(int backend, enum pvop_mode mode)
 				continue;
 			if (mode == PVOP_MODE_INDIRECT)
 				KTAP_CHECK(kind == PVOP_KIND_INDIRECT,
-					   "%s: pvops=off changed the site", ctx);
+					   "%s: pvops=off changed the site",
+					   ctx);
 			if (mode == PVOP_MODE_CALL)
 				KTAP_CHECK(kind == PVOP_KIND_CALL,
 					   "%s: noinline gave kind %d", ctx,
@@ -459,8 +460,8 @@ static void inline_expectations(void)
 	ktap_case("inline_expectations");
 	pvop_backend_native(&nat);
 	pvop_backend_xen(&xen);
-	int irq_ops[] = { PVOP_IRQ_DISABLE, PVOP_IRQ_ENABLE, PVOP_SAVE_FL,
-			  PVOP_RESTORE_FL };
+	int irq_ops[] = {PVOP_IRQ_DISABLE, PVOP_IRQ_ENABLE, PVOP_SAVE_FL,
+			 PVOP_RESTORE_FL};
 	for (unsigned i = 0; i < 4; i++) {
 		struct pvop_site s = site_for(irq_ops[i]);
 		uint8_t out[PVOP_MAX_SLOT];
@@ -474,9 +475,9 @@ static void inline_expectations(void)
 	struct pvop_site s = site_for(PVOP_IRQ_DISABLE);
 	uint8_t out[PVOP_MAX_SLOT];
 	const char *why;
-	int k = pvop_site_plan(&s, &xen.op[s.op], PVOP_MODE_INLINE,
-			       PVOP_PAD_NOPS, (uint64_t)(uintptr_t)&pv_ops, out,
-			       &why);
+	int k =
+	    pvop_site_plan(&s, &xen.op[s.op], PVOP_MODE_INLINE, PVOP_PAD_NOPS,
+			   (uint64_t)(uintptr_t)&pv_ops, out, &why);
 	KTAP_CHECK(k == PVOP_KIND_INLINE, "xen irq_disable not inline");
 	/* A site that allows fewer clobbers than the template needs. */
 	s = site_for(PVOP_CPUID);
@@ -517,8 +518,10 @@ static void validator(void)
 		uint8_t buf[PVOP_MAX_SLOT];
 		for (int st = 0; st < PVOP_PAD_NR; st++) {
 			nops_fill(buf, n, st);
-			KTAP_CHECK(nops_valid(buf, n), "own %u-byte %s padding "
-				   "refused", n, pvop_pad_names[st]);
+			KTAP_CHECK(nops_valid(buf, n),
+				   "own %u-byte %s padding "
+				   "refused",
+				   n, pvop_pad_names[st]);
 		}
 	}
 	ktap_end_case();

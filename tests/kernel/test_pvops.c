@@ -19,8 +19,8 @@ KTEST(pvops, sites_hold_intended_bytes)
 		int kind = pvop_expected(s, want);
 		const uint8_t *cur = (const uint8_t *)s->addr;
 		if (kind == PVOP_KIND_INDIRECT
-			    ? !pvop_site_is_original(s, (uint64_t)&pv_ops, cur)
-			    : memcmp(cur, want, s->len)) {
+			? !pvop_site_is_original(s, (uint64_t)&pv_ops, cur)
+			: memcmp(cur, want, s->len)) {
 			if (bad++ < 5)
 				ktest_fail(t, __FILE__, __LINE__,
 					   "site %lx (%s) differs from plan",
@@ -34,8 +34,8 @@ KTEST(pvops, sites_hold_intended_bytes)
 KTEST(pvops, boot_report_promises)
 {
 	const unsigned(*k)[PVOP_KIND_NR] = pvop_stats.sites;
-	static const int irq_ops[] = { PVOP_IRQ_DISABLE, PVOP_IRQ_ENABLE,
-				       PVOP_SAVE_FL, PVOP_RESTORE_FL };
+	static const int irq_ops[] = {PVOP_IRQ_DISABLE, PVOP_IRQ_ENABLE,
+				      PVOP_SAVE_FL, PVOP_RESTORE_FL};
 
 	if (pvop_mode != PVOP_MODE_INLINE)
 		KT_SKIP(t, "patch mode is not inline");
@@ -43,8 +43,9 @@ KTEST(pvops, boot_report_promises)
 	    pvop_current->id == PVOP_BACKEND_KVM)
 		for (unsigned i = 0; i < ARRAY_SIZE(irq_ops); i++) {
 			const unsigned *c = k[irq_ops[i]];
-			KT_EXPECT(t, c[PVOP_KIND_INLINE] && !c[PVOP_KIND_CALL] &&
-					     !c[PVOP_KIND_INDIRECT],
+			KT_EXPECT(t,
+				  c[PVOP_KIND_INLINE] && !c[PVOP_KIND_CALL] &&
+				      !c[PVOP_KIND_INDIRECT],
 				  "%s: inline %u call %u indirect %u",
 				  pvop_names[irq_ops[i]], c[PVOP_KIND_INLINE],
 				  c[PVOP_KIND_CALL], c[PVOP_KIND_INDIRECT]);
@@ -64,9 +65,10 @@ KTEST(pvops, repatch_is_idempotent)
 
 	pvop_patch_all(pvop_current, pvop_mode, pvop_pad);
 	KT_EXPECT(t, text_poke_count() == pokes,
-		  "second patch pass wrote %lu times", text_poke_count() - pokes);
-	KT_EXPECT(t, !memcmp(before.sites, pvop_stats.sites,
-			     sizeof(before.sites)),
+		  "second patch pass wrote %lu times",
+		  text_poke_count() - pokes);
+	KT_EXPECT(t,
+		  !memcmp(before.sites, pvop_stats.sites, sizeof(before.sites)),
 		  "second pass counted different kinds");
 }
 
@@ -166,8 +168,8 @@ KTEST(pvops, clock_agrees_with_ticks)
 	uint64_t want = dk * (1000000000ULL / TICK_HZ);
 	KT_ASSERT(t, dk >= 10, "only %lu ticks in 2 s of clock", dk);
 	KT_EXPECT(t, dt >= want / 2 && dt <= want * 2,
-		  "%lu ticks took %lu ns of clock_read (expected ~%lu)", dk,
-		  dt, want);
+		  "%lu ticks took %lu ns of clock_read (expected ~%lu)", dk, dt,
+		  want);
 }
 
 KTEST(pvops, msr_roundtrip)
@@ -184,7 +186,7 @@ KTEST(pvops, msr_roundtrip)
 KTEST(pvops, cpuid_leaves)
 {
 	struct cpuid_regs a = cpuid(0, 0), b = cpuid(0, 0);
-	char vendor[13] = { 0 };
+	char vendor[13] = {0};
 	memcpy(vendor, &a.ebx, 4);
 	memcpy(vendor + 4, &a.edx, 4);
 	memcpy(vendor + 8, &a.ecx, 4);

@@ -90,7 +90,7 @@ KTEST(traps, text_write_faults)
 /* Data is not executable where the CPU has NX. */
 KTEST(traps, data_not_executable)
 {
-	static uint8_t ret_insn[16] = { 0xc3 };
+	static uint8_t ret_insn[16] = {0xc3};
 	if (!mmu_nx_bit() && !trap_return_via_xen)
 		KT_SKIP(t, "no NX on this CPU");
 	uint64_t before = fault_count();

@@ -38,14 +38,14 @@ static void ipi_handler(evtchn_port_t port)
 KTEST(xen, pending_event_delivered_on_unmask)
 {
 	NEED_XEN(t);
-	struct evtchn_bind_ipi bind = { .vcpu = 0 };
+	struct evtchn_bind_ipi bind = {.vcpu = 0};
 	KT_ASSERT(t, !HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &bind),
 		  "bind_ipi failed");
 	xen_evtchn_bind(bind.port, ipi_handler);
 
 	irq_disable();
 	unsigned before = ipi_hits;
-	struct evtchn_send send = { .port = bind.port };
+	struct evtchn_send send = {.port = bind.port};
 	KT_ASSERT(t, !HYPERVISOR_event_channel_op(EVTCHNOP_send, &send),
 		  "send failed");
 	KT_EXPECT(t, ipi_hits == before, "delivered while masked");
@@ -56,7 +56,7 @@ KTEST(xen, pending_event_delivered_on_unmask)
 		  "not delivered right after unmask (hits %u)",
 		  ipi_hits - before);
 
-	struct evtchn_close close = { .port = bind.port };
+	struct evtchn_close close = {.port = bind.port};
 	HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
 	xen_evtchn_bind(bind.port, NULL);
 }
@@ -64,17 +64,17 @@ KTEST(xen, pending_event_delivered_on_unmask)
 KTEST(xen, restore_fl_delivers_pending)
 {
 	NEED_XEN(t);
-	struct evtchn_bind_ipi bind = { .vcpu = 0 };
+	struct evtchn_bind_ipi bind = {.vcpu = 0};
 	KT_ASSERT(t, !HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &bind),
 		  "bind_ipi failed");
 	xen_evtchn_bind(bind.port, ipi_handler);
 	unsigned long fl = irq_save();
 	unsigned before = ipi_hits;
-	struct evtchn_send send = { .port = bind.port };
+	struct evtchn_send send = {.port = bind.port};
 	HYPERVISOR_event_channel_op(EVTCHNOP_send, &send);
 	irq_restore(fl | X86_EFLAGS_IF);
 	KT_EXPECT(t, ipi_hits == before + 1, "restore_fl did not deliver");
-	struct evtchn_close close = { .port = bind.port };
+	struct evtchn_close close = {.port = bind.port};
 	HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
 	xen_evtchn_bind(bind.port, NULL);
 }
