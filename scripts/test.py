@@ -33,13 +33,49 @@ import tinypv_harness as h
 #   icount    True adds -icount shift=0 (TCG only: native or xen)
 #   append    kernel command line
 #   timeout   optional, seconds (default 60, or --timeout)
+#   expect_log    optional list of regexes that must each match a log line
+#                 (each is one result, named log:<regex>)
+#   expect_panic  optional regex: this boot must panic with a matching
+#                 "tinypv: PANIC:" line and QEMU status 37; the KTAP stream
+#                 is then not judged (one result, named panic)
 BOOT_CONFIGS = [
+    # Every platform in every patch mode (pvops=on is the default).
     {"name": "native-tcg", "platform": "native", "icount": False, "append": ""},
+    {"name": "native-tcg-pvops-off", "platform": "native", "icount": False,
+     "append": "pvops=off"},
+    {"name": "native-tcg-noinline", "platform": "native", "icount": False,
+     "append": "pvops=noinline"},
     {"name": "native-kvm", "platform": "kvm", "icount": False, "append": ""},
+    {"name": "native-kvm-pvops-off", "platform": "kvm", "icount": False,
+     "append": "pvops=off"},
+    {"name": "native-kvm-noinline", "platform": "kvm", "icount": False,
+     "append": "pvops=noinline"},
     {"name": "xen-pv", "platform": "xen", "icount": False, "append": ""},
+    {"name": "xen-pv-pvops-off", "platform": "xen", "icount": False,
+     "append": "pvops=off"},
+    {"name": "xen-pv-noinline", "platform": "xen", "icount": False,
+     "append": "pvops=noinline"},
+    # Bad input: unknown options warn; unsafe platform overrides are refused.
+    {"name": "native-tcg-bad-options", "platform": "native", "icount": False,
+     "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv",
+     "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
+                    r"^warning: platform=xen-pv refused: ",
+                    r"^platform: native$"]},
+    {"name": "xen-pv-platform-native", "platform": "xen", "icount": False,
+     "append": "ktest=cmdline.* platform=native",
+     "expect_log": [r"^warning: platform=native refused: ",
+                    r"^platform: xen-pv$"]},
+    # A corrupt site table must stop the boot, naming the site.
+    {"name": "native-tcg-corrupt-site", "platform": "native", "icount": False,
+     "append": "inject=corrupt-site",
+     "expect_panic": r"pvops: corrupt or mismatched site table at [0-9a-f]+"},
+    {"name": "xen-pv-corrupt-site", "platform": "xen", "icount": False,
+     "append": "inject=corrupt-site",
+     "expect_panic": r"pvops: corrupt or mismatched site table at [0-9a-f]+"},
 ]
 
-CONFIG_KEYS = {"name", "platform", "icount", "append", "timeout"}
+CONFIG_KEYS = {"name", "platform", "icount", "append", "timeout",
+               "expect_log", "expect_panic"}
 INTERPRETERS = {"python", "python3", "sh", "bash", "env", "valgrind"}
 
 
@@ -123,7 +159,36 @@ def run_boot(row, kernel: Path, timeout: float) -> Report:
     exit_text = run.stopped_because or h.describe_exit(run.exit_status)
     header = (f"== {name} ({describe_config(row)}) {run.wall_time:.1f} s, {exit_text}, "
               f"log {h.display_path(log_path)}")
-    return Report(name, header, boot.outcome.results, log_path)
+    results = boot.outcome.results
+    if row.get("expect_panic"):
+        results = [expected_panic(row["expect_panic"], run)]
+    results += [expected_line(rx, run.lines) for rx in row.get("expect_log", [])]
+    return Report(name, header, results, log_path)
+
+
+def expected_panic(regex: str, run) -> "h.TestResult":
+    """The boot had to panic with a matching reason, and say so in its status."""
+    panics = [ln for ln in run.lines if "tinypv: PANIC:" in ln]
+    if not panics:
+        return h.TestResult("panic", h.FAILED, f"no panic; wanted /{regex}/",
+                            tail=h.log_tail(run.lines))
+    if not re.search(regex, panics[0]):
+        return h.TestResult("panic", h.FAILED,
+                            f"panicked with '{panics[0]}', wanted /{regex}/",
+                            tail=h.log_tail(run.lines))
+    if run.timed_out:
+        return h.TestResult("panic", h.FAILED, "panicked, then QEMU never exited")
+    if run.exit_status != 37 and not run.stopped_because:
+        return h.TestResult("panic", h.FAILED,
+                            f"panicked but QEMU status {run.exit_status}, want 37")
+    return h.TestResult("panic", h.OK)
+
+
+def expected_line(regex: str, lines) -> "h.TestResult":
+    name = f"log:{regex}"
+    if any(re.search(regex, ln) for ln in lines):
+        return h.TestResult(name, h.OK)
+    return h.TestResult(name, h.FAILED, "no log line matches")
 
 
 def matches(name: str, patterns) -> bool:

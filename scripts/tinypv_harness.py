@@ -813,8 +813,8 @@ def _verdict_problems(ktap: KtapReport, facts: LogFacts, leaves,
         problems.append(TestResult(ktap.running_test() or "ktap", FAILED,
                                    "no result reported for this test before 'tinypv: result'"))
     if facts.verdict == "PASS" and failures:
-        problems.append(TestResult("verdict", FAILED,
-                                   f"kernel says PASS but {len(failures)} test(s) reported 'not ok'"))
+        problems.append(TestResult(
+            "verdict", FAILED, f"kernel says PASS but {len(failures)} test(s) reported 'not ok'"))
     if facts.verdict == "FAIL" and not failures:
         problems.append(TestResult("verdict", FAILED,
                                    "kernel says FAIL but no test reported 'not ok'"))

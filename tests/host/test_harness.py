@@ -444,7 +444,8 @@ class RunProcessTest(unittest.TestCase):
 
     def test_end_rule_stops_a_process_that_lingers(self):
         script = ("import time; print('tinypv: result PASS'); "
-                  "print('(XEN) Hardware Dom0 halted: halting machine', flush=True); time.sleep(60)")
+                  "print('(XEN) Hardware Dom0 halted: halting machine', flush=True); "
+                  "time.sleep(60)")
         start = time.monotonic()
         run = h.run_process(fake(script), None, timeout=30, end_grace=h.boot_end_grace)
         self.assertLess(time.monotonic() - start, 10)

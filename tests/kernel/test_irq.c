@@ -54,11 +54,19 @@ KTEST(irq, no_ticks_when_disabled_then_pending_delivered)
 	irq_enable();
 	/*
 	 * The tick that became pending while masked arrives at once: natively
-	 * after the one instruction in sti's interrupt shadow (the nop).
+	 * after the one instruction in sti's interrupt shadow. A hypervisor
+	 * that emulates every instruction may inject it a few instructions
+	 * later, so allow a short, counted window and report its length.
 	 */
-	asm volatile("nop" ::: "memory");
-	uint64_t after = ticks();
-	KT_EXPECT(t, after > before, "pending tick not delivered on enable");
+	unsigned spins = 0;
+	while (ticks() == before && spins < 1000) {
+		asm volatile("nop" ::: "memory");
+		spins++;
+	}
+	KT_EXPECT(t, ticks() > before,
+		  "pending tick not delivered within 1000 loops of enable");
+	if (spins > 1)
+		printk("    # pending tick arrived after %u loops\n", spins);
 }
 
 KTEST(irq, safe_halt_wakes_on_tick)
