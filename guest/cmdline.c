@@ -20,7 +20,7 @@ static const struct option_desc options[] = {
     {"ktest", &opts.ktest, NULL, "run tests matching GLOB (suite.test)"},
     {"pvops", &opts.pvops, NULL, "on | off | noinline"},
     {"platform", &opts.platform, NULL, "native | kvm | xen-pv"},
-    {"pvpad", &opts.pvpad, NULL, "nops | nop1 | jmp"},
+    {"pvpad", &opts.pvpad, NULL, "nops | nop1 | jmp | single | prefix"},
     {"bench", NULL, &opts.bench, "run the benchmarks"},
     {"notests", NULL, &opts.notests, "boot report only"},
     {"inject", &opts.inject, NULL, "corrupt-site: test the patcher's check"},

@@ -74,10 +74,10 @@ static enum pvop_pad pad_option(void)
 		if (!strcmp(opts.pvpad, pvop_pad_names[i]))
 			return i;
 	if (opts.pvpad)
-		printk("warning: pvpad=%s unknown (nops | nop1 | jmp); "
-		       "using nops\n",
-		       opts.pvpad);
-	return PVOP_PAD_NOPS;
+		printk("warning: pvpad=%s unknown (nops | nop1 | jmp | single | "
+		       "prefix); using %s\n",
+		       opts.pvpad, pvop_pad_names[PVOP_PAD_DEFAULT]);
+	return PVOP_PAD_DEFAULT;
 }
 
 static void boot_report(uint64_t patch_done_tsc)

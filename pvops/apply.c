@@ -16,7 +16,7 @@
 struct pvop_stats pvop_stats;
 const struct pvop_backend *pvop_current;
 enum pvop_mode pvop_mode = PVOP_MODE_INLINE;
-enum pvop_pad pvop_pad = PVOP_PAD_NOPS;
+enum pvop_pad pvop_pad = PVOP_PAD_DEFAULT;
 
 void pvop_install_table(const struct pvop_backend *b)
 {

@@ -7,6 +7,8 @@ const char *const pvop_pad_names[PVOP_PAD_NR] = {
     [PVOP_PAD_NOPS] = "nops",
     [PVOP_PAD_NOP1] = "nop1",
     [PVOP_PAD_JMP] = "jmp",
+    [PVOP_PAD_SINGLE] = "single",
+    [PVOP_PAD_PREFIX] = "prefix",
 };
 
 /* The recommended long NOPs (Intel SDM, NOP instruction), 1 to 9 bytes. */
@@ -33,9 +35,31 @@ static void fill_long_nops(uint8_t *p, size_t n)
 	}
 }
 
+/* One NOP of n (10..15) bytes: the 9-byte form behind more 0x66s. */
+static void fill_one_long_nop(uint8_t *p, size_t n)
+{
+	size_t extra = n - NOP_MAX_LEN;
+	for (size_t i = 0; i < extra; i++)
+		p[i] = 0x66;
+	for (size_t i = 0; i < NOP_MAX_LEN; i++)
+		p[extra + i] = nop_table[NOP_MAX_LEN][i];
+}
+
 void nops_fill(uint8_t *p, size_t n, enum pvop_pad style)
 {
 	switch (style) {
+	case PVOP_PAD_SINGLE:
+	case PVOP_PAD_PREFIX:
+		if (n > NOP_MAX_LEN && n <= INSN_MAX_LEN) {
+			fill_one_long_nop(p, n);
+			return;
+		}
+		if (n > INSN_MAX_LEN) {
+			nops_fill(p, n, PVOP_PAD_JMP);
+			return;
+		}
+		fill_long_nops(p, n);
+		return;
 	case PVOP_PAD_NOP1:
 		for (size_t i = 0; i < n; i++)
 			p[i] = 0x90;

@@ -55,10 +55,45 @@ static enum pvop_mode site_mode(const struct pvop_site *s, enum pvop_mode m)
 	return m;
 }
 
+static enum pvop_pad site_pad(const struct pvop_site *s, enum pvop_pad pad)
+{
+	unsigned p = (s->flags & PVOP_SITE_PAD_MASK) >> PVOP_SITE_PAD_SHIFT;
+	return p && p <= PVOP_PAD_NR ? (enum pvop_pad)(p - 1) : pad;
+}
+
+/*
+ * PVOP_PAD_PREFIX: a one-instruction template absorbs spare bytes as
+ * redundant DS-segment prefixes (ignored on an instruction without a
+ * memory operand, and the default segment where it has one), up to the
+ * 15-byte instruction limit. Returns how many prefixes were written.
+ */
+static unsigned put_prefixes(const struct pvop_site *s,
+			     const struct pvop_template *t, enum pvop_pad pad,
+			     uint8_t *out)
+{
+	unsigned k = s->len - t->len;
+	if (pad != PVOP_PAD_PREFIX || !t->one_insn ||
+	    t->rel32 != PVOP_NO_REL32)
+		return 0;
+	if (t->len + k > INSN_MAX_LEN)
+		k = INSN_MAX_LEN - t->len;
+	for (unsigned i = 0; i < k; i++)
+		out[i] = 0x3e;
+	return k;
+}
+
 static int plan_inline(const struct pvop_site *s, const struct pvop_template *t,
 		       enum pvop_pad pad, uint8_t *out, const char **why)
 {
 	const uint8_t *src = (const uint8_t *)(uintptr_t)t->addr;
+	unsigned pre = put_prefixes(s, t, pad, out);
+
+	if (pre) {
+		for (unsigned i = 0; i < t->len; i++)
+			out[pre + i] = src[i];
+		nops_fill(out + pre + t->len, s->len - pre - t->len, pad);
+		return PVOP_KIND_INLINE;
+	}
 
 	for (unsigned i = 0; i < t->len; i++)
 		out[i] = src[i];
@@ -120,6 +155,7 @@ int pvop_site_plan(const struct pvop_site *s, const struct pvop_impl *impl,
 		return -1;
 	}
 	mode = site_mode(s, mode);
+	pad = site_pad(s, pad);
 	if (mode == PVOP_MODE_INDIRECT) {
 		pvop_site_original(s, pv_ops_addr, out);
 		return PVOP_KIND_INDIRECT;

@@ -7,7 +7,8 @@
  *   pvtpl_<backend>_<op>:  a struct pvop_template record in
  *                          .pvop.templates (address, length, clobbers,
  *                          offset of a rel32 to relocate when copied).
- * The assembler refuses a template longer than its op's slot.
+ * The assembler refuses a template longer than its op's slot. TPL_END1
+ * marks a single-instruction template that may take redundant prefixes.
  */
 #include "asm.h"
 #include "percpu.h"
@@ -30,7 +31,7 @@
 	.type pvstub_##b##_##name, @function;				\
 pvstub_##b##_##name:
 
-#define TPL_END_REL(b, name, B, OP, clob, rel)				\
+#define TPL_END_REL(b, name, B, OP, clob, rel, one)				\
 pvstub_##b##_##name##_end:						\
 	ret;								\
 	.size pvstub_##b##_##name, . - pvstub_##b##_##name;		\
@@ -45,22 +46,27 @@ pvtpl_##b##_##name:							\
 	.quad pvstub_##b##_##name;					\
 	.byte pvstub_##b##_##name##_end - pvstub_##b##_##name, PVOP_##OP; \
 	.short clob;							\
-	.byte PVOP_BACKEND_##B, rel, 0, 0;				\
+	.byte PVOP_BACKEND_##B, rel, one, 0;				\
 	.popsection
 
 #define TPL_END(b, name, B, OP, clob)					\
-	TPL_END_REL(b, name, B, OP, clob, PVOP_NO_REL32)
+	TPL_END_REL(b, name, B, OP, clob, PVOP_NO_REL32, 0)
+
+/* A template that is one instruction with no memory operand override: it
+ * may carry redundant prefixes as its padding (PVOP_PAD_PREFIX). */
+#define TPL_END1(b, name, B, OP, clob)					\
+	TPL_END_REL(b, name, B, OP, clob, PVOP_NO_REL32, 1)
 /* clang-format on */
 
 /* ---------------------------------------------------------------- native */
 
 TPL_BEGIN(native, irq_disable)
 	cli
-TPL_END(native, irq_disable, NATIVE, IRQ_DISABLE, 0)
+TPL_END1(native, irq_disable, NATIVE, IRQ_DISABLE, 0)
 
 TPL_BEGIN(native, irq_enable)
 	sti
-TPL_END(native, irq_enable, NATIVE, IRQ_ENABLE, 0)
+TPL_END1(native, irq_enable, NATIVE, IRQ_ENABLE, 0)
 
 TPL_BEGIN(native, save_fl)
 	pushf
@@ -79,27 +85,27 @@ TPL_END(native, safe_halt, NATIVE, SAFE_HALT, 0)
 
 TPL_BEGIN(native, halt)
 	hlt
-TPL_END(native, halt, NATIVE, HALT, 0)
+TPL_END1(native, halt, NATIVE, HALT, 0)
 
 TPL_BEGIN(native, read_cr2)
 	mov	%cr2, %rax
-TPL_END(native, read_cr2, NATIVE, READ_CR2, PVREG_RAX)
+TPL_END1(native, read_cr2, NATIVE, READ_CR2, PVREG_RAX)
 
 TPL_BEGIN(native, read_cr3)
 	mov	%cr3, %rax
-TPL_END(native, read_cr3, NATIVE, READ_CR3, PVREG_RAX)
+TPL_END1(native, read_cr3, NATIVE, READ_CR3, PVREG_RAX)
 
 TPL_BEGIN(native, write_cr3)
 	mov	%rdi, %cr3
-TPL_END(native, write_cr3, NATIVE, WRITE_CR3, 0)
+TPL_END1(native, write_cr3, NATIVE, WRITE_CR3, 0)
 
 TPL_BEGIN(native, flush_tlb_one)
 	invlpg	(%rdi)
-TPL_END(native, flush_tlb_one, NATIVE, FLUSH_TLB_ONE, 0)
+TPL_END1(native, flush_tlb_one, NATIVE, FLUSH_TLB_ONE, 0)
 
 TPL_BEGIN(native, io_delay)
 	outb	%al, $0x80
-TPL_END(native, io_delay, NATIVE, IO_DELAY, 0)
+TPL_END1(native, io_delay, NATIVE, IO_DELAY, 0)
 
 TPL_BEGIN(native, read_msr)
 1:	rdmsr
@@ -113,7 +119,7 @@ TPL_END(native, write_msr, NATIVE, WRITE_MSR, 0)
 
 TPL_BEGIN(native, cpuid)
 	cpuid
-TPL_END(native, cpuid, NATIVE, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
+TPL_END1(native, cpuid, NATIVE, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 
 /* The empty template: what "nothing" is when it must be callable. */
 TPL_BEGIN(any, nop)
@@ -140,7 +146,7 @@ TPL_BEGIN(xen, irq_enable)
 	call	xen_force_upcall_thunk
 1:
 TPL_END_REL(xen, irq_enable, XEN, IRQ_ENABLE, 0,
-	    .Lxen_irq_enable_call + 1 - pvstub_xen_irq_enable)
+	    .Lxen_irq_enable_call + 1 - pvstub_xen_irq_enable, 0)
 
 /* IF (bit 9) = !mask; the other bits of the result are zero. */
 TPL_BEGIN(xen, save_fl)

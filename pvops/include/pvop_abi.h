@@ -85,10 +85,16 @@
 #define PVREG_R10 (1 << 10)
 #define PVREG_R11 (1 << 11)
 
-/* Site flags: benchmark sites pin their dispatch mode. */
+/*
+ * Site flags: benchmark sites pin their dispatch mode and may pin their
+ * padding style (PVOP_SITE_PAD(style), style + 1 in bits 4-6).
+ */
 #define PVOP_SITE_FORCE_INDIRECT 0x1
 #define PVOP_SITE_FORCE_CALL 0x2
 #define PVOP_SITE_FORCE_INLINE 0x4
+#define PVOP_SITE_PAD_SHIFT 4
+#define PVOP_SITE_PAD_MASK 0x70
+#define PVOP_SITE_PAD(style) (((style) + 1) << PVOP_SITE_PAD_SHIFT)
 
 /* Backends, as recorded in template records. */
 #define PVOP_BACKEND_NATIVE 0
@@ -128,7 +134,8 @@ struct pvop_template {
 	uint16_t clobbers; /* REG_* the bytes destroy */
 	uint8_t backend;   /* PVOP_BACKEND_* */
 	uint8_t rel32;	   /* offset of a rel32 to relocate, or PVOP_NO_REL32 */
-	uint8_t reserved[2];
+	uint8_t one_insn; /* one instruction that may take prefixes as padding */
+	uint8_t reserved;
 };
 
 _Static_assert(sizeof(struct pvop_site) == 16, "site record is 16 bytes");

@@ -25,15 +25,22 @@
 
 /* How a site's spare bytes are filled (pvpad= option, benchmarks). */
 enum pvop_pad {
-	PVOP_PAD_NOPS, /* fewest, longest NOPs (default) */
-	PVOP_PAD_NOP1, /* one-byte 0x90s: the naive way, for comparison */
-	PVOP_PAD_JMP,  /* a short jmp over the spare bytes when > 2 */
+	PVOP_PAD_NOPS,	 /* fewest NOPs of at most 9 bytes (the SDM's forms) */
+	PVOP_PAD_NOP1,	 /* one-byte 0x90s: the naive way, for comparison */
+	PVOP_PAD_JMP,	 /* a short jmp over the spare bytes when > 2 */
+	PVOP_PAD_SINGLE, /* one NOP of up to 15 bytes, else a short jmp */
+	PVOP_PAD_PREFIX, /* prefixes on a one-insn template, rest as SINGLE */
 	PVOP_PAD_NR,
 };
+
+/* The default, chosen from the measurements in doc/benchmarks.md. */
+#define PVOP_PAD_DEFAULT PVOP_PAD_SINGLE
 extern const char *const pvop_pad_names[PVOP_PAD_NR];
 
 #define PVOP_MAX_SLOT 32
-#define NOP_MAX_LEN 9
+#define NOP_MAX_LEN 9 /* the longest NOP form without extra prefixes */
+#define INSN_MAX_LEN 15 /* the longest NOP form without extra prefixes */
+#define INSN_MAX_LEN 15
 
 /* Writes n bytes of NOPs in the given style. */
 void nops_fill(uint8_t *p, size_t n, enum pvop_pad style);

@@ -59,33 +59,56 @@ extern struct pv_ops pv_ops;
 #define PVOP_ARGS(op, clob) PVOP_ARGS_FLAGS(op, clob, 0)
 
 /*
- * Site bodies, parameterised by flags so benchmarks can pin a dispatch
- * mode on their own sites (PVOP_SITE_FORCE_*). Everyone else uses the
- * wrappers further down, which pass 0.
+ * Site bodies, by register shape. ASM is the call-site text: PVOP_SITE_ASM
+ * for every real site; the benchmarks also pass their own (a retpoline
+ * call) to compare dispatch methods with identical register constraints.
+ * FLAGS pins a benchmark site's dispatch mode (PVOP_SITE_FORCE_*); all
+ * other sites pass 0, via the wrappers below.
  */
-#define PVOP_V_RAX(op, flags)                                                  \
+#define PVOP_V_RAX_ASM(ASM, op, flags)                                         \
 	do {                                                                   \
 		unsigned long __rax;                                           \
-		asm volatile(PVOP_SITE_ASM                                     \
+		asm volatile(ASM                                               \
 			     : "=a"(__rax)                                     \
 			     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)           \
 			     : "memory", "cc");                                \
 	} while (0)
 
-#define PVOP_R_RAX(op, flags, out)                                             \
-	asm volatile(PVOP_SITE_ASM                                             \
+#define PVOP_R_RAX_ASM(ASM, op, flags, out)                                    \
+	asm volatile(ASM                                                       \
 		     : "=a"(out)                                               \
 		     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)                   \
 		     : "memory", "cc")
 
-#define PVOP_W_RDI(op, flags, in)                                              \
+#define PVOP_W_RDI_ASM(ASM, op, flags, in)                                     \
 	do {                                                                   \
 		unsigned long __rax;                                           \
-		asm volatile(PVOP_SITE_ASM                                     \
+		asm volatile(ASM                                               \
 			     : "=a"(__rax)                                     \
 			     : "D"(in), PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)  \
 			     : "memory", "cc");                                \
 	} while (0)
+
+#define PVOP_READ_MSR_ASM(ASM, flags, msr, lo, hi)                             \
+	asm volatile(ASM                                                       \
+		     : "=a"(lo), "=d"(hi)                                      \
+		     : "c"(msr),                                               \
+		       PVOP_ARGS_FLAGS(READ_MSR, PVREG_RAX | PVREG_RDX, flags) \
+		     : "memory", "cc")
+
+#define PVOP_CPUID_ASM(ASM, flags, r)                                          \
+	asm volatile(ASM                                                       \
+		     : "+a"((r).eax), "=b"((r).ebx), "+c"((r).ecx),            \
+		       "=d"((r).edx)                                           \
+		     : PVOP_ARGS_FLAGS(CPUID,                                  \
+				       PVREG_RAX | PVREG_RBX | PVREG_RCX |     \
+					       PVREG_RDX,                      \
+				       flags)                                  \
+		     : "memory", "cc")
+
+#define PVOP_V_RAX(op, flags) PVOP_V_RAX_ASM(PVOP_SITE_ASM, op, flags)
+#define PVOP_R_RAX(op, flags, out) PVOP_R_RAX_ASM(PVOP_SITE_ASM, op, flags, out)
+#define PVOP_W_RDI(op, flags, in) PVOP_W_RDI_ASM(PVOP_SITE_ASM, op, flags, in)
 
 static inline void irq_disable(void)
 {
@@ -169,17 +192,10 @@ static inline void io_delay(void)
 	PVOP_V_RAX(IO_DELAY, 0);
 }
 
-#define PVOP_READ_MSR_ASM(flags, msr, lo, hi)                                  \
-	asm volatile(PVOP_SITE_ASM                                             \
-		     : "=a"(lo), "=d"(hi)                                      \
-		     : "c"(msr),                                               \
-		       PVOP_ARGS_FLAGS(READ_MSR, PVREG_RAX | PVREG_RDX, flags) \
-		     : "memory", "cc")
-
 static inline uint64_t read_msr(uint32_t msr)
 {
 	uint32_t lo, hi;
-	PVOP_READ_MSR_ASM(0, msr, lo, hi);
+	PVOP_READ_MSR_ASM(PVOP_SITE_ASM, 0, msr, lo, hi);
 	return ((uint64_t)hi << 32) | lo;
 }
 
@@ -227,11 +243,7 @@ struct cpuid_regs {
 static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t subleaf)
 {
 	struct cpuid_regs r = {.eax = leaf, .ecx = subleaf};
-	asm volatile(
-	    PVOP_SITE_ASM
-	    : "+a"(r.eax), "=b"(r.ebx), "+c"(r.ecx), "=d"(r.edx)
-	    : PVOP_ARGS(CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
-	    : "memory", "cc");
+	PVOP_CPUID_ASM(PVOP_SITE_ASM, 0, r);
 	return r;
 }
 
