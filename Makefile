@@ -35,7 +35,8 @@ KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipvops/include -MMD -MP -g
 KLDFLAGS := -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
 
 KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c pvops/*.c tests/kernel/*.c)
-KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S)
+KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S) \
+	$(filter-out guest/kernel.ld.S,$(wildcard guest/*.S))
 KOBJ   := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC_C) $(KSRC_S)))
 
 KERNEL := $(BUILD)/tinypv.elf

@@ -23,6 +23,8 @@ static const struct option_desc options[] = {
     {"pvpad", &opts.pvpad, NULL, "nops | nop1 | jmp | single | prefix"},
     {"bench", NULL, &opts.bench, "run the benchmarks"},
     {"notests", NULL, &opts.notests, "boot report only"},
+    {"icount", NULL, &opts.icount,
+     "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},
     {"inject", &opts.inject, NULL, "corrupt-site: test the patcher's check"},
 };
 

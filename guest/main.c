@@ -7,6 +7,7 @@
  *     every pvop site, protect text, print the boot report, start the
  *     tick, run the tests (or benchmarks), end QEMU with the verdict.
  */
+#include "bench.h"
 #include "cmdline.h"
 #include "kernel.h"
 #include "ktest.h"
@@ -80,7 +81,7 @@ static enum pvop_pad pad_option(void)
 	return PVOP_PAD_DEFAULT;
 }
 
-static void boot_report(uint64_t patch_done_tsc)
+static void boot_report(void)
 {
 	uint64_t usable = 0;
 	for (unsigned i = 0; i < boot.memmap_nr; i++)
@@ -100,7 +101,8 @@ static void boot_report(uint64_t patch_done_tsc)
 	if (platform->report)
 		platform->report();
 	pvop_report();
-	printk("boot tsc at patch done: %lu\n", patch_done_tsc);
+	printk("boot ticks: entry to all sites patched %lu\n",
+	       pvop_stats.done_tsc - boot_tsc_entry);
 }
 
 /*
@@ -130,14 +132,17 @@ void kernel_main(void)
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
 		inject_corrupt_site();
 	pvop_patch_all(&backend, mode_option(), pad_option());
-	uint64_t patch_done = rdtsc();
 	platform->protect_text();
-	boot_report(patch_done);
+	boot_report();
 
 	platform->tick_start(TICK_HZ);
 	irq_enable();
-	printk("tinypv: ready at tsc %lu\n", rdtsc());
+	printk("tinypv: ready, %lu ticks after entry\n", rdtsc() - boot_tsc_entry);
 
+	if (opts.bench) {
+		bench_run();
+		machine_exit(EXIT_PASS);
+	}
 	unsigned failed = opts.notests ? 0 : ktest_run(opts.ktest);
 	printk("tinypv: result %s\n", failed ? "FAIL" : "PASS");
 	machine_exit(failed ? EXIT_FAIL : EXIT_PASS);

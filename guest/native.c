@@ -8,6 +8,7 @@
  */
 #include "xen_public.h"
 
+#include "bench.h"
 #include "kernel.h"
 #include "kvm.h"
 #include "mm.h"
@@ -145,6 +146,7 @@ static void native_platform_init(void)
 
 void start_pvh(uint32_t start_info_pa)
 {
+	boot_tsc_entry = rdtsc();
 	percpu0.self = &percpu0;
 	write_msr(MSR_GS_BASE, (uint64_t)&percpu0);
 	platform = &platform_native;

@@ -129,14 +129,23 @@ static int plan_call(const struct pvop_site *s, const struct pvop_impl *impl,
 	}
 	int64_t d = (int64_t)(uintptr_t)impl->call -
 		    (int64_t)(s->addr + PVOP_DIRECT_CALL_LEN);
+	/* (with a prefix the call ends one byte later: d - 1, below) */
 	if (!fits_rel32(d)) {
 		*why = "call target out of rel32 range";
 		return -1;
 	}
-	out[0] = 0xe8;
-	put32(out + 1, (int32_t)d);
-	nops_fill(out + PVOP_DIRECT_CALL_LEN, s->len - PVOP_DIRECT_CALL_LEN,
-		  pad);
+	/*
+	 * One spare byte (a 6-byte slot) becomes a CS prefix on the call
+	 * rather than a NOP after it: the patched call then executes no
+	 * more instructions than the indirect call it replaces.
+	 */
+	unsigned pre = s->len - PVOP_DIRECT_CALL_LEN == 1 ? 1 : 0;
+	if (pre)
+		out[0] = 0x2e;
+	out[pre] = 0xe8;
+	put32(out + pre + 1, (int32_t)(d - pre));
+	nops_fill(out + pre + PVOP_DIRECT_CALL_LEN,
+		  s->len - pre - PVOP_DIRECT_CALL_LEN, pad);
 	return PVOP_KIND_CALL;
 }
 

@@ -55,6 +55,12 @@ BOOT_CONFIGS = [
      "append": "pvops=off"},
     {"name": "xen-pv-noinline", "platform": "xen", "icount": False,
      "append": "pvops=noinline"},
+    # Exact instruction counts (TCG -icount shift=0): the icount suite's
+    # assertions, and the whole suite once more under a virtual clock.
+    {"name": "native-tcg-icount", "platform": "native", "icount": True,
+     "append": "icount"},
+    {"name": "xen-pv-icount", "platform": "xen", "icount": True,
+     "append": "icount"},
     # Bad input: unknown options warn; unsafe platform overrides are refused.
     {"name": "native-tcg-bad-options", "platform": "native", "icount": False,
      "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv",

@@ -17,6 +17,7 @@ struct kernel_options {
 	const char *pvpad;    /* padding style, or NULL */
 	bool bench;	      /* run the benchmarks instead of the tests */
 	bool notests;	      /* boot report only */
+	bool icount;	      /* rdtsc counts guest instructions (icount) */
 	const char *inject;   /* fault injection for harness tests, or NULL */
 };
 

@@ -8,6 +8,7 @@
  * move vcpu_info into percpu0 (the Xen templates address it via %gs) and
  * point pv_ops at the Xen backend. Then the common kernel_main().
  */
+#include "bench.h"
 #include "cmdline.h"
 #include "hypercall.h"
 #include "kernel.h"
@@ -252,6 +253,7 @@ void start_xen_pv(start_info_t *si)
 {
 	static struct pvop_backend early;
 
+	boot_tsc_entry = rdtsc();
 	trap_return_via_xen = 1;
 	xen_start_info = si;
 	xen_p2m = (const unsigned long *)si->mfn_list;

@@ -279,8 +279,12 @@ static void check_decoding(const char *ctx, const struct pvop_site *s,
 		snprintf(want, sizeof(want), "call 0x%lx",
 			 (unsigned long)(uintptr_t)impl->call);
 		normalise(got[0].text);
-		KTAP_CHECK(!strcmp(got[0].text, want), "%s: '%s', want '%s'",
-			   ctx, got[0].text, want);
+		/* A 6-byte slot carries its spare byte as a CS prefix. */
+		const char *call = got[0].text;
+		if (s->len == PVOP_DIRECT_CALL_LEN + 1 && !strncmp(call, "cs ", 3))
+			call += 3;
+		KTAP_CHECK(!strcmp(call, want), "%s: '%s', want '%s'", ctx,
+			   got[0].text, want);
 	} else if (kind == PVOP_KIND_INDIRECT) {
 		normalise(got[0].text);
 		KTAP_CHECK(strstr(got[0].text, "call *") == got[0].text,

@@ -1,0 +1,301 @@
+/*
+ * bench.c - the dispatch-mode benchmark (see bench.h for the modes).
+ *
+ * Each cell is a noinline loop function with its own call sites, pinned
+ * to a dispatch mode by site flags, so one boot patches each cell as it
+ * should and measures them all. Functions that hold raw privileged
+ * instructions are named bench_raw_* (the build-time checker allows
+ * those); the raw instructions of the `if` cells only run natively.
+ */
+#include "bench.h"
+#include "cmdline.h"
+#include "kernel.h"
+#include "platform.h"
+#include "pvop_backend.h"
+#include "timer.h"
+
+uint64_t boot_tsc_entry;
+
+const char *const bench_mode_names[BENCH_MODE_NR] = {
+	[BENCH_RAW] = "raw",
+	[BENCH_INDIRECT] = "indirect",
+	[BENCH_CALL] = "call",
+	[BENCH_INLINE] = "inline",
+	[BENCH_IF] = "if",
+	[BENCH_RETPOLINE] = "retpoline",
+	[BENCH_PAD_NOPS] = "pad-nops",
+	[BENCH_PAD_NOP1] = "pad-nop1",
+	[BENCH_PAD_JMP] = "pad-jmp",
+	[BENCH_PAD_SINGLE] = "pad-single",
+	[BENCH_PAD_PREFIX] = "pad-prefix",
+};
+
+#define BENCH_MSR 0xc0000102 /* KERNEL_GS_BASE: cheap, unused by tinypv */
+
+static volatile int bench_native; /* the `if` cells' platform variable */
+static uint8_t bench_page[4096] __attribute__((aligned(4096)));
+
+/* A retpoline-style call: a direct call to a per-op thunk (bench_thunks.S)
+ * that jumps to pv_ops[op] by `ret`, trapping speculation in a loop. */
+#define BENCH_RETPOLINE_ASM "call bench_retpoline_%c[pv_op]\n\t"
+
+/* ---- op bodies: (call-site text, site flags) ---- */
+
+#define BODY_irq_disable(A, F) PVOP_V_RAX_ASM(A, IRQ_DISABLE, F)
+#define BODY_irq_enable(A, F) PVOP_V_RAX_ASM(A, IRQ_ENABLE, F)
+#define BODY_save_fl(A, F)                                                     \
+	do {                                                                   \
+		unsigned long v;                                               \
+		PVOP_R_RAX_ASM(A, SAVE_FL, F, v);                              \
+	} while (0)
+#define BODY_restore_fl(A, F) PVOP_W_RDI_ASM(A, RESTORE_FL, F, 0UL)
+#define BODY_read_cr2(A, F)                                                    \
+	do {                                                                   \
+		unsigned long v;                                               \
+		PVOP_R_RAX_ASM(A, READ_CR2, F, v);                             \
+	} while (0)
+#define BODY_read_cr3(A, F)                                                    \
+	do {                                                                   \
+		unsigned long v;                                               \
+		PVOP_R_RAX_ASM(A, READ_CR3, F, v);                             \
+	} while (0)
+#define BODY_flush_tlb_one(A, F)                                               \
+	PVOP_W_RDI_ASM(A, FLUSH_TLB_ONE, F, (unsigned long)bench_page)
+#define BODY_io_delay(A, F) PVOP_V_RAX_ASM(A, IO_DELAY, F)
+#define BODY_read_msr(A, F)                                                    \
+	do {                                                                   \
+		uint32_t lo, hi;                                               \
+		PVOP_READ_MSR_ASM(A, F, BENCH_MSR, lo, hi);                    \
+	} while (0)
+#define BODY_cpuid(A, F)                                                       \
+	do {                                                                   \
+		struct cpuid_regs r = {0, 0, 0, 0};                            \
+		PVOP_CPUID_ASM(A, F, r);                                       \
+	} while (0)
+#define BODY_clock_read(A, F)                                                  \
+	do {                                                                   \
+		uint64_t v;                                                    \
+		PVOP_R_RAX_ASM(A, CLOCK_READ, F, v);                           \
+	} while (0)
+
+/* ---- the raw instruction, hand-written (native and KVM) ---- */
+
+#define RAW_irq_disable() asm volatile("cli" ::: "memory")
+#define RAW_irq_enable() asm volatile("sti" ::: "memory")
+#define RAW_save_fl()                                                          \
+	do {                                                                   \
+		unsigned long v;                                               \
+		asm volatile("pushf; pop %0" : "=r"(v)::"memory");             \
+	} while (0)
+#define RAW_restore_fl() asm volatile("push %0; popf" ::"r"(0UL) : "memory", "cc")
+#define RAW_read_cr2()                                                         \
+	do {                                                                   \
+		unsigned long v;                                               \
+		asm volatile("mov %%cr2, %0" : "=r"(v)::"memory");             \
+	} while (0)
+#define RAW_read_cr3()                                                         \
+	do {                                                                   \
+		unsigned long v;                                               \
+		asm volatile("mov %%cr3, %0" : "=r"(v)::"memory");             \
+	} while (0)
+#define RAW_flush_tlb_one()                                                    \
+	asm volatile("invlpg (%0)" ::"r"(bench_page) : "memory")
+#define RAW_io_delay() asm volatile("outb %%al, $0x80" ::: "memory")
+#define RAW_read_msr()                                                         \
+	do {                                                                   \
+		uint32_t lo, hi;                                               \
+		asm volatile("rdmsr"                                           \
+			     : "=a"(lo), "=d"(hi)                              \
+			     : "c"(BENCH_MSR)                                  \
+			     : "memory");                                      \
+	} while (0)
+#define RAW_cpuid()                                                            \
+	do {                                                                   \
+		uint32_t a = 0, b, c = 0, d;                                   \
+		asm volatile("cpuid"                                           \
+			     : "+a"(a), "=b"(b), "+c"(c), "=d"(d)::"memory");  \
+	} while (0)
+/* No single instruction: the native clock, called directly. */
+#define RAW_clock_read() (void)tsc_clock_read()
+
+/* ---- the loops ---- */
+
+#define LOOP(body)                                                             \
+	{                                                                      \
+		uint64_t t0 = rdtsc_ordered();                                 \
+		for (unsigned i = 0; i < n; i++) {                             \
+			body;                                                  \
+			barrier();                                             \
+		}                                                              \
+		return rdtsc_ordered() - t0;                                   \
+	}
+
+typedef uint64_t (*loop_fn)(unsigned n);
+
+static __attribute__((noinline)) uint64_t bench_empty(unsigned n)
+	LOOP(;)
+
+#define INLINE_F PVOP_SITE_FORCE_INLINE
+#define PAD_F(s) (PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(PVOP_PAD_##s))
+
+/* clang-format off */
+#define BENCH_FNS(op)							\
+static __attribute__((noinline)) uint64_t bench_raw_##op(unsigned n)	\
+	LOOP(RAW_##op())						\
+static __attribute__((noinline)) uint64_t bench_ind_##op(unsigned n)	\
+	LOOP(BODY_##op(PVOP_SITE_ASM, PVOP_SITE_FORCE_INDIRECT))	\
+static __attribute__((noinline)) uint64_t bench_call_##op(unsigned n)	\
+	LOOP(BODY_##op(PVOP_SITE_ASM, PVOP_SITE_FORCE_CALL))		\
+static __attribute__((noinline)) uint64_t bench_inl_##op(unsigned n)	\
+	LOOP(BODY_##op(PVOP_SITE_ASM, INLINE_F))			\
+static __attribute__((noinline)) uint64_t bench_raw_if_##op(unsigned n)	\
+	LOOP(if (bench_native) RAW_##op();				\
+	     else BODY_##op(PVOP_SITE_ASM, PVOP_SITE_FORCE_CALL))	\
+static __attribute__((noinline)) uint64_t bench_retp_##op(unsigned n)	\
+	LOOP(BODY_##op(BENCH_RETPOLINE_ASM, 0))				\
+static __attribute__((noinline)) uint64_t bench_pn_##op(unsigned n)	\
+	LOOP(BODY_##op(PVOP_SITE_ASM, PAD_F(NOPS)))			\
+static __attribute__((noinline)) uint64_t bench_p1_##op(unsigned n)	\
+	LOOP(BODY_##op(PVOP_SITE_ASM, PAD_F(NOP1)))			\
+static __attribute__((noinline)) uint64_t bench_pj_##op(unsigned n)	\
+	LOOP(BODY_##op(PVOP_SITE_ASM, PAD_F(JMP)))			\
+static __attribute__((noinline)) uint64_t bench_ps_##op(unsigned n)	\
+	LOOP(BODY_##op(PVOP_SITE_ASM, PAD_F(SINGLE)))			\
+static __attribute__((noinline)) uint64_t bench_pp_##op(unsigned n)	\
+	LOOP(BODY_##op(PVOP_SITE_ASM, PAD_F(PREFIX)))
+
+#define BENCH_ROW(op, OP, maskable) {					\
+	PVOP_##OP, maskable, {						\
+		bench_raw_##op, bench_ind_##op, bench_call_##op,	\
+		bench_inl_##op, bench_raw_if_##op, bench_retp_##op,	\
+		bench_pn_##op, bench_p1_##op, bench_pj_##op,		\
+		bench_ps_##op, bench_pp_##op } }
+/* clang-format on */
+
+BENCH_FNS(irq_disable)
+BENCH_FNS(irq_enable)
+BENCH_FNS(save_fl)
+BENCH_FNS(restore_fl)
+BENCH_FNS(read_cr2)
+BENCH_FNS(read_cr3)
+BENCH_FNS(flush_tlb_one)
+BENCH_FNS(io_delay)
+BENCH_FNS(read_msr)
+BENCH_FNS(cpuid)
+BENCH_FNS(clock_read)
+
+static const struct bench_row {
+	int op;
+	bool maskable; /* interrupts may stay masked around the batch */
+	loop_fn fn[BENCH_MODE_NR];
+} rows[] = {
+	BENCH_ROW(irq_disable, IRQ_DISABLE, true),
+	BENCH_ROW(irq_enable, IRQ_ENABLE, false),
+	BENCH_ROW(save_fl, SAVE_FL, true),
+	BENCH_ROW(restore_fl, RESTORE_FL, true),
+	BENCH_ROW(read_cr2, READ_CR2, true),
+	BENCH_ROW(read_cr3, READ_CR3, true),
+	BENCH_ROW(flush_tlb_one, FLUSH_TLB_ONE, true),
+	BENCH_ROW(io_delay, IO_DELAY, true),
+	BENCH_ROW(read_msr, READ_MSR, true),
+	BENCH_ROW(cpuid, CPUID, true),
+	BENCH_ROW(clock_read, CLOCK_READ, true),
+};
+
+unsigned bench_nr_ops(void)
+{
+	return ARRAY_SIZE(rows);
+}
+
+int bench_op(unsigned i)
+{
+	return rows[i].op;
+}
+
+static bool mode_applies(enum bench_mode mode)
+{
+	/* Raw privileged instructions fault in a PV guest's ring 3. */
+	return mode != BENCH_RAW || platform->id != PLATFORM_XEN_PV;
+}
+
+static void sort_u64(uint64_t *v, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j && v[j - 1] > v[j]; j--) {
+			uint64_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+}
+
+#define MAX_BATCHES 101
+
+struct bench_result bench_measure(unsigned i, enum bench_mode mode,
+				  unsigned calls, unsigned batches)
+{
+	struct bench_result r = {.calls = calls, .batches = batches};
+	uint64_t per[MAX_BATCHES];
+	loop_fn fn = rows[i].fn[mode];
+
+	if (!mode_applies(mode) || batches > MAX_BATCHES || !calls)
+		return r;
+	bench_native = platform->id != PLATFORM_XEN_PV;
+	for (unsigned w = 0; w < 2; w++) { /* warm-up */
+		unsigned long fl = irq_save();
+		fn(calls);
+		bench_empty(calls);
+		irq_restore(fl);
+	}
+	for (unsigned b = 0; b < batches; b++) {
+		unsigned long fl = irq_save();
+		if (!rows[i].maskable)
+			irq_enable();
+		uint64_t c = fn(calls);
+		uint64_t e = bench_empty(calls);
+		irq_restore(fl);
+		per[b] = c > e ? (c - e) * 100 / calls : 0;
+	}
+	sort_u64(per, batches);
+	r.valid = true;
+	r.min = per[0];
+	r.median = per[batches / 2];
+	r.p99 = per[(batches * 99) / 100 < batches ? (batches * 99) / 100
+						   : batches - 1];
+	return r;
+}
+
+static void print_x100(const char *key, uint64_t v)
+{
+	printk(" %s=%lu.%02lu", key, v / 100, v % 100);
+}
+
+void bench_run(void)
+{
+	/* Under KVM here every instruction is emulated: keep it short. */
+	bool slow = platform->id == PLATFORM_KVM;
+	unsigned calls = slow ? 10 : 100, batches = slow ? 15 : 51;
+
+	printk("bench: begin platform=%s backend=%s pad=%s tsc_khz=%lu "
+	       "icount=%d cpu=\"%s\"\n",
+	       platform->name, pvop_current->name, pvop_pad_names[pvop_pad],
+	       tsc_khz, opts.icount, cpu_model());
+	printk("bench: boot sites=%u patch_ticks=%lu entry_to_patched=%lu\n",
+	       pvop_stats.total, pvop_stats.tsc_cycles,
+	       pvop_stats.done_tsc - boot_tsc_entry);
+	for (unsigned i = 0; i < ARRAY_SIZE(rows); i++) {
+		for (int m = 0; m < BENCH_MODE_NR; m++) {
+			struct bench_result r =
+				bench_measure(i, m, calls, batches);
+			if (!r.valid)
+				continue;
+			printk("bench: op=%s mode=%s calls=%u batches=%u",
+			       pvop_names[rows[i].op], bench_mode_names[m],
+			       r.calls, r.batches);
+			print_x100("min", r.min);
+			print_x100("median", r.median);
+			print_x100("p99", r.p99);
+			printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+		}
+	}
+	printk("bench: end\n");
+}
