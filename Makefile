@@ -96,6 +96,10 @@ $(BUILD)/host/%: tests/host/%.c | $(XEN_INC)
 	@$(if $(Q),echo "  HOSTCC  $@")
 	$(Q)$(CC) $(HCFLAGS) -o $@ $(filter %.c %.S,$^)
 
+$(BUILD)/host/bench_silicon: tests/host/bench_silicon.c pvops/patch.c \
+	pvops/nops.c pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c \
+	pvops/ops.c guest/bench_thunks.S
+
 host-tests: $(HOST_TESTS)
 
 deps-%:
@@ -112,7 +116,7 @@ test: deps-test all host-tests
 		--host-test "$(PYTHON) tests/host/test_harness.py" \
 		--host-test "$(PYTHON) tests/host/test_check_sites.py"
 
-bench: deps-bench all
+bench: deps-bench all $(BUILD)/host/bench_silicon
 	$(Q)$(PYTHON) scripts/bench.py
 
 clean:

@@ -1,0 +1,317 @@
+/*
+ * bench_silicon.c - the dispatch modes on real silicon, in user space.
+ *
+ * The kernel's figures come from emulators; this program measures the same
+ * call-site variants in hardware cycles on the build machine. It links the
+ * real patcher, templates and backends (as tests/host/test_patch.c does),
+ * generates a counted loop around one call site in an executable buffer,
+ * fills the site with what pvop_site_plan() produces for each mode, and
+ * times batches with lfence;rdtsc ... rdtscp;lfence, subtracting the same
+ * loop with an empty site. Only sequences legal in ring 3 are measured:
+ * native save_fl (pushf; pop), the Xen-style irq ops and CR2/CR3 reads
+ * against a fake per-CPU area in %gs, and an op that is nothing.
+ *
+ * Output: "bench:" lines in the kernel's format (doc/benchmarks.md),
+ * unit=cycles; scripts/bench.py parses them.
+ */
+#define _GNU_SOURCE
+#include <asm/prctl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kvm.h"
+#include "percpu.h"
+#include "pvop_backend.h"
+
+/* The C halves the backends name: never reached by the measured ops. */
+#define STUB_THUNK(name) asm(".text\n.globl " #name "\n" #name ":\n\tud2\n");
+STUB_THUNK(native_apic_eoi_thunk)
+STUB_THUNK(native_clock_read_thunk)
+STUB_THUNK(kvm_apic_eoi_thunk)
+STUB_THUNK(kvm_clock_read_thunk)
+STUB_THUNK(xen_force_upcall_thunk)
+STUB_THUNK(xen_restore_fl_thunk)
+STUB_THUNK(xen_safe_halt_thunk)
+STUB_THUNK(xen_halt_thunk)
+STUB_THUNK(xen_write_cr3_thunk)
+STUB_THUNK(xen_flush_tlb_one_thunk)
+STUB_THUNK(xen_clock_read_thunk)
+
+enum mode {
+	M_RAW,
+	M_INDIRECT,
+	M_CALL,
+	M_INLINE,
+	M_IF,
+	M_RETPOLINE,
+	M_PAD0, /* + pvop_pad */
+	M_NR = M_PAD0 + PVOP_PAD_NR,
+};
+
+static const char *mode_name(int m)
+{
+	static const char *const names[] = {"raw",    "indirect", "call",
+					    "inline", "if",	  "retpoline"};
+	static char pad[32];
+	if (m < M_PAD0)
+		return names[m];
+	snprintf(pad, sizeof(pad), "pad-%s", pvop_pad_names[m - M_PAD0]);
+	return pad;
+}
+
+struct op_case {
+	const char *label; /* what the table row says */
+	int backend;	   /* PVOP_BACKEND_* whose implementation runs */
+	int op;
+};
+
+static const struct op_case cases[] = {
+	{"save_fl", PVOP_BACKEND_NATIVE, PVOP_SAVE_FL},
+	{"irq_disable", PVOP_BACKEND_XEN, PVOP_IRQ_DISABLE},
+	{"irq_enable", PVOP_BACKEND_XEN, PVOP_IRQ_ENABLE},
+	{"save_fl", PVOP_BACKEND_XEN, PVOP_SAVE_FL},
+	{"read_cr2", PVOP_BACKEND_XEN, PVOP_READ_CR2},
+	{"read_cr3", PVOP_BACKEND_XEN, PVOP_READ_CR3},
+	{"io_delay", PVOP_BACKEND_KVM, PVOP_IO_DELAY}, /* nothing */
+};
+
+#define RETP(n) extern char bench_retpoline_##n[];
+RETP(0) RETP(1) RETP(2) RETP(3) RETP(4) RETP(5) RETP(6) RETP(7) RETP(8)
+RETP(9) RETP(10) RETP(11) RETP(12) RETP(13) RETP(14) RETP(15)
+static char *const retpoline[PVOP_NR] = {
+	bench_retpoline_0,  bench_retpoline_1,	bench_retpoline_2,
+	bench_retpoline_3,  bench_retpoline_4,	bench_retpoline_5,
+	bench_retpoline_6,  bench_retpoline_7,	bench_retpoline_8,
+	bench_retpoline_9,  bench_retpoline_10, bench_retpoline_11,
+	bench_retpoline_12, bench_retpoline_13, bench_retpoline_14,
+	bench_retpoline_15,
+};
+static struct percpu fake_cpu;
+static volatile uint8_t if_native; /* the `if` mode's platform variable */
+static uint8_t *code;
+
+static uint16_t clobbers_of(int op)
+{
+	return op == PVOP_CPUID ? 0xf : PVREG_RAX;
+}
+
+static const uint8_t slot_of[PVOP_NR] = {
+	PVOP_SLOT_IRQ_DISABLE,	 PVOP_SLOT_IRQ_ENABLE, PVOP_SLOT_SAVE_FL,
+	PVOP_SLOT_RESTORE_FL,	 PVOP_SLOT_SAFE_HALT,  PVOP_SLOT_HALT,
+	PVOP_SLOT_READ_CR2,	 PVOP_SLOT_READ_CR3,   PVOP_SLOT_WRITE_CR3,
+	PVOP_SLOT_FLUSH_TLB_ONE, PVOP_SLOT_IO_DELAY,   PVOP_SLOT_READ_MSR,
+	PVOP_SLOT_WRITE_MSR,	 PVOP_SLOT_CPUID,      PVOP_SLOT_APIC_EOI,
+	PVOP_SLOT_CLOCK_READ,
+};
+
+static void put32(uint8_t *p, int32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+/*
+ * Emits: push %r12; mov $n,%r12; L: <body>; dec %r12; jnz L; pop %r12; ret
+ * and returns where the body starts (the caller writes it there).
+ */
+static uint8_t *emit_loop(uint8_t *p, unsigned body_len, unsigned n,
+			  uint8_t **body)
+{
+	static const uint8_t head[] = {0x41, 0x54, 0x49, 0xc7, 0xc4};
+	memcpy(p, head, sizeof(head));
+	put32(p + 5, (int32_t)n);
+	*body = p + 9;
+	uint8_t *t = *body + body_len;
+	t[0] = 0x49, t[1] = 0xff, t[2] = 0xcc; /* dec %r12 */
+	t[3] = 0x75;
+	t[4] = (uint8_t)(int8_t)(-(int)(body_len + 5)); /* jnz L */
+	t[5] = 0x41, t[6] = 0x5c, t[7] = 0xc3;		 /* pop %r12; ret */
+	return t + 8;
+}
+
+/* The body of one cell; returns its length, -1 if the mode does not apply. */
+static int make_body(const struct op_case *c, int mode, uint8_t *at,
+			  uint8_t *out)
+{
+	struct pvop_backend b;
+	if (c->backend == PVOP_BACKEND_NATIVE)
+		pvop_backend_native(&b);
+	else if (c->backend == PVOP_BACKEND_KVM)
+		pvop_backend_kvm(&b, KVM_FEATURE_NOP_IO_DELAY);
+	else
+		pvop_backend_xen(&b);
+	const struct pvop_impl *impl = &b.op[c->op];
+	pv_ops.fn[c->op] = impl->call;
+
+	struct pvop_site s = {.addr = (uint64_t)(uintptr_t)at,
+			      .len = slot_of[c->op],
+			      .op = (uint8_t)c->op,
+			      .clobbers = clobbers_of(c->op)};
+	const char *why;
+	uint64_t ops = (uint64_t)(uintptr_t)&pv_ops;
+
+	switch (mode) {
+	case M_RAW: /* hand-written: the template's bytes, or nothing */
+		if (impl->nop)
+			return 0;
+		memcpy(out, (void *)(uintptr_t)impl->tpl->addr, impl->tpl->len);
+		return impl->tpl->len;
+	case M_INDIRECT:
+		return pvop_site_plan(&s, impl, PVOP_MODE_INDIRECT,
+				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
+			       ? -1
+			       : s.len;
+	case M_CALL:
+		return pvop_site_plan(&s, impl, PVOP_MODE_CALL,
+				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
+			       ? -1
+			       : s.len;
+	case M_INLINE:
+		return pvop_site_plan(&s, impl, PVOP_MODE_INLINE,
+				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
+			       ? -1
+			       : s.len;
+	case M_IF: {
+		/* cmpb $0,if_native(%rip); je 1f; <raw>; jmp 2f; 1: call f; 2: */
+		unsigned raw = impl->nop ? 0 : impl->tpl->len;
+		uint8_t *p = out;
+		p[0] = 0x80, p[1] = 0x3d;
+		put32(p + 2, (int32_t)((intptr_t)&if_native - (intptr_t)(at + 7)));
+		p[6] = 0;
+		p[7] = 0x74, p[8] = (uint8_t)(raw + 2);
+		if (raw)
+			memcpy(p + 9, (void *)(uintptr_t)impl->tpl->addr, raw);
+		p[9 + raw] = 0xeb, p[10 + raw] = 5;
+		p[11 + raw] = 0xe8;
+		put32(p + 12 + raw, (int32_t)((intptr_t)impl->call -
+					      (intptr_t)(at + 16 + raw)));
+		return 16 + raw;
+	}
+	case M_RETPOLINE:
+		out[0] = 0xe8;
+		put32(out + 1, (int32_t)((intptr_t)retpoline[c->op] -
+					 (intptr_t)(at + 5)));
+		return 5;
+	default:
+		return pvop_site_plan(&s, impl, PVOP_MODE_INLINE, mode - M_PAD0,
+				      ops, out, &why) < 0
+			       ? -1
+			       : s.len;
+	}
+}
+
+static inline uint64_t t_start(void)
+{
+	uint32_t lo, hi;
+	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline uint64_t t_end(void)
+{
+	uint32_t lo, hi, aux;
+	asm volatile("rdtscp; lfence" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+static uint64_t run(void *fn)
+{
+	uint64_t t0 = t_start();
+	asm volatile("call *%0"
+		     :
+		     : "r"(fn)
+		     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
+		       "r11", "memory", "cc");
+	return t_end() - t0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define CALLS 2000
+#define BATCHES 301
+
+int main(void)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	sched_setaffinity(0, sizeof(one), &one); /* best effort */
+
+	code = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE | PROT_EXEC,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (code == MAP_FAILED) {
+		perror("bench_silicon: mmap");
+		return 2;
+	}
+	fake_cpu.self = &fake_cpu;
+	if (syscall(SYS_arch_prctl, ARCH_SET_GS, &fake_cpu)) {
+		perror("bench_silicon: arch_prctl(ARCH_SET_GS)");
+		return 2;
+	}
+
+	char model[256] = "unknown";
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[200];
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10)) {
+			char *v = strchr(line, ':');
+			snprintf(model, sizeof(model), "%s", v ? v + 2 : line);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	if (f)
+		fclose(f);
+	printf("bench: begin platform=host backend=user-space pad=%s "
+	       "tsc_khz=0 icount=0 cpu=\"%s\"\n",
+	       pvop_pad_names[PVOP_PAD_DEFAULT], model);
+
+	uint8_t *empty_fn = code, *body;
+	emit_loop(empty_fn, 0, CALLS, &body);
+	uint8_t *cell_fn = code + 4096;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct op_case *c = &cases[i];
+		for (int m = 0; m < M_NR; m++) {
+			uint8_t bytes[64];
+			/* The body is placed where emit_loop puts it. */
+			int len = make_body(c, m, cell_fn + 9, bytes);
+			if (len < 0)
+				continue;
+			emit_loop(cell_fn, len, CALLS, &body);
+			memcpy(body, bytes, len);
+			fake_cpu.vcpu_info.evtchn_upcall_pending = 0;
+			if_native = c->backend != PVOP_BACKEND_XEN;
+
+			uint64_t per[BATCHES];
+			for (int w = 0; w < 20; w++)
+				run(cell_fn), run(empty_fn);
+			for (int b = 0; b < BATCHES; b++) {
+				uint64_t t = run(cell_fn), e = run(empty_fn);
+				per[b] = t > e ? (t - e) * 100 / CALLS : 0;
+			}
+			qsort(per, BATCHES, sizeof(per[0]), cmp_u64);
+			uint64_t mn = per[0], md = per[BATCHES / 2],
+				 p99 = per[BATCHES * 99 / 100];
+			printf("bench: op=%s mode=%s backend=%s calls=%u "
+			       "batches=%u min=%lu.%02lu median=%lu.%02lu "
+			       "p99=%lu.%02lu unit=cycles\n",
+			       c->label, mode_name(m),
+			       c->backend == PVOP_BACKEND_XEN	 ? "xen-pv"
+			       : c->backend == PVOP_BACKEND_KVM ? "kvm"
+								 : "native",
+			       CALLS, BATCHES, mn / 100, mn % 100, md / 100,
+			       md % 100, p99 / 100, p99 % 100);
+		}
+	}
+	printf("bench: end\n");
+	return 0;
+}
