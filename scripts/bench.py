@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""`make bench`: what each pvop costs, per dispatch mode, per backend.
+
+Boots tinypv with the `bench` option in every environment this machine
+has (native and Xen PV under QEMU TCG, each also with -icount shift=0, and
+KVM where /dev/kvm works), runs the user-space real-silicon benchmark
+(build/host/bench_silicon), and writes:
+
+  build/bench/results.json  one record per op x mode x backend x environment
+  build/bench/report.md     tables: op rows, mode columns, one per environment;
+                            patched-vs-unpatched speed-up; padding; boot cost
+  build/bench/*.png, *.svg  gnuplot charts
+
+The kernel's "bench:" line format is described in doc/benchmarks.md.
+Figures from TCG and from this machine's KVM (an instruction emulator) are
+emulation artefacts and are labelled so; icount figures are exact guest
+instruction counts; only the user-space run is in hardware (TSC) cycles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform as host_platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tinypv_harness as h  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "bench"
+KERNEL = ROOT / "build" / "tinypv.elf"
+SILICON = ROOT / "build" / "host" / "bench_silicon"
+
+# Where the kernel runs, and what its numbers mean there.
+ENVIRONMENTS = [
+    {"name": "native-tcg", "platform": "native", "icount": False,
+     "unit": "TSC ticks (TCG emulation, not hardware cycles)",
+     "what": "tinypv native (PVH), QEMU TCG"},
+    {"name": "native-icount", "platform": "native", "icount": True,
+     "unit": "guest instructions (exact)",
+     "what": "tinypv native (PVH), QEMU TCG -icount shift=0"},
+    {"name": "kvm", "platform": "kvm", "icount": False,
+     "unit": "TSC ticks (this host's KVM emulates every instruction: "
+             "not hardware-virtualisation cycles)",
+     "what": "tinypv as a KVM guest, -accel kvm"},
+    {"name": "xen-tcg", "platform": "xen", "icount": False,
+     "unit": "TSC ticks (Xen under TCG emulation, not hardware cycles)",
+     "what": "tinypv as Xen PV dom0, Xen 4.17 under QEMU TCG"},
+    {"name": "xen-icount", "platform": "xen", "icount": True,
+     "unit": "guest instructions, Xen's own included (exact)",
+     "what": "tinypv as Xen PV dom0, Xen 4.17 under QEMU TCG -icount shift=0"},
+]
+
+MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
+PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
+
+LINE = re.compile(r"^bench: (.*)$")
+PAIR = re.compile(r'(\w+)=("[^"]*"|\S+)')
+
+
+def parse_bench(lines):
+    """(header dict, boot dict, [record dicts]) from "bench:" lines."""
+    header, boot, records = {}, {}, []
+    for raw in lines:
+        m = LINE.match(raw.strip())
+        if not m:
+            continue
+        body = m.group(1)
+        fields = {k: v.strip('"') for k, v in PAIR.findall(body)}
+        if body.startswith("begin"):
+            header = fields
+        elif body.startswith("boot"):
+            boot = {k: int(v) for k, v in fields.items()}
+        elif "op" in fields and "mode" in fields:
+            rec = dict(fields)
+            for k in ("min", "median", "p99"):
+                rec[k] = float(rec[k])
+            for k in ("calls", "batches"):
+                rec[k] = int(rec[k])
+            records.append(rec)
+    return header, boot, records
+
+
+def git_commit():
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                             cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--",
+                                "guest", "pvops", "entry", "tests"],
+                               cwd=ROOT, capture_output=True, text=True
+                               ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def host_cpu():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return host_platform.processor() or "unknown"
+
+
+def qemu_version():
+    try:
+        out = subprocess.run(["qemu-system-x86_64", "--version"],
+                             capture_output=True, text=True).stdout
+        return out.splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def run_kernel_env(env, timeout):
+    """Boots one environment; returns (environment record, records, boot)."""
+    info = {"name": env["name"], "what": env["what"], "unit": env["unit"],
+            "platform": env["platform"], "icount": env["icount"],
+            "accelerator": "kvm" if env["platform"] == "kvm" else "tcg"}
+    reason = h.platform_unavailable_reason(env["platform"])
+    if reason:
+        info["skipped"] = reason
+        print(f"bench: {env['name']}: skipped ({reason})")
+        return info, [], {}
+    append = "bench notests" + (" icount" if env["icount"] else "")
+    log = h.LOG_DIR / f"bench-{env['name']}.log"
+    print(f"bench: {env['name']}: booting ({env['what']}) ...", flush=True)
+    boot = h.boot_tinypv(env["platform"], KERNEL, append, env["icount"],
+                         timeout, log)
+    header, bootinfo, records = parse_bench(boot.run.lines)
+    if not records or "end" not in " ".join(
+            ln for ln in boot.run.lines if ln.startswith("bench:")):
+        info["skipped"] = (f"no complete benchmark output (see "
+                           f"{h.display_path(log)})")
+        print(f"bench: {env['name']}: FAILED: {info['skipped']}")
+        return info, [], {}
+    info.update({"guest_cpu": header.get("cpu", "?"),
+                 "backend": header.get("backend", "?"),
+                 "padding": header.get("pad", "?"),
+                 "tsc_khz": int(header.get("tsc_khz", 0)),
+                 "wall_seconds": round(boot.run.wall_time, 1)})
+    xen = [ln for ln in boot.run.lines if ln.startswith("xen version:")]
+    if xen:
+        info["xen_version"] = xen[0].split(":", 1)[1].strip()
+    for r in records:
+        r["environment"] = env["name"]
+        r["backend"] = info["backend"]
+        r["unit"] = env["unit"]
+    bootinfo["environment"] = env["name"]
+    print(f"bench: {env['name']}: {len(records)} cells in "
+          f"{boot.run.wall_time:.1f} s")
+    return info, records, bootinfo
+
+
+def run_silicon():
+    info = {"name": "silicon", "platform": "host", "icount": False,
+            "accelerator": "none (user space, ring 3)",
+            "unit": "TSC cycles on the build machine's CPU (hardware)",
+            "what": "user-space sites built by the real patcher, rdtscp"}
+    if not SILICON.is_file():
+        info["skipped"] = f"{SILICON} not built"
+        return info, []
+    out = subprocess.run([str(SILICON)], capture_output=True, text=True,
+                         timeout=120)
+    header, _, records = parse_bench(out.stdout.splitlines())
+    info["guest_cpu"] = header.get("cpu", host_cpu())
+    info["padding"] = header.get("pad", "?")
+    for r in records:
+        r["environment"] = "silicon"
+        r["unit"] = info["unit"]
+    print(f"bench: silicon: {len(records)} cells")
+    return info, records
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(v, exact):
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if exact and abs(v - round(v)) < 0.05 else f"{v:.2f}"
+
+
+def cell(records, env, op, mode, backend=None):
+    for r in records:
+        if (r["environment"] == env and r["op"] == op and r["mode"] == mode
+                and (backend is None or r.get("backend") == backend)):
+            return r
+    return None
+
+
+def ops_of(records, env):
+    seen = []
+    for r in records:
+        key = (r["op"], r.get("backend"))
+        if r["environment"] == env and key not in seen:
+            seen.append(key)
+    return seen
+
+
+def table(records, env, modes, exact, stat):
+    rows = ops_of(records, env)
+    show_backend = len({b for _, b in rows}) > 1
+    head = ["op"] + (["backend"] if show_backend else []) + modes
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "---|" * len(head)]
+    for op, backend in rows:
+        vals = []
+        for m in modes:
+            r = cell(records, env, op, m, backend)
+            vals.append(fmt(r[stat], exact) if r else "-")
+        out.append("| " + " | ".join([op] + ([backend] if show_backend
+                                              else []) + vals) + " |")
+    return out
+
+
+def speedups(records, env, exact, stat):
+    out = ["| op | indirect | inline | indirect / inline | "
+           "indirect / call |", "|---|---|---|---|---|"]
+    for op, backend in ops_of(records, env):
+        ind = cell(records, env, op, "indirect", backend)
+        inl = cell(records, env, op, "inline", backend)
+        call = cell(records, env, op, "call", backend)
+        if not ind or not inl:
+            continue
+
+        def ratio(a, b):
+            if not a or not b or b[stat] <= 0:
+                return "-"
+            return f"{a[stat] / b[stat]:.1f}x"
+        label = op if not backend or env != "silicon" else f"{op} ({backend})"
+        out.append(f"| {label} | {fmt(ind[stat], exact)} | "
+                   f"{fmt(inl[stat], exact)} | {ratio(ind, inl)} | "
+                   f"{ratio(ind, call)} |")
+    return out
+
+
+def write_report(meta, envs, records, boots, plots):
+    lines = ["# tinypv benchmark report", "",
+             f"Generated {meta['date']} by `make bench` "
+             f"(scripts/bench.py), tinypv {meta['commit']}.", "",
+             f"Build machine: {meta['host_cpu']}; {meta['qemu']}.", "",
+             "Figures are per call, after subtracting an empty loop. "
+             "Under `-icount shift=0` they are exact guest instruction "
+             "counts (the minimum, which equals the median there). "
+             "TCG and KVM figures here are TSC ticks of an emulator "
+             "and say nothing about hardware cycles; only the "
+             "`silicon` table is measured on real hardware, in user "
+             "space. See doc/benchmarks.md for the method.", "",
+             "## Environments", "",
+             "| name | what | unit | notes |", "|---|---|---|---|"]
+    for e in envs:
+        notes = e.get("skipped") or ", ".join(
+            f"{k}={e[k]}" for k in ("backend", "padding", "guest_cpu",
+                                    "xen_version", "wall_seconds") if k in e)
+        lines.append(f"| {e['name']} | {e['what']} | {e['unit']} | "
+                     f"{notes} |")
+    for e in envs:
+        if e.get("skipped"):
+            continue
+        exact = e.get("icount", False)
+        stat = "min" if exact else "median"
+        lines += ["", f"## {e['name']}: {e['what']}", "",
+                  f"Unit: {e['unit']}; {stat} per call.", ""]
+        lines += table(records, e["name"], MAIN_MODES, exact, stat)
+        lines += ["", "Patched over unpatched:", ""]
+        lines += speedups(records, e["name"], exact, stat)
+        lines += ["", "Padding styles (inline, spare bytes filled as "
+                  "named):", ""]
+        lines += table(records, e["name"], PAD_MODES, exact, stat)
+        if e["name"] in plots:
+            lines += ["", f"![{e['name']}]({plots[e['name']]})"]
+    if boots:
+        lines += ["", "## Boot: patching cost", "",
+                  "| environment | sites | ticks patching | per site | "
+                  "entry to all patched |", "|---|---|---|---|---|"]
+        for b in boots:
+            sites = b.get("sites", 0)
+            lines.append(
+                f"| {b['environment']} | {sites} | {b.get('patch_ticks')} | "
+                f"{b.get('patch_ticks', 0) // max(sites, 1)} | "
+                f"{b.get('entry_to_patched')} |")
+    if "compare" in plots:
+        lines += ["", "## Native vs Xen PV, exact instruction counts", "",
+                  f"![compare]({plots['compare']})"]
+    (OUT / "report.md").write_text("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------- plots
+
+def gnuplot(script):
+    r = subprocess.run(["gnuplot"], input=script, text=True,
+                       capture_output=True)
+    if r.returncode:
+        raise RuntimeError(f"gnuplot failed: {r.stderr.strip()}")
+
+
+def plot_env(env, records, exact):
+    stat = "min" if exact else "median"
+    rows = ops_of(records, env["name"])
+    modes = [m for m in MAIN_MODES
+             if any(cell(records, env["name"], op, m, b) for op, b in rows)]
+    dat = OUT / f"{env['name']}.dat"
+    with open(dat, "w") as f:
+        f.write("# op " + " ".join(modes) + "\n")
+        for op, backend in rows:
+            label = op if env["name"] != "silicon" else f"{op}/{backend}"
+            vals = []
+            for m in modes:
+                r = cell(records, env["name"], op, m, backend)
+                v = r[stat] if r else None
+                vals.append("NaN" if v is None else f"{max(v, 0.05):.3f}")
+            f.write(f"{label} " + " ".join(vals) + "\n")
+    base = OUT / env["name"]
+    cols = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{m}'" if i == 0 else
+        f"'' using {i + 2} title '{m}'" for i, m in enumerate(modes))
+    for term, ext in (("pngcairo size 1200,600", "png"),
+                      ("svg size 1200,600", "svg")):
+        gnuplot(f"""
+set terminal {term}
+set output '{base}.{ext}'
+set title "{env['what']}\\nper call, {stat}; unit: {env['unit']}" noenhanced
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set logscale y
+set yrange [0.05:*]
+set ylabel "{env['unit']}" noenhanced
+set xtics rotate by -30 noenhanced
+set key outside right top
+set grid ytics
+plot {cols}
+""")
+    return f"{env['name']}.png"
+
+
+def plot_compare(records):
+    dat = OUT / "compare.dat"
+    ops = [op for op, _ in ops_of(records, "native-icount")]
+    with open(dat, "w") as f:
+        f.write("# op native-inline native-indirect xen-inline xen-indirect\n")
+        for op in ops:
+            vals = []
+            for env in ("native-icount", "xen-icount"):
+                for m in ("inline", "indirect"):
+                    r = cell(records, env, op, m)
+                    vals.append("NaN" if not r else f"{max(r['min'], 0.05):.2f}")
+            f.write(op + " " + " ".join(vals) + "\n")
+    for term, ext in (("pngcairo size 1200,600", "png"),
+                      ("svg size 1200,600", "svg")):
+        gnuplot(f"""
+set terminal {term}
+set output '{OUT / "compare"}.{ext}'
+set title "Guest instructions per call (QEMU -icount shift=0): native vs Xen PV dom0, inline vs indirect" noenhanced
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set logscale y
+set yrange [0.5:*]
+set ylabel "guest instructions (Xen's included)"
+set xtics rotate by -30 noenhanced
+set key outside right top
+set grid ytics
+plot '{dat}' using 2:xtic(1) title 'native inline', '' using 3 title 'native indirect', '' using 4 title 'Xen PV inline', '' using 5 title 'Xen PV indirect'
+""")
+    return "compare.png"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", default=[],
+                    help="environment names to run (default: all)")
+    ap.add_argument("--timeout", type=float, default=600)
+    args = ap.parse_args(argv)
+    if not KERNEL.is_file():
+        sys.exit(f"bench: {KERNEL} not found; run make")
+    OUT.mkdir(parents=True, exist_ok=True)
+    h.LOG_DIR.mkdir(parents=True, exist_ok=True)
+
+    envs, records, boots = [], [], []
+    for env in ENVIRONMENTS:
+        if args.only and env["name"] not in args.only:
+            continue
+        info, recs, bootinfo = run_kernel_env(env, args.timeout)
+        envs.append(info)
+        records += recs
+        if bootinfo:
+            boots.append(bootinfo)
+    if not args.only or "silicon" in args.only:
+        info, recs = run_silicon()
+        envs.append(info)
+        records += recs
+
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc)
+            .strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_commit(), "host_cpu": host_cpu(),
+            "qemu": qemu_version()}
+    (OUT / "results.json").write_text(json.dumps(
+        {"meta": meta, "environments": envs, "boot": boots,
+         "records": records}, indent=1) + "\n")
+
+    plots = {}
+    if shutil.which("gnuplot"):
+        for e in envs:
+            if not e.get("skipped"):
+                plots[e["name"]] = plot_env(e, records, e.get("icount"))
+        if any(r["environment"] == "xen-icount" for r in records) and \
+                any(r["environment"] == "native-icount" for r in records):
+            plots["compare"] = plot_compare(records)
+    else:
+        print("bench: gnuplot not found: no plots (install gnuplot-nox)")
+    write_report(meta, envs, records, boots, plots)
+    print(f"bench: wrote {h.display_path(OUT / 'results.json')}, "
+          f"{h.display_path(OUT / 'report.md')} and {len(plots)} plots "
+          f"(PNG and SVG) in {h.display_path(OUT)}")
+    failed = [e["name"] for e in envs
+              if e.get("skipped", "").startswith("no complete")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
