@@ -55,6 +55,8 @@ static unsigned run_suite(const char *suite, const char *glob, unsigned nr)
 		if (strcmp(k->suite, suite) || !selected(k, glob))
 			continue;
 		struct ktest_ctx t = {.suite = suite, .name = k->name};
+		/* Names the test if it crashes before its result line. */
+		printk("    # start %s\n", k->name);
 		unsigned long fl = save_fl();
 		k->fn(&t);
 		restore_fl(fl);

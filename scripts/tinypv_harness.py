@@ -474,6 +474,7 @@ _ESCAPE_RE = re.compile(ESCAPE_PATTERN)
 _FIRMWARE_PREFIX_RE = re.compile(r"^Booting from ROM\.\.")
 _VERSION_RE = re.compile(r"^K?TAP version \d+$")
 _SUBTEST_RE = re.compile(r"^# Subtest: (.+)$")
+_START_RE = re.compile(r"^# start (\S+)$")
 _DIAG_SUBJECT_RE = re.compile(r"^#\s*([^\s:]+):")
 _PLAN_RE = re.compile(r"^1\.\.(\d+)\b")
 _RESULT_RE = re.compile(r"^(not ok|ok)\b(?:\s+(\d+))?(?:\s+(?:-\s+)?)?(.*)$")
@@ -496,6 +497,7 @@ class _Frame:
     name: str = ""
     plan: int | None = None
     count: int = 0              # result lines seen at this level
+    starting: str = ""          # "# start NAME" seen, its result not yet
 
 
 @dataclass
@@ -522,7 +524,7 @@ class KtapReport:
             frame = frames[depth]
             path = [f.name for f in frames[:depth + 1] if f.name]
             if frame.plan is None or frame.count < frame.plan:
-                return ".".join(path + [f"#{frame.count + 1}"])
+                return ".".join(path + [frame.starting or f"#{frame.count + 1}"])
             if depth > 0:
                 if frame.name:
                     return ".".join(path)
@@ -602,11 +604,18 @@ class _KtapParser:
     def _diagnostic(self, indent: int, text: str) -> None:
         """Attach a "# ..." line to the test it is about.
 
+        "# start NAME" (tinypv prints it before running each test) is not a
+        diagnostic: it names the test a crash interrupts.
+
         Producers differ: KUnit-style output puts diagnostics before the
         result line, others after it.  A line naming the previous test
         ("# ticks_advance: ..."), or an unnamed line right after a failure,
         belongs to the previous test; anything else waits for the next one.
         """
+        started = _START_RE.match(text)
+        if started:
+            self._frame_at(indent).starting = started.group(1)
+            return
         last = self.last_leaf
         if last and indent >= self.last_leaf_indent:
             subject = _DIAG_SUBJECT_RE.match(text)
@@ -643,6 +652,7 @@ class _KtapParser:
             child = self.stack.pop()
         frame = self._frame_at(indent)
         frame.count += 1
+        frame.starting = ""
         ok = match.group(1) == "ok"
         description, _, directive = match.group(3).partition("#")
         description, directive = description.strip(), directive.strip()

@@ -189,6 +189,15 @@ class KtapParserTest(unittest.TestCase):
         self.assertEqual(report.running_test(), "irq.#2")
         self.assertEqual(report.not_run(), 2)   # irq test 3 and suite 2
 
+    def test_start_line_names_the_crashed_test(self):
+        lines = CRASH_LOG[:]
+        at = next(i for i, ln in enumerate(lines) if "ok 1" in ln) + 1
+        lines.insert(at, "    # start ticks_advance")
+        report = h.parse_ktap(lines)
+        self.assertEqual(report.running_test(), "irq.ticks_advance")
+        self.assertFalse(any("start" in d for leaf in report.leaves
+                             for d in leaf.details))
+
     def test_crash_between_suites_names_the_next_suite_number(self):
         lines = PASS_LOG[:PASS_LOG.index("ok 1 irq") + 1]
         self.assertEqual(h.parse_ktap(lines).running_test(), "#2")
