@@ -102,7 +102,7 @@ KTEST(pvops, cr3_roundtrip)
 KTEST(pvops, cr3_switch_to_copy)
 {
 	if (platform->id == PLATFORM_XEN_PV)
-		KT_SKIP(t, "needs a pinned L4 under Xen (MMU ops: roadmap)");
+		KT_SKIP(t, "Xen PV: see xen.cr3_switch_to_pinned_copy");
 	unsigned long old = read_cr3();
 	uint64_t pa = pmm_alloc();
 	KT_ASSERT(t, pa, "no page");

@@ -4,6 +4,7 @@
  */
 #include "hypercall.h"
 #include "ktest.h"
+#include "mm.h"
 #include "percpu.h"
 #include "platform.h"
 #include "pvops.h"
@@ -86,4 +87,49 @@ KTEST(xen, version_and_features_reported)
 		  xen_version_word);
 	KT_EXPECT(t, xen_start_info && xen_start_info->nr_pages > 0,
 		  "start_info has no pages");
+}
+
+/*
+ * write_cr3 for real under Xen: copy the current L4 into a fresh page,
+ * map it read-only, pin it as an L4 table, switch to it, read CR3 back,
+ * touch kernel data, switch back, unpin.
+ */
+KTEST(xen, cr3_switch_to_pinned_copy)
+{
+	NEED_XEN(t);
+	unsigned long old = read_cr3();
+	uint64_t pa = pmm_alloc();
+	KT_ASSERT(t, pa, "no page");
+	void *va = phys_to_virt(pa);
+	uint64_t mfn = xen_virt_to_mfn(va);
+
+	memcpy(va, (void *)xen_start_info->pt_base, PAGE_SIZE);
+	KT_ASSERT(t, !HYPERVISOR_update_va_mapping(
+			     (unsigned long)va,
+			     mfn << PAGE_SHIFT | PTE_P | PTE_A | mmu_nx_bit(),
+			     UVMF_INVLPG),
+		  "cannot map the copy read-only");
+	struct mmuext_op pin = {.cmd = MMUEXT_PIN_L4_TABLE, .arg1.mfn = mfn};
+	bool pinned = !HYPERVISOR_mmuext_op(&pin, 1);
+	KT_EXPECT(t, pinned, "Xen refused to pin the copy as an L4");
+	if (pinned) {
+		unsigned long fl = irq_save();
+		write_cr3(mfn << PAGE_SHIFT);
+		unsigned long now = read_cr3();
+		volatile uint64_t probe = xen_version_word;
+		write_cr3(old);
+		irq_restore(fl);
+		KT_EXPECT(t, now == mfn << PAGE_SHIFT, "cr3 %#lx, want %#lx", now,
+			  mfn << PAGE_SHIFT);
+		KT_EXPECT(t, probe == xen_version_word, "data unreadable");
+		KT_EXPECT(t, read_cr3() == old, "cr3 not restored");
+		struct mmuext_op unpin = {.cmd = MMUEXT_UNPIN_TABLE,
+					  .arg1.mfn = mfn};
+		KT_EXPECT(t, !HYPERVISOR_mmuext_op(&unpin, 1), "unpin failed");
+	}
+	HYPERVISOR_update_va_mapping((unsigned long)va,
+				     mfn << PAGE_SHIFT | PTE_P | PTE_W | PTE_A |
+					     PTE_D | mmu_nx_bit(),
+				     UVMF_INVLPG);
+	pmm_free(pa);
 }
