@@ -17,17 +17,17 @@
 uint64_t boot_tsc_entry;
 
 const char *const bench_mode_names[BENCH_MODE_NR] = {
-	[BENCH_RAW] = "raw",
-	[BENCH_INDIRECT] = "indirect",
-	[BENCH_CALL] = "call",
-	[BENCH_INLINE] = "inline",
-	[BENCH_IF] = "if",
-	[BENCH_RETPOLINE] = "retpoline",
-	[BENCH_PAD_NOPS] = "pad-nops",
-	[BENCH_PAD_NOP1] = "pad-nop1",
-	[BENCH_PAD_JMP] = "pad-jmp",
-	[BENCH_PAD_SINGLE] = "pad-single",
-	[BENCH_PAD_PREFIX] = "pad-prefix",
+    [BENCH_RAW] = "raw",
+    [BENCH_INDIRECT] = "indirect",
+    [BENCH_CALL] = "call",
+    [BENCH_INLINE] = "inline",
+    [BENCH_IF] = "if",
+    [BENCH_RETPOLINE] = "retpoline",
+    [BENCH_PAD_NOPS] = "pad-nops",
+    [BENCH_PAD_NOP1] = "pad-nop1",
+    [BENCH_PAD_JMP] = "pad-jmp",
+    [BENCH_PAD_SINGLE] = "pad-single",
+    [BENCH_PAD_PREFIX] = "pad-prefix",
 };
 
 #define BENCH_MSR 0xc0000102 /* KERNEL_GS_BASE: cheap, unused by tinypv */
@@ -87,7 +87,8 @@ static uint8_t bench_page[4096] __attribute__((aligned(4096)));
 		unsigned long v;                                               \
 		asm volatile("pushf; pop %0" : "=r"(v)::"memory");             \
 	} while (0)
-#define RAW_restore_fl() asm volatile("push %0; popf" ::"r"(0UL) : "memory", "cc")
+#define RAW_restore_fl()                                                       \
+	asm volatile("push %0; popf" ::"r"(0UL) : "memory", "cc")
 #define RAW_read_cr2()                                                         \
 	do {                                                                   \
 		unsigned long v;                                               \
@@ -132,8 +133,7 @@ static uint8_t bench_page[4096] __attribute__((aligned(4096)));
 
 typedef uint64_t (*loop_fn)(unsigned n);
 
-static __attribute__((noinline)) uint64_t bench_empty(unsigned n)
-	LOOP(;)
+static __attribute__((noinline)) uint64_t bench_empty(unsigned n) LOOP(;)
 
 #define INLINE_F PVOP_SITE_FORCE_INLINE
 #define PAD_F(s) (PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(PVOP_PAD_##s))
@@ -170,36 +170,29 @@ static __attribute__((noinline)) uint64_t bench_pp_##op(unsigned n)	\
 		bench_inl_##op, bench_raw_if_##op, bench_retp_##op,	\
 		bench_pn_##op, bench_p1_##op, bench_pj_##op,		\
 		bench_ps_##op, bench_pp_##op } }
-/* clang-format on */
+    /* clang-format on */
 
-BENCH_FNS(irq_disable)
-BENCH_FNS(irq_enable)
-BENCH_FNS(save_fl)
-BENCH_FNS(restore_fl)
-BENCH_FNS(read_cr2)
-BENCH_FNS(read_cr3)
-BENCH_FNS(flush_tlb_one)
-BENCH_FNS(io_delay)
-BENCH_FNS(read_msr)
-BENCH_FNS(cpuid)
-BENCH_FNS(clock_read)
+    BENCH_FNS(irq_disable) BENCH_FNS(irq_enable) BENCH_FNS(save_fl)
+	BENCH_FNS(restore_fl) BENCH_FNS(read_cr2) BENCH_FNS(read_cr3)
+	    BENCH_FNS(flush_tlb_one) BENCH_FNS(io_delay) BENCH_FNS(read_msr)
+		BENCH_FNS(cpuid) BENCH_FNS(clock_read)
 
-static const struct bench_row {
+		    static const struct bench_row {
 	int op;
 	bool maskable; /* interrupts may stay masked around the batch */
 	loop_fn fn[BENCH_MODE_NR];
 } rows[] = {
-	BENCH_ROW(irq_disable, IRQ_DISABLE, true),
-	BENCH_ROW(irq_enable, IRQ_ENABLE, false),
-	BENCH_ROW(save_fl, SAVE_FL, true),
-	BENCH_ROW(restore_fl, RESTORE_FL, true),
-	BENCH_ROW(read_cr2, READ_CR2, true),
-	BENCH_ROW(read_cr3, READ_CR3, true),
-	BENCH_ROW(flush_tlb_one, FLUSH_TLB_ONE, true),
-	BENCH_ROW(io_delay, IO_DELAY, true),
-	BENCH_ROW(read_msr, READ_MSR, true),
-	BENCH_ROW(cpuid, CPUID, true),
-	BENCH_ROW(clock_read, CLOCK_READ, true),
+    BENCH_ROW(irq_disable, IRQ_DISABLE, true),
+    BENCH_ROW(irq_enable, IRQ_ENABLE, false),
+    BENCH_ROW(save_fl, SAVE_FL, true),
+    BENCH_ROW(restore_fl, RESTORE_FL, true),
+    BENCH_ROW(read_cr2, READ_CR2, true),
+    BENCH_ROW(read_cr3, READ_CR3, true),
+    BENCH_ROW(flush_tlb_one, FLUSH_TLB_ONE, true),
+    BENCH_ROW(io_delay, IO_DELAY, true),
+    BENCH_ROW(read_msr, READ_MSR, true),
+    BENCH_ROW(cpuid, CPUID, true),
+    BENCH_ROW(clock_read, CLOCK_READ, true),
 };
 
 unsigned bench_nr_ops(void)
@@ -285,7 +278,7 @@ void bench_run(void)
 	for (unsigned i = 0; i < ARRAY_SIZE(rows); i++) {
 		for (int m = 0; m < BENCH_MODE_NR; m++) {
 			struct bench_result r =
-				bench_measure(i, m, calls, batches);
+			    bench_measure(i, m, calls, batches);
 			if (!r.valid)
 				continue;
 			printk("bench: op=%s mode=%s calls=%u batches=%u",

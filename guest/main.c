@@ -13,9 +13,14 @@
 #include "ktest.h"
 #include "layout.h"
 #include "mm.h"
+#include "percpu.h"
 #include "platform.h"
 #include "pvop_backend.h"
 #include "timer.h"
+
+struct boot_info boot;
+const struct platform *platform;
+struct percpu percpu0; /* the boot CPU; %gs points here on every platform */
 
 /* platform=... may only pick something this boot can really run as. */
 static void apply_platform_option(void)
@@ -75,9 +80,10 @@ static enum pvop_pad pad_option(void)
 		if (!strcmp(opts.pvpad, pvop_pad_names[i]))
 			return i;
 	if (opts.pvpad)
-		printk("warning: pvpad=%s unknown (nops | nop1 | jmp | single | "
-		       "prefix); using %s\n",
-		       opts.pvpad, pvop_pad_names[PVOP_PAD_DEFAULT]);
+		printk(
+		    "warning: pvpad=%s unknown (nops | nop1 | jmp | single | "
+		    "prefix); using %s\n",
+		    opts.pvpad, pvop_pad_names[PVOP_PAD_DEFAULT]);
 	return PVOP_PAD_DEFAULT;
 }
 
@@ -137,7 +143,8 @@ void kernel_main(void)
 
 	platform->tick_start(TICK_HZ);
 	irq_enable();
-	printk("tinypv: ready, %lu ticks after entry\n", rdtsc() - boot_tsc_entry);
+	printk("tinypv: ready, %lu ticks after entry\n",
+	       rdtsc() - boot_tsc_entry);
 
 	if (opts.bench) {
 		bench_run();

@@ -22,10 +22,6 @@
 
 #define MSR_GS_BASE 0xc0000101
 
-struct boot_info boot;
-const struct platform *platform;
-struct percpu percpu0;
-
 void native_alias_map(uintptr_t window, uintptr_t target);
 void native_alias_unmap(uintptr_t window);
 

@@ -4,10 +4,8 @@
 #include "pvop_patch.h"
 
 const char *const pvop_pad_names[PVOP_PAD_NR] = {
-    [PVOP_PAD_NOPS] = "nops",
-    [PVOP_PAD_NOP1] = "nop1",
-    [PVOP_PAD_JMP] = "jmp",
-    [PVOP_PAD_SINGLE] = "single",
+    [PVOP_PAD_NOPS] = "nops",	  [PVOP_PAD_NOP1] = "nop1",
+    [PVOP_PAD_JMP] = "jmp",	  [PVOP_PAD_SINGLE] = "single",
     [PVOP_PAD_PREFIX] = "prefix",
 };
 

@@ -72,8 +72,7 @@ static unsigned put_prefixes(const struct pvop_site *s,
 			     uint8_t *out)
 {
 	unsigned k = s->len - t->len;
-	if (pad != PVOP_PAD_PREFIX || !t->one_insn ||
-	    t->rel32 != PVOP_NO_REL32)
+	if (pad != PVOP_PAD_PREFIX || !t->one_insn || t->rel32 != PVOP_NO_REL32)
 		return 0;
 	if (t->len + k > INSN_MAX_LEN)
 		k = INSN_MAX_LEN - t->len;

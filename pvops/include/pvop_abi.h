@@ -135,7 +135,8 @@ struct pvop_template {
 	uint16_t clobbers; /* REG_* the bytes destroy */
 	uint8_t backend;   /* PVOP_BACKEND_* */
 	uint8_t rel32;	   /* offset of a rel32 to relocate, or PVOP_NO_REL32 */
-	uint8_t one_insn; /* one instruction that may take prefixes as padding */
+	uint8_t
+	    one_insn; /* one instruction that may take prefixes as padding */
 	uint8_t reserved;
 };
 

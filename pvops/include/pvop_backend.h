@@ -75,8 +75,8 @@ void pvop_backend_xen(struct pvop_backend *b);
 /* pvops/apply.c */
 struct pvop_stats {
 	unsigned sites[PVOP_NR][PVOP_KIND_NR];
-	unsigned total;  /* every site */
-	unsigned pinned; /* benchmark sites with a PVOP_SITE_FORCE_* mode */
+	unsigned total;	     /* every site */
+	unsigned pinned;     /* benchmark sites with a PVOP_SITE_FORCE_* mode */
 	uint64_t tsc_cycles; /* time spent in pvop_patch_all */
 	uint64_t done_tsc;   /* TSC when it finished */
 	uint64_t ns;

@@ -38,7 +38,7 @@ enum pvop_pad {
 extern const char *const pvop_pad_names[PVOP_PAD_NR];
 
 #define PVOP_MAX_SLOT 32
-#define NOP_MAX_LEN 9 /* the longest NOP form without extra prefixes */
+#define NOP_MAX_LEN 9	/* the longest NOP form without extra prefixes */
 #define INSN_MAX_LEN 15 /* the longest NOP form without extra prefixes */
 #define INSN_MAX_LEN 15
 

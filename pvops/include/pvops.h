@@ -97,14 +97,12 @@ extern struct pv_ops pv_ops;
 		     : "memory", "cc")
 
 #define PVOP_CPUID_ASM(ASM, flags, r)                                          \
-	asm volatile(ASM                                                       \
-		     : "+a"((r).eax), "=b"((r).ebx), "+c"((r).ecx),            \
-		       "=d"((r).edx)                                           \
-		     : PVOP_ARGS_FLAGS(CPUID,                                  \
-				       PVREG_RAX | PVREG_RBX | PVREG_RCX |     \
-					       PVREG_RDX,                      \
-				       flags)                                  \
-		     : "memory", "cc")
+	asm volatile(                                                          \
+	    ASM                                                                \
+	    : "+a"((r).eax), "=b"((r).ebx), "+c"((r).ecx), "=d"((r).edx)       \
+	    : PVOP_ARGS_FLAGS(                                                 \
+		CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX, flags)   \
+	    : "memory", "cc")
 
 #define PVOP_V_RAX(op, flags) PVOP_V_RAX_ASM(PVOP_SITE_ASM, op, flags)
 #define PVOP_R_RAX(op, flags, out) PVOP_R_RAX_ASM(PVOP_SITE_ASM, op, flags, out)

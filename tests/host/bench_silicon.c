@@ -72,25 +72,26 @@ struct op_case {
 };
 
 static const struct op_case cases[] = {
-	{"save_fl", PVOP_BACKEND_NATIVE, PVOP_SAVE_FL},
-	{"irq_disable", PVOP_BACKEND_XEN, PVOP_IRQ_DISABLE},
-	{"irq_enable", PVOP_BACKEND_XEN, PVOP_IRQ_ENABLE},
-	{"save_fl", PVOP_BACKEND_XEN, PVOP_SAVE_FL},
-	{"read_cr2", PVOP_BACKEND_XEN, PVOP_READ_CR2},
-	{"read_cr3", PVOP_BACKEND_XEN, PVOP_READ_CR3},
-	{"io_delay", PVOP_BACKEND_KVM, PVOP_IO_DELAY}, /* nothing */
+    {"save_fl", PVOP_BACKEND_NATIVE, PVOP_SAVE_FL},
+    {"irq_disable", PVOP_BACKEND_XEN, PVOP_IRQ_DISABLE},
+    {"irq_enable", PVOP_BACKEND_XEN, PVOP_IRQ_ENABLE},
+    {"save_fl", PVOP_BACKEND_XEN, PVOP_SAVE_FL},
+    {"read_cr2", PVOP_BACKEND_XEN, PVOP_READ_CR2},
+    {"read_cr3", PVOP_BACKEND_XEN, PVOP_READ_CR3},
+    {"io_delay", PVOP_BACKEND_KVM, PVOP_IO_DELAY}, /* nothing */
 };
 
 #define RETP(n) extern char bench_retpoline_##n[];
-RETP(0) RETP(1) RETP(2) RETP(3) RETP(4) RETP(5) RETP(6) RETP(7) RETP(8)
-RETP(9) RETP(10) RETP(11) RETP(12) RETP(13) RETP(14) RETP(15)
-static char *const retpoline[PVOP_NR] = {
-	bench_retpoline_0,  bench_retpoline_1,	bench_retpoline_2,
-	bench_retpoline_3,  bench_retpoline_4,	bench_retpoline_5,
-	bench_retpoline_6,  bench_retpoline_7,	bench_retpoline_8,
-	bench_retpoline_9,  bench_retpoline_10, bench_retpoline_11,
-	bench_retpoline_12, bench_retpoline_13, bench_retpoline_14,
-	bench_retpoline_15,
+RETP(0)
+RETP(1) RETP(2) RETP(3) RETP(4) RETP(5) RETP(6) RETP(7) RETP(8) RETP(9) RETP(10)
+    RETP(11) RETP(12) RETP(13) RETP(14)
+	RETP(15) static char *const retpoline[PVOP_NR] = {
+	    bench_retpoline_0,	bench_retpoline_1,  bench_retpoline_2,
+	    bench_retpoline_3,	bench_retpoline_4,  bench_retpoline_5,
+	    bench_retpoline_6,	bench_retpoline_7,  bench_retpoline_8,
+	    bench_retpoline_9,	bench_retpoline_10, bench_retpoline_11,
+	    bench_retpoline_12, bench_retpoline_13, bench_retpoline_14,
+	    bench_retpoline_15,
 };
 static struct percpu fake_cpu;
 static volatile uint8_t if_native; /* the `if` mode's platform variable */
@@ -102,12 +103,12 @@ static uint16_t clobbers_of(int op)
 }
 
 static const uint8_t slot_of[PVOP_NR] = {
-	PVOP_SLOT_IRQ_DISABLE,	 PVOP_SLOT_IRQ_ENABLE, PVOP_SLOT_SAVE_FL,
-	PVOP_SLOT_RESTORE_FL,	 PVOP_SLOT_SAFE_HALT,  PVOP_SLOT_HALT,
-	PVOP_SLOT_READ_CR2,	 PVOP_SLOT_READ_CR3,   PVOP_SLOT_WRITE_CR3,
-	PVOP_SLOT_FLUSH_TLB_ONE, PVOP_SLOT_IO_DELAY,   PVOP_SLOT_READ_MSR,
-	PVOP_SLOT_WRITE_MSR,	 PVOP_SLOT_CPUID,      PVOP_SLOT_APIC_EOI,
-	PVOP_SLOT_CLOCK_READ,
+    PVOP_SLOT_IRQ_DISABLE,   PVOP_SLOT_IRQ_ENABLE, PVOP_SLOT_SAVE_FL,
+    PVOP_SLOT_RESTORE_FL,    PVOP_SLOT_SAFE_HALT,  PVOP_SLOT_HALT,
+    PVOP_SLOT_READ_CR2,	     PVOP_SLOT_READ_CR3,   PVOP_SLOT_WRITE_CR3,
+    PVOP_SLOT_FLUSH_TLB_ONE, PVOP_SLOT_IO_DELAY,   PVOP_SLOT_READ_MSR,
+    PVOP_SLOT_WRITE_MSR,     PVOP_SLOT_CPUID,	   PVOP_SLOT_APIC_EOI,
+    PVOP_SLOT_CLOCK_READ,
 };
 
 static void put32(uint8_t *p, int32_t v)
@@ -130,13 +131,13 @@ static uint8_t *emit_loop(uint8_t *p, unsigned body_len, unsigned n,
 	t[0] = 0x49, t[1] = 0xff, t[2] = 0xcc; /* dec %r12 */
 	t[3] = 0x75;
 	t[4] = (uint8_t)(int8_t)(-(int)(body_len + 5)); /* jnz L */
-	t[5] = 0x41, t[6] = 0x5c, t[7] = 0xc3;		 /* pop %r12; ret */
+	t[5] = 0x41, t[6] = 0x5c, t[7] = 0xc3;		/* pop %r12; ret */
 	return t + 8;
 }
 
 /* The body of one cell; returns its length, -1 if the mode does not apply. */
 static int make_body(const struct op_case *c, int mode, uint8_t *at,
-			  uint8_t *out)
+		     uint8_t *out)
 {
 	struct pvop_backend b;
 	if (c->backend == PVOP_BACKEND_NATIVE)
@@ -164,24 +165,25 @@ static int make_body(const struct op_case *c, int mode, uint8_t *at,
 	case M_INDIRECT:
 		return pvop_site_plan(&s, impl, PVOP_MODE_INDIRECT,
 				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
-			       ? -1
-			       : s.len;
+			   ? -1
+			   : s.len;
 	case M_CALL:
 		return pvop_site_plan(&s, impl, PVOP_MODE_CALL,
 				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
-			       ? -1
-			       : s.len;
+			   ? -1
+			   : s.len;
 	case M_INLINE:
 		return pvop_site_plan(&s, impl, PVOP_MODE_INLINE,
 				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
-			       ? -1
-			       : s.len;
+			   ? -1
+			   : s.len;
 	case M_IF: {
 		/* cmpb $0,if_native(%rip); je 1f; <raw>; jmp 2f; 1: call f; 2: */
 		unsigned raw = impl->nop ? 0 : impl->tpl->len;
 		uint8_t *p = out;
 		p[0] = 0x80, p[1] = 0x3d;
-		put32(p + 2, (int32_t)((intptr_t)&if_native - (intptr_t)(at + 7)));
+		put32(p + 2,
+		      (int32_t)((intptr_t)&if_native - (intptr_t)(at + 7)));
 		p[6] = 0;
 		p[7] = 0x74, p[8] = (uint8_t)(raw + 2);
 		if (raw)
@@ -200,8 +202,8 @@ static int make_body(const struct op_case *c, int mode, uint8_t *at,
 	default:
 		return pvop_site_plan(&s, impl, PVOP_MODE_INLINE, mode - M_PAD0,
 				      ops, out, &why) < 0
-			       ? -1
-			       : s.len;
+			   ? -1
+			   : s.len;
 	}
 }
 
@@ -215,7 +217,8 @@ static inline uint64_t t_start(void)
 static inline uint64_t t_end(void)
 {
 	uint32_t lo, hi, aux;
-	asm volatile("rdtscp; lfence" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
+	asm volatile("rdtscp; lfence"
+		     : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
 	return (uint64_t)hi << 32 | lo;
 }
 
@@ -305,9 +308,9 @@ int main(void)
 			       "batches=%u min=%lu.%02lu median=%lu.%02lu "
 			       "p99=%lu.%02lu unit=cycles\n",
 			       c->label, mode_name(m),
-			       c->backend == PVOP_BACKEND_XEN	 ? "xen-pv"
+			       c->backend == PVOP_BACKEND_XEN	? "xen-pv"
 			       : c->backend == PVOP_BACKEND_KVM ? "kvm"
-								 : "native",
+								: "native",
 			       CALLS, BATCHES, mn / 100, mn % 100, md / 100,
 			       md % 100, p99 / 100, p99 % 100);
 		}

@@ -193,8 +193,7 @@ static bool is_nop_text(const char *t)
 {
 	return strstr(t, "nop") == t || strstr(t, "cs nop") == t ||
 	       strstr(t, "data16") == t || !strcmp(t, "xchg %ax,%ax") ||
-	       !strcmp(t, "xchg   %ax,%ax") ||
-	       strstr(t, "jmp") == t;
+	       !strcmp(t, "xchg   %ax,%ax") || strstr(t, "jmp") == t;
 }
 
 /*
@@ -252,7 +251,8 @@ static void check_decoding(const char *ctx, const struct pvop_site *s,
 	 * own; fold it into the next instruction, then drop the prefixes.
 	 */
 	if (n > 1 && !strncmp(got[0].text, "ds ", 3) &&
-	    !strspn(got[0].text + strspn(got[0].text, "ds "), "abcdefghijklmnopqrstuvwxyz")) {
+	    !strspn(got[0].text + strspn(got[0].text, "ds "),
+		    "abcdefghijklmnopqrstuvwxyz")) {
 		got[1].addr = got[0].addr;
 		got[1].len += got[0].len;
 		memmove(&got[0], &got[1], (n - 1) * sizeof(got[0]));
@@ -281,7 +281,8 @@ static void check_decoding(const char *ctx, const struct pvop_site *s,
 		normalise(got[0].text);
 		/* A 6-byte slot carries its spare byte as a CS prefix. */
 		const char *call = got[0].text;
-		if (s->len == PVOP_DIRECT_CALL_LEN + 1 && !strncmp(call, "cs ", 3))
+		if (s->len == PVOP_DIRECT_CALL_LEN + 1 &&
+		    !strncmp(call, "cs ", 3))
 			call += 3;
 		KTAP_CHECK(!strcmp(call, want), "%s: '%s', want '%s'", ctx,
 			   got[0].text, want);

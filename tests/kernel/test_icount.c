@@ -49,8 +49,8 @@ KTEST(icount, native_inline_is_raw_plus_at_most_one)
 			continue; /* a function on this backend, not inline */
 		long raw = insns(i, BENCH_RAW), inl = insns(i, BENCH_INLINE);
 		KT_EXPECT(t, inl <= raw + 1,
-			  "%s: inline %ld instructions, raw %ld", pvop_names[op],
-			  inl, raw);
+			  "%s: inline %ld instructions, raw %ld",
+			  pvop_names[op], inl, raw);
 	}
 }
 
@@ -65,7 +65,7 @@ KTEST(icount, xen_irq_disable_inline_makes_no_call)
 			continue;
 		/* One instruction: the mask write. A call would add two. */
 		long inl = insns(i, BENCH_INLINE);
-		KT_EXPECT(t, inl == 1, "inline irq_disable ran %ld instructions",
-			  inl);
+		KT_EXPECT(t, inl == 1,
+			  "inline irq_disable ran %ld instructions", inl);
 	}
 }

@@ -104,10 +104,11 @@ KTEST(xen, cr3_switch_to_pinned_copy)
 	uint64_t mfn = xen_virt_to_mfn(va);
 
 	memcpy(va, (void *)xen_start_info->pt_base, PAGE_SIZE);
-	KT_ASSERT(t, !HYPERVISOR_update_va_mapping(
-			     (unsigned long)va,
-			     mfn << PAGE_SHIFT | PTE_P | PTE_A | mmu_nx_bit(),
-			     UVMF_INVLPG),
+	KT_ASSERT(t,
+		  !HYPERVISOR_update_va_mapping((unsigned long)va,
+						mfn << PAGE_SHIFT | PTE_P |
+						    PTE_A | mmu_nx_bit(),
+						UVMF_INVLPG),
 		  "cannot map the copy read-only");
 	struct mmuext_op pin = {.cmd = MMUEXT_PIN_L4_TABLE, .arg1.mfn = mfn};
 	bool pinned = !HYPERVISOR_mmuext_op(&pin, 1);
@@ -119,8 +120,8 @@ KTEST(xen, cr3_switch_to_pinned_copy)
 		volatile uint64_t probe = xen_version_word;
 		write_cr3(old);
 		irq_restore(fl);
-		KT_EXPECT(t, now == mfn << PAGE_SHIFT, "cr3 %#lx, want %#lx", now,
-			  mfn << PAGE_SHIFT);
+		KT_EXPECT(t, now == mfn << PAGE_SHIFT, "cr3 %#lx, want %#lx",
+			  now, mfn << PAGE_SHIFT);
 		KT_EXPECT(t, probe == xen_version_word, "data unreadable");
 		KT_EXPECT(t, read_cr3() == old, "cr3 not restored");
 		struct mmuext_op unpin = {.cmd = MMUEXT_UNPIN_TABLE,
@@ -129,7 +130,7 @@ KTEST(xen, cr3_switch_to_pinned_copy)
 	}
 	HYPERVISOR_update_va_mapping((unsigned long)va,
 				     mfn << PAGE_SHIFT | PTE_P | PTE_W | PTE_A |
-					     PTE_D | mmu_nx_bit(),
+					 PTE_D | mmu_nx_bit(),
 				     UVMF_INVLPG);
 	pmm_free(pa);
 }
