@@ -120,11 +120,13 @@ void pvop_report(void)
 	static const char *const mode_names[] = {"off", "noinline", "on"};
 
 	printk("pvops: %s, mode %s, padding %s, %u sites (%u of them "
-	       "benchmark sites pinned to a mode), %lu TSC ticks patching "
-	       "(%lu per site)\n",
+	       "benchmark sites pinned to a mode)\n",
 	       pvop_current->name, mode_names[pvop_mode],
-	       pvop_pad_names[pvop_pad], pvop_stats.total, pvop_stats.pinned,
+	       pvop_pad_names[pvop_pad], pvop_stats.total, pvop_stats.pinned);
+	/* Under QEMU -icount shift=0 a TSC tick is one instruction. */
+	printk("pvops: patching took %lu TSC ticks (%lu us; %lu per site)\n",
 	       pvop_stats.tsc_cycles,
+	       tsc_khz ? pvop_stats.tsc_cycles * 1000 / tsc_khz : 0,
 	       pvop_stats.total ? pvop_stats.tsc_cycles / pvop_stats.total : 0);
 	for (int op = 0; op < PVOP_NR; op++) {
 		const unsigned *k = pvop_stats.sites[op];

@@ -67,7 +67,7 @@ def check_can_boot(args) -> str | None:
 
 
 def print_verdict(boot: h.Boot, platform: str) -> bool:
-    """Print failures, the boot report and the one-line verdict; True on PASS."""
+    """Print failures, where it booted and the one-line verdict; True on PASS."""
     outcome = boot.outcome
     failing = [r for r in outcome.results if r.status in h.FAILING]
     if failing:
@@ -75,9 +75,11 @@ def print_verdict(boot: h.Boot, platform: str) -> bool:
     for result in failing:
         for line in h.format_result(result.name, result, show_tail=False):
             print(line)
-    if outcome.boot_report:
-        report = ", ".join(f"{k}={v}" for k, v in outcome.boot_report.items())
-        say(f"boot report: {report}")
+    if outcome.boot_report:   # the full report scrolled by above
+        keys = ("boot path", "platform", "hypervisor signature")
+        report = ", ".join(f"{k}: {outcome.boot_report[k]}" for k in keys
+                           if k in outcome.boot_report)
+        say(f"booted as {report}")
     passed = outcome.passed()
     counts = h.summary_line(outcome.count(h.OK), outcome.count(*h.FAILING),
                             outcome.count(h.SKIP))
