@@ -26,6 +26,8 @@ void kvm_init(void)
 	if (kvm_features & KVM_FEATURE_CLOCKSOURCE2) {
 		write_msr(MSR_KVM_SYSTEM_TIME_NEW, kernel_pa(&kvmclock) | 1);
 		kvmclock_base = pvclock_read_system(&kvmclock);
+		/* The host's figure beats our 10 ms PIT estimate. */
+		tsc_khz = pvclock_tsc_khz(&kvmclock);
 	}
 	if (kvm_features & KVM_FEATURE_PV_EOI)
 		write_msr(MSR_KVM_PV_EOI_EN, kernel_pa(&pv_eoi_word) | 1);

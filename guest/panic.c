@@ -24,7 +24,8 @@ static bool kernel_stack_addr(uint64_t a)
 void backtrace_from(uint64_t rbp, uint64_t rip)
 {
 	printk("Call trace:\n");
-	printk("  [<%016lx>]\n", rip);
+	if (rip)
+		printk("  [<%016lx>]\n", rip);
 	for (int depth = 0; depth < 32 && kernel_stack_addr(rbp); depth++) {
 		uint64_t *frame = (uint64_t *)rbp;
 		uint64_t ret = frame[1];
@@ -64,6 +65,6 @@ void panic(const char *fmt, ...)
 	asm volatile("mov %%rsp, %0; mov %%rbp, %1" : "=r"(rsp), "=r"(rbp));
 	printk("RSP: %016lx RBP: %016lx CR2: %016lx CR3: %016lx\n", rsp, rbp,
 	       read_cr2(), read_cr3());
-	backtrace_from(rbp, (uint64_t)__builtin_return_address(0));
+	backtrace_from(rbp, 0); /* panic's own frame leads to its caller */
 	machine_exit(EXIT_PANIC);
 }

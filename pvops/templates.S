@@ -145,7 +145,7 @@ TPL_BEGIN(xen, irq_enable)
 .Lxen_irq_enable_call:
 	call	xen_force_upcall_thunk
 1:
-TPL_END_REL(xen, irq_enable, XEN, IRQ_ENABLE, 0,
+TPL_END_REL(xen, irq_enable, XEN, IRQ_ENABLE, PVREG_RAX,
 	    .Lxen_irq_enable_call + 1 - pvstub_xen_irq_enable, 0)
 
 /* IF (bit 9) = !mask; the other bits of the result are zero. */

@@ -689,7 +689,7 @@ def parse_ktap(lines) -> KtapReport:
 _VERDICT_RE = re.compile(r"tinypv: result (PASS|FAIL)\b")
 _REPORT_RE = re.compile(r"^([a-z][a-z0-9 _]{0,31}):\s+(\S.*)$")
 _XEN_ERROR_CASED = ("ERR", "Panic", "PANIC")
-_XEN_ERROR_WORDS = ("error", "could not", "couldn't", "refus", "not supported",
+_XEN_ERROR_WORDS = ("error", "could not", "couldn't", "refus", "not supported", "does not support",
                     "fail", "invalid", "unable", "cannot", "not a xen", "bad ", "crash")
 
 

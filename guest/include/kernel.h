@@ -23,8 +23,8 @@
 #define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #define WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 
-/* guest/lib/format.c: vsnprintf with %d %i %u %x %X %p %s %c %% and
- * flags '-', '0', width, precision, length h hh l ll z. */
+/* guest/lib/format.c: C99 vsnprintf for %d %i %u %x %X %o %p %s %c %%,
+ * flags - 0 + space #, width and precision (also *), lengths hh h l ll z t. */
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __printf(3, 4);
 
@@ -34,6 +34,7 @@ int vprintk(const char *fmt, va_list ap);
 
 /* guest/panic.c: print why, registers and a backtrace; end QEMU (failure). */
 void panic(const char *fmt, ...) __printf(1, 2) __noreturn;
+/* Prints rip (if non-zero), then the return addresses up the rbp chain. */
 void backtrace_from(uint64_t rbp, uint64_t rip);
 /* End the machine with a status (EXIT_* in layout.h). */
 void machine_exit(int code) __noreturn;

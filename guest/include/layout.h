@@ -10,8 +10,9 @@
  *                       2 MiB pages, read/write, no-execute. Not present
  *                       under Xen PV, where memory is reached through the
  *                       kernel mapping Xen built (see guest/xen/).
- *   0xffffffffffe00000  POKE_VBASE: the text_poke window, two 4 KiB pages
- *                       mapped writable only while a patch is written.
+ *
+ * text_poke()'s writable alias is a two-page window in .bss whose PTEs are
+ * repointed for the duration of a write (guest/text_poke.c).
  *
  * Low memory seen natively: 0x0-0x100000 is firmware/BIOS, the image starts
  * at KERNEL_PBASE.
@@ -33,11 +34,10 @@
 #define KERNEL_PBASE _UL(0x100000)
 #define PHYS_MAP_BASE _UL(0xffff800000000000)
 #define PHYS_MAP_SIZE _UL(0x100000000)
-#define POKE_VBASE _UL(0xffffffffffe00000)
 
 #define BOOT_STACK_SIZE (4 * 4096)
 
-/* GDT selectors of the native boot GDT (entry/gdt.S). */
+/* GDT selectors of the native boot GDT (entry/pvh.S). */
 #define GDT_KERNEL_CS 0x08
 #define GDT_KERNEL_DS 0x10
 #define GDT_TSS 0x18

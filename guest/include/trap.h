@@ -4,7 +4,7 @@
  * Every exception and interrupt arrives in trap_dispatch() with a
  * struct trap_frame (entry/traps.S builds it, natively and under Xen PV).
  * Exceptions first consult the fixup table: an instruction registered with
- * EXTABLE_ENTRY() that faults resumes at its fixup label, and the fault is
+ * EXTABLE_JUMP() (asm.h) that faults resumes at its fixup label, and the fault is
  * recorded in this CPU's last_fault so the code can see what happened.
  * Anything unhandled prints the vector, error code, RIP, CR2 for #PF and
  * the registers, then panics.

@@ -207,6 +207,11 @@ static void xen_report(void)
 	    [XENFEAT_hvm_safe_pvclock] = "hvm_safe_pvclock",
 	    [XENFEAT_hvm_pirqs] = "hvm_pirqs",
 	    [XENFEAT_dom0] = "dom0",
+	    [XENFEAT_memory_op_vnode_supported] = "memory_op_vnode_supported",
+	    [XENFEAT_ARM_SMCCC_supported] = "ARM_SMCCC_supported",
+	    [XENFEAT_linux_rsdp_unrestricted] = "linux_rsdp_unrestricted",
+	    [XENFEAT_not_direct_mapped] = "not_direct_mapped",
+	    [XENFEAT_direct_mapped] = "direct_mapped",
 	};
 	for (unsigned i = 0; i < 32; i++) {
 		if (!(xen_features[0] & (1u << i)))
@@ -249,11 +254,28 @@ static void read_version(void)
 		xen_features[0] = fi.submap;
 }
 
+/*
+ * Before pv_ops points at the Xen backend even panic() cannot run (its
+ * irq_disable would be a cli in ring 3): say why on Xen's console and
+ * shut the domain down.
+ */
+static void __noreturn xen_early_fatal(const char *msg)
+{
+	struct sched_shutdown sd = {.reason = SHUTDOWN_crash};
+	HYPERVISOR_console_io(CONSOLEIO_write, (int)strlen(msg), msg);
+	for (;;)
+		xen_hypercall2(__HYPERVISOR_sched_op, SCHEDOP_shutdown,
+			       (unsigned long)&sd);
+}
+
 void start_xen_pv(start_info_t *si)
 {
 	static struct pvop_backend early;
 
 	boot_tsc_entry = rdtsc();
+	if (memcmp(si->magic, "xen-3.0-x86_64", 14))
+		xen_early_fatal("tinypv: PANIC: start_info magic is not "
+				"xen-3.0-x86_64\n");
 	trap_return_via_xen = 1;
 	xen_start_info = si;
 	xen_p2m = (const unsigned long *)si->mfn_list;
@@ -266,9 +288,6 @@ void start_xen_pv(start_info_t *si)
 	pvop_install_table(&early);
 
 	platform = &platform_xen_pv;
-	if (memcmp(si->magic, "xen-3.0-x86_64", 14))
-		panic("xen: start_info magic '%.32s' is not xen-3.0-x86_64",
-		      si->magic);
 	memcpy(xen_cmdline, si->cmd_line, sizeof(xen_cmdline) - 1);
 	boot.boot_path = "xen-pv";
 	boot.cmdline = xen_cmdline;

@@ -117,7 +117,7 @@ struct pvop_site {
 	uint64_t addr;	   /* first byte of the site */
 	uint8_t len;	   /* bytes the site owns (its slot) */
 	uint8_t op;	   /* PVOP_* */
-	uint16_t clobbers; /* REG_* the site lets the op destroy */
+	uint16_t clobbers; /* PVREG_* the site lets the op destroy */
 	uint8_t flags;	   /* PVOP_SITE_* */
 	uint8_t reserved[3];
 };
@@ -132,7 +132,7 @@ struct pvop_template {
 	uint64_t addr;
 	uint8_t len; /* bytes copied into a site (without the ret) */
 	uint8_t op;
-	uint16_t clobbers; /* REG_* the bytes destroy */
+	uint16_t clobbers; /* PVREG_* the bytes destroy */
 	uint8_t backend;   /* PVOP_BACKEND_* */
 	uint8_t rel32;	   /* offset of a rel32 to relocate, or PVOP_NO_REL32 */
 	uint8_t

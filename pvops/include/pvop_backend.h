@@ -79,7 +79,6 @@ struct pvop_stats {
 	unsigned pinned;     /* benchmark sites with a PVOP_SITE_FORCE_* mode */
 	uint64_t tsc_cycles; /* time spent in pvop_patch_all */
 	uint64_t done_tsc;   /* TSC when it finished */
-	uint64_t ns;
 };
 extern struct pvop_stats pvop_stats;
 extern const struct pvop_backend *pvop_current;

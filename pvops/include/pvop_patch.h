@@ -39,8 +39,7 @@ extern const char *const pvop_pad_names[PVOP_PAD_NR];
 
 #define PVOP_MAX_SLOT 32
 #define NOP_MAX_LEN 9	/* the longest NOP form without extra prefixes */
-#define INSN_MAX_LEN 15 /* the longest NOP form without extra prefixes */
-#define INSN_MAX_LEN 15
+#define INSN_MAX_LEN 15 /* the architectural limit on instruction length */
 
 /* Writes n bytes of NOPs in the given style. */
 void nops_fill(uint8_t *p, size_t n, enum pvop_pad style);

@@ -24,7 +24,7 @@
 #include "pvop_abi.h"
 #include "trap.h"
 
-/* Targets of the unpatched indirect calls; filled by pvop_select_backend. */
+/* Targets of the unpatched indirect calls; set by pvop_install_table(). */
 struct pv_ops {
 	void *fn[PVOP_NR];
 };
@@ -279,7 +279,7 @@ enum pvop_kind {
 struct pvop_impl {
 	const struct pvop_template *tpl; /* inline bytes, or NULL */
 	void *call;			 /* function with the op's convention */
-	uint16_t call_clobbers;		 /* REG_* the call destroys */
+	uint16_t call_clobbers;		 /* PVREG_* the call destroys */
 	bool nop; /* the op does nothing on this backend */
 };
 
