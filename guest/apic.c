@@ -70,15 +70,15 @@ static void calibrate(void)
 	uint16_t count = PIT_HZ * CAL_MS / 1000;
 	uint8_t gate = pio_inb(0x61);
 
+	/* Everything but the PIT's last write first: it starts the window. */
+	apic_write(APIC_TIMER_DIV, 0x3); /* divide by 16 */
+	apic_write(APIC_LVT_TIMER, LVT_MASKED);
 	pio_outb(0x61, (gate & ~0x02) | 0x01); /* gate on, speaker off */
 	pio_outb(0x43, 0xb0);		       /* channel 2, lo/hi, mode 0 */
 	pio_outb(0x42, count & 0xff);
-	pio_outb(0x42, count >> 8);
-
-	apic_write(APIC_TIMER_DIV, 0x3); /* divide by 16 */
-	apic_write(APIC_LVT_TIMER, LVT_MASKED);
 	apic_write(APIC_TIMER_INIT, 0xffffffff);
 	uint64_t t0 = rdtsc();
+	pio_outb(0x42, count >> 8); /* counting starts here */
 	uint64_t spins = 0;
 	while (!(pio_inb(0x61) & 0x20)) {
 		if (++spins > 100000000)
@@ -88,8 +88,11 @@ static void calibrate(void)
 	uint32_t left = apic_read(APIC_TIMER_CUR);
 	apic_write(APIC_TIMER_INIT, 0);
 
-	tsc_khz = (t1 - t0) / CAL_MS;
-	apic_per_ms = (0xffffffffu - left) / CAL_MS;
+	/* The window is count PIT ticks long, not exactly CAL_MS. */
+	uint64_t window_us = (uint64_t)count * 1000000 / PIT_HZ;
+	tsc_khz = (t1 - t0) * 1000 / window_us;
+	apic_per_ms =
+	    (uint32_t)((uint64_t)(0xffffffffu - left) * 1000 / window_us);
 	if (!tsc_khz || !apic_per_ms)
 		panic("timer: calibration failed (tsc %lu, apic %u)", t1 - t0,
 		      0xffffffffu - left);

@@ -135,7 +135,10 @@ typedef uint64_t (*loop_fn)(unsigned n);
 
 static __attribute__((noinline)) uint64_t bench_empty(unsigned n) LOOP(;)
 
-#define INLINE_F PVOP_SITE_FORCE_INLINE
+/* The inline and call cells use the default padding whatever pvpad= says:
+ * the icount tests compare them with fixed expectations. */
+#define INLINE_F (PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(PVOP_PAD_DEFAULT))
+#define CALL_F (PVOP_SITE_FORCE_CALL | PVOP_SITE_PAD(PVOP_PAD_DEFAULT))
 #define PAD_F(s) (PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(PVOP_PAD_##s))
 
 /* clang-format off */
@@ -145,12 +148,12 @@ static __attribute__((noinline)) uint64_t bench_raw_##op(unsigned n)	\
 static __attribute__((noinline)) uint64_t bench_ind_##op(unsigned n)	\
 	LOOP(BODY_##op(PVOP_SITE_ASM, PVOP_SITE_FORCE_INDIRECT))	\
 static __attribute__((noinline)) uint64_t bench_call_##op(unsigned n)	\
-	LOOP(BODY_##op(PVOP_SITE_ASM, PVOP_SITE_FORCE_CALL))		\
+	LOOP(BODY_##op(PVOP_SITE_ASM, CALL_F))		\
 static __attribute__((noinline)) uint64_t bench_inl_##op(unsigned n)	\
 	LOOP(BODY_##op(PVOP_SITE_ASM, INLINE_F))			\
 static __attribute__((noinline)) uint64_t bench_raw_if_##op(unsigned n)	\
 	LOOP(if (bench_native) RAW_##op();				\
-	     else BODY_##op(PVOP_SITE_ASM, PVOP_SITE_FORCE_CALL))	\
+	     else BODY_##op(PVOP_SITE_ASM, CALL_F))			\
 static __attribute__((noinline)) uint64_t bench_retp_##op(unsigned n)	\
 	LOOP(BODY_##op(BENCH_RETPOLINE_ASM, 0))				\
 static __attribute__((noinline)) uint64_t bench_pn_##op(unsigned n)	\
@@ -244,6 +247,7 @@ struct bench_result bench_measure(unsigned i, enum bench_mode mode,
 		if (!rows[i].maskable)
 			irq_enable();
 		uint64_t c = fn(calls);
+		irq_disable(); /* a tick in the empty loop would bias it */
 		uint64_t e = bench_empty(calls);
 		irq_restore(fl);
 		per[b] = c > e ? (c - e) * 100 / calls : 0;

@@ -33,6 +33,9 @@ SECTIONS
 		/* Inline templates are copied into sites, never executed here
 		 * (only through the pvops=off/noinline call stubs). */
 		*(.pvop.text)
+		/* 64 bytes of scratch that cross a page boundary at +32. */
+		. = ALIGN(. + 32, PAGE_SIZE) - 32;
+		*(.pvop.scratch)
 		. = ALIGN(PAGE_SIZE);
 		/* Xen writes its hypercall stubs here while loading the image. */
 		hypercall_page = .;
@@ -100,6 +103,7 @@ SECTIONS
 /* What the code relies on. */
 ASSERT(_text_start == KERNEL_VBASE + KERNEL_PBASE, "text must start at KERNEL_PBASE")
 ASSERT((hypercall_page & (PAGE_SIZE - 1)) == 0, "hypercall page must be page aligned")
+ASSERT(((pvop_poke_scratch + 32) & (PAGE_SIZE - 1)) == 0, "poke scratch must straddle a page")
 ASSERT((_rodata_start & (PAGE_SIZE - 1)) == 0, "rodata must start on a page")
 ASSERT((_data_start & (PAGE_SIZE - 1)) == 0, "data must start on a page")
 ASSERT(_kernel_end - KERNEL_VBASE < 0x40000000, "image must fit the first GiB")

@@ -64,6 +64,30 @@ void dump_frame(const struct trap_frame *f)
 	printk("R13: %016lx R14: %016lx R15: %016lx\n", f->r13, f->r14, f->r15);
 }
 
+/*
+ * True if the instruction that ends at `ret` is a call that went to
+ * `target`: call rel32 (maybe CS-prefixed), call *disp32(%rip), or
+ * call *%reg. Used before trusting [rsp] as a return address.
+ */
+static bool call_to(uint64_t ret, uint64_t target)
+{
+	const uint8_t *p = (const uint8_t *)ret;
+	int32_t d;
+
+	if (ret < (uint64_t)_text_start + 6 || ret > (uint64_t)_text_end)
+		return false;
+	if (p[-5] == 0xe8) {
+		memcpy(&d, p - 4, 4);
+		return ret + d == target;
+	}
+	if (p[-6] == 0xff && p[-5] == 0x15) {
+		memcpy(&d, p - 4, 4);
+		return *(const uint64_t *)(ret + d) == target;
+	}
+	/* call *%reg: ff d0+r, or 41 ff d0+r for r8-r15 */
+	return p[-2] == 0xff && (p[-1] & 0xf8) == 0xd0;
+}
+
 static const struct extable_entry *ext_find(uint64_t rip)
 {
 	for (const struct extable_entry *e = __extable_start; e < __extable_end;
@@ -92,6 +116,8 @@ static bool fixup(struct trap_frame *f, uint64_t cr2)
 	bool fetch = f->vector == VEC_PF && (f->error & 16) && f->rip == cr2;
 	if ((e && e->kind == EXT_RET) || (!e && fetch)) {
 		uint64_t ret = *(uint64_t *)rsp;
+		if (!e && !call_to(ret, f->rip))
+			return false; /* not reached by a call: no caller */
 		e = ext_find(ret - 1);
 		rsp += 8;
 	}

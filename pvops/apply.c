@@ -47,6 +47,11 @@ static void check_site_bounds(const struct pvop_site *s,
 	    s->addr + s->len > (uint64_t)_text_end)
 		panic("pvops: site %016lx (%s) is outside kernel text", s->addr,
 		      pvop_names[s->op]);
+	/*
+	 * A cheap check of neighbouring records only: the authority on
+	 * overlaps, whatever the table order, is scripts/check_sites.py at
+	 * build time.
+	 */
 	if (prev && s->addr < prev->addr + prev->len && s->addr >= prev->addr)
 		panic("pvops: site %016lx (%s) overlaps site %016lx (%s)",
 		      s->addr, pvop_names[s->op], prev->addr,

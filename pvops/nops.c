@@ -97,8 +97,14 @@ size_t nop_insn_len(const uint8_t *p, size_t n)
 	unsigned mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
 	if (reg != 0)
 		return 0;
-	if (mod != 3 && rm == 4)
-		len++; /* SIB */
+	if (mod != 3 && rm == 4) {
+		if (len >= n)
+			return 0;
+		/* SIB; base 101 with mod 00 means a disp32, no base */
+		if (mod == 0 && (p[len] & 7) == 5)
+			len += 4;
+		len++;
+	}
 	if (mod == 1)
 		len += 1;
 	else if (mod == 2 || (mod == 0 && rm == 5))

@@ -171,8 +171,11 @@ TPL_BEGIN(xen, cpuid)
 	cpuid
 TPL_END(xen, cpuid, XEN, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 
-/* Never executed: scratch text for the text_poke test (tests/kernel). */
-	.text
-	.balign 32
+/*
+ * Never executed: scratch text for the text_poke tests. The linker script
+ * places it so that it straddles a page boundary 32 bytes in, to exercise
+ * the two-page alias.
+ */
+	.section .pvop.scratch, "ax"
 GLOBAL(pvop_poke_scratch)
-	.fill	32, 1, 0xcc
+	.fill	64, 1, 0xcc

@@ -35,6 +35,9 @@ PRIVILEGED = {
     "wbinvd", "rdmsr", "wrmsr", "in", "out", "ins", "insb", "insw", "insl",
     "outs", "outsb", "outsw", "outsl", "lgdt", "lidt", "ltr", "lldt", "lmsw",
     "clts", "swapgs", "cpuid",
+    # Not privileged, but they read real state a PV guest must not trust:
+    # pushf shows the real IF (always 1 in ring 3), not the event mask.
+    "pushf", "pushfq", "pushfw", "sgdt", "sidt", "sldt", "str", "smsw",
 }
 CR_MOVE = re.compile(r"^mov\s+.*%(cr|db)\d")
 

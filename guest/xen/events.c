@@ -82,7 +82,9 @@ void xen_evtchn_bind(evtchn_port_t port, evtchn_handler_t fn)
 {
 	BUG_ON(port >= NR_PORTS);
 	handlers[port] = fn;
-	clear_bit_atomic(&xen_shared->evtchn_mask[port / 64], port % 64);
+	/* Xen's unmask re-raises an event that arrived while masked. */
+	struct evtchn_unmask unmask = {.port = port};
+	HYPERVISOR_event_channel_op(EVTCHNOP_unmask, &unmask);
 }
 
 evtchn_port_t xen_bind_virq(uint32_t virq)
@@ -103,11 +105,18 @@ static uint64_t system_time_now(void)
 	return pvclock_read_system(&this_cpu()->vcpu_info.time);
 }
 
+static uint64_t next_tick;
+
+/* Re-arm on the period grid, so upcall latency does not stretch it. */
 static void timer_event(evtchn_port_t port)
 {
 	(void)port;
 	tick_handler_common();
-	HYPERVISOR_set_timer_op(system_time_now() + tick_period_ns);
+	uint64_t now = system_time_now();
+	next_tick += tick_period_ns;
+	if ((int64_t)(next_tick - now) <= 0)
+		next_tick = now + tick_period_ns;
+	HYPERVISOR_set_timer_op(next_tick);
 }
 
 void xen_tick_start(unsigned hz)
@@ -117,5 +126,6 @@ void xen_tick_start(unsigned hz)
 	HYPERVISOR_vcpu_op(VCPUOP_stop_periodic_timer, 0, NULL);
 	timer_port = xen_bind_virq(VIRQ_TIMER);
 	xen_evtchn_bind(timer_port, timer_event);
-	HYPERVISOR_set_timer_op(system_time_now() + tick_period_ns);
+	next_tick = system_time_now() + tick_period_ns;
+	HYPERVISOR_set_timer_op(next_tick);
 }

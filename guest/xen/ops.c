@@ -60,8 +60,12 @@ uint64_t xen_write_cr3(unsigned long cr3)
 	    .cmd = MMUEXT_NEW_BASEPTR,
 	    .arg1.mfn = cr3 >> 12,
 	};
-	if (HYPERVISOR_mmuext_op(&op, 1) == 0)
-		this_cpu()->cr3 = cr3;
+	long rc = HYPERVISOR_mmuext_op(&op, 1);
+	/* mov to %cr3 cannot fail; a refused switch must not go unnoticed. */
+	if (rc)
+		panic("xen: write_cr3(%#lx) refused: %ld (%s)", cr3, rc,
+		      xen_errno_name(rc));
+	this_cpu()->cr3 = cr3;
 	return 0;
 }
 

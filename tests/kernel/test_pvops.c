@@ -72,21 +72,30 @@ KTEST(pvops, repatch_is_idempotent)
 		  "second pass counted different kinds");
 }
 
+/* Writes a pattern and puts the old bytes back; returns false on mismatch. */
+static bool poke_roundtrip(uint8_t *at, unsigned len)
+{
+	uint8_t pattern[32], back[32];
+
+	memcpy(back, at, len);
+	for (unsigned i = 0; i < len; i++)
+		pattern[i] = (uint8_t)(0xa0 + i);
+	text_poke(at, pattern, len);
+	bool wrote = !memcmp(at, pattern, len);
+	text_poke(at, back, len);
+	return wrote && !memcmp(at, back, len);
+}
+
 KTEST(pvops, text_poke_roundtrip)
 {
-	/* A site-sized scratch area inside .text (pvops/templates.S). */
-	extern char pvop_poke_scratch[];
-	uint8_t pattern[24], back[24];
+	/* 64 bytes of .text that cross a page at +32 (kernel.ld.S). */
+	extern uint8_t pvop_poke_scratch[];
 
-	memcpy(back, pvop_poke_scratch, sizeof(back));
-	for (unsigned i = 0; i < sizeof(pattern); i++)
-		pattern[i] = (uint8_t)(0xa0 + i);
-	text_poke(pvop_poke_scratch, pattern, sizeof(pattern));
-	KT_EXPECT(t, !memcmp(pvop_poke_scratch, pattern, sizeof(pattern)),
-		  "text_poke did not write");
-	text_poke(pvop_poke_scratch, back, sizeof(back));
-	KT_EXPECT(t, !memcmp(pvop_poke_scratch, back, sizeof(back)),
-		  "text_poke did not restore");
+	KT_EXPECT(t, poke_roundtrip(pvop_poke_scratch, 24),
+		  "write within one page did not land or was not undone");
+	KT_EXPECT(
+	    t, poke_roundtrip(pvop_poke_scratch + 20, 24),
+	    "write across a page boundary did not land or was not undone");
 }
 
 KTEST(pvops, cr3_roundtrip)

@@ -91,7 +91,7 @@ KTEST(traps, text_write_faults)
 KTEST(traps, data_not_executable)
 {
 	static uint8_t ret_insn[16] = {0xc3};
-	if (!mmu_nx_bit() && !trap_return_via_xen)
+	if (!mmu_nx_bit())
 		KT_SKIP(t, "no NX on this CPU");
 	uint64_t before = fault_count();
 	asm volatile("1: call *%0\n2:\n" EXTABLE_JUMP("1b", "2b", "2b")
