@@ -14,7 +14,7 @@
 #include "pvop_backend.h"
 #include "timer.h"
 
-uint64_t boot_tsc_entry;
+uint64_t boot_tsc_entry, boot_tsc_ready;
 
 const char *const bench_mode_names[BENCH_MODE_NR] = {
     [BENCH_RAW] = "raw",
@@ -276,9 +276,11 @@ void bench_run(void)
 	       "icount=%d cpu=\"%s\"\n",
 	       platform->name, pvop_current->name, pvop_pad_names[pvop_pad],
 	       tsc_khz, opts.icount, cpu_model());
-	printk("bench: boot sites=%u patch_ticks=%lu entry_to_patched=%lu\n",
+	printk("bench: boot sites=%u patch_ticks=%lu entry_to_patched=%lu "
+	       "entry_to_ready=%lu\n",
 	       pvop_stats.total, pvop_stats.tsc_cycles,
-	       pvop_stats.done_tsc - boot_tsc_entry);
+	       pvop_stats.done_tsc - boot_tsc_entry,
+	       boot_tsc_ready - boot_tsc_entry);
 	for (unsigned i = 0; i < ARRAY_SIZE(rows); i++) {
 		for (int m = 0; m < BENCH_MODE_NR; m++) {
 			struct bench_result r =

@@ -143,8 +143,9 @@ void kernel_main(void)
 
 	platform->tick_start(TICK_HZ);
 	irq_enable();
+	boot_tsc_ready = rdtsc();
 	printk("tinypv: ready, %lu ticks after entry\n",
-	       rdtsc() - boot_tsc_entry);
+	       boot_tsc_ready - boot_tsc_entry);
 
 	if (opts.bench) {
 		bench_run();

@@ -280,14 +280,26 @@ def write_report(meta, envs, records, boots, plots):
             lines += ["", f"![{e['name']}]({plots[e['name']]})"]
     if boots:
         lines += ["", "## Boot: patching cost", "",
-                  "| environment | sites | ticks patching | per site | "
-                  "entry to all patched |", "|---|---|---|---|---|"]
+                  "Ticks are guest instructions under icount, emulated TSC "
+                  "ticks elsewhere; microseconds are those ticks over the "
+                  "guest's TSC rate (virtual time under icount).", "",
+                  "| environment | sites | patching | per site | "
+                  "entry to all patched | entry to ready |",
+                  "|---|---|---|---|---|---|"]
+        khz = {e["name"]: e.get("tsc_khz", 0) for e in envs}
         for b in boots:
             sites = b.get("sites", 0)
+            k = khz.get(b["environment"]) or 0
+
+            def t(ticks):
+                us = f" ({ticks * 1000 // k} us)" if k and ticks else ""
+                return f"{ticks}{us}"
             lines.append(
-                f"| {b['environment']} | {sites} | {b.get('patch_ticks')} | "
+                f"| {b['environment']} | {sites} | "
+                f"{t(b.get('patch_ticks', 0))} | "
                 f"{b.get('patch_ticks', 0) // max(sites, 1)} | "
-                f"{b.get('entry_to_patched')} |")
+                f"{t(b.get('entry_to_patched', 0))} | "
+                f"{t(b.get('entry_to_ready', 0))} |")
     if "compare" in plots:
         lines += ["", "## Native vs Xen PV, exact instruction counts", "",
                   f"![compare]({plots['compare']})"]

@@ -57,7 +57,8 @@ struct bench_result bench_measure(unsigned i, enum bench_mode mode,
 /* The `bench` command-line option: every cell, printed as "bench:" lines. */
 void bench_run(void);
 
-/* TSC at the first C instruction of the kernel (either boot head). */
-extern uint64_t boot_tsc_entry;
+/* TSC at the first C instruction of the kernel (either boot head), and
+ * when it was ready (patched, protected, ticking, interrupts on). */
+extern uint64_t boot_tsc_entry, boot_tsc_ready;
 
 #endif
