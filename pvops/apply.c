@@ -43,6 +43,9 @@ static void check_site_bounds(const struct pvop_site *s,
 {
 	if (s->op >= PVOP_NR)
 		panic("pvops: site %016lx has unknown op %u", s->addr, s->op);
+	if (s->len != pvop_slots[s->op])
+		panic("pvops: site %016lx (%s) is %u bytes, its slot is %u",
+		      s->addr, pvop_names[s->op], s->len, pvop_slots[s->op]);
 	if (s->addr < (uint64_t)_text_start ||
 	    s->addr + s->len > (uint64_t)_text_end)
 		panic("pvops: site %016lx (%s) is outside kernel text", s->addr,

@@ -290,6 +290,7 @@ struct pvop_backend {
 };
 
 extern const char *const pvop_names[PVOP_NR];
+extern const uint8_t pvop_slots[PVOP_NR]; /* PVOP_SLOT_* by op number */
 extern const char *const pvop_kind_names[PVOP_KIND_NR];
 
 #endif

@@ -83,7 +83,8 @@ static const struct op_case cases[] = {
 
 #define RETP(n) extern char bench_retpoline_##n[];
 RETP(0)
-RETP(1) RETP(2) RETP(3) RETP(4) RETP(5) RETP(6) RETP(7) RETP(8) RETP(9) RETP(10)
+RETP(1)
+RETP(2) RETP(3) RETP(4) RETP(5) RETP(6) RETP(7) RETP(8) RETP(9) RETP(10)
     RETP(11) RETP(12) RETP(13) RETP(14)
 	RETP(15) static char *const retpoline[PVOP_NR] = {
 	    bench_retpoline_0,	bench_retpoline_1,  bench_retpoline_2,
@@ -101,15 +102,6 @@ static uint16_t clobbers_of(int op)
 {
 	return op == PVOP_CPUID ? 0xf : PVREG_RAX;
 }
-
-static const uint8_t slot_of[PVOP_NR] = {
-    PVOP_SLOT_IRQ_DISABLE,   PVOP_SLOT_IRQ_ENABLE, PVOP_SLOT_SAVE_FL,
-    PVOP_SLOT_RESTORE_FL,    PVOP_SLOT_SAFE_HALT,  PVOP_SLOT_HALT,
-    PVOP_SLOT_READ_CR2,	     PVOP_SLOT_READ_CR3,   PVOP_SLOT_WRITE_CR3,
-    PVOP_SLOT_FLUSH_TLB_ONE, PVOP_SLOT_IO_DELAY,   PVOP_SLOT_READ_MSR,
-    PVOP_SLOT_WRITE_MSR,     PVOP_SLOT_CPUID,	   PVOP_SLOT_APIC_EOI,
-    PVOP_SLOT_CLOCK_READ,
-};
 
 static void put32(uint8_t *p, int32_t v)
 {
@@ -150,7 +142,7 @@ static int make_body(const struct op_case *c, int mode, uint8_t *at,
 	pv_ops.fn[c->op] = impl->call;
 
 	struct pvop_site s = {.addr = (uint64_t)(uintptr_t)at,
-			      .len = slot_of[c->op],
+			      .len = pvop_slots[c->op],
 			      .op = (uint8_t)c->op,
 			      .clobbers = clobbers_of(c->op)};
 	const char *why;

@@ -111,20 +111,11 @@ static uint16_t site_clobbers(int op)
 	}
 }
 
-static const uint8_t slot_of[PVOP_NR] = {
-    PVOP_SLOT_IRQ_DISABLE,   PVOP_SLOT_IRQ_ENABLE, PVOP_SLOT_SAVE_FL,
-    PVOP_SLOT_RESTORE_FL,    PVOP_SLOT_SAFE_HALT,  PVOP_SLOT_HALT,
-    PVOP_SLOT_READ_CR2,	     PVOP_SLOT_READ_CR3,   PVOP_SLOT_WRITE_CR3,
-    PVOP_SLOT_FLUSH_TLB_ONE, PVOP_SLOT_IO_DELAY,   PVOP_SLOT_READ_MSR,
-    PVOP_SLOT_WRITE_MSR,     PVOP_SLOT_CPUID,	   PVOP_SLOT_APIC_EOI,
-    PVOP_SLOT_CLOCK_READ,
-};
-
 static struct pvop_site site_for(int op)
 {
 	return (struct pvop_site){
 	    .addr = (uint64_t)(uintptr_t)(text + op * SITE_STRIDE),
-	    .len = slot_of[op],
+	    .len = pvop_slots[op],
 	    .op = (uint8_t)op,
 	    .clobbers = site_clobbers(op),
 	};

@@ -36,19 +36,38 @@ static void ipi_handler(evtchn_port_t port)
 	ipi_hits++;
 }
 
+/* An IPI event channel to ourselves, counted by ipi_handler. */
+static evtchn_port_t open_self_ipi(void)
+{
+	struct evtchn_bind_ipi bind = {.vcpu = 0};
+	if (HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &bind))
+		return 0;
+	xen_evtchn_bind(bind.port, ipi_handler);
+	return bind.port;
+}
+
+static void send_event(evtchn_port_t port)
+{
+	struct evtchn_send send = {.port = port};
+	HYPERVISOR_event_channel_op(EVTCHNOP_send, &send);
+}
+
+static void close_port(evtchn_port_t port)
+{
+	struct evtchn_close close = {.port = port};
+	HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
+	xen_evtchn_bind(port, NULL);
+}
+
 KTEST(xen, pending_event_delivered_on_unmask)
 {
 	NEED_XEN(t);
-	struct evtchn_bind_ipi bind = {.vcpu = 0};
-	KT_ASSERT(t, !HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &bind),
-		  "bind_ipi failed");
-	xen_evtchn_bind(bind.port, ipi_handler);
+	evtchn_port_t port = open_self_ipi();
+	KT_ASSERT(t, port, "bind_ipi failed");
 
 	irq_disable();
 	unsigned before = ipi_hits;
-	struct evtchn_send send = {.port = bind.port};
-	KT_ASSERT(t, !HYPERVISOR_event_channel_op(EVTCHNOP_send, &send),
-		  "send failed");
+	send_event(port);
 	KT_EXPECT(t, ipi_hits == before, "delivered while masked");
 	KT_EXPECT(t, this_cpu()->vcpu_info.evtchn_upcall_pending,
 		  "upcall_pending not set by the send");
@@ -56,28 +75,21 @@ KTEST(xen, pending_event_delivered_on_unmask)
 	KT_EXPECT(t, ipi_hits == before + 1,
 		  "not delivered right after unmask (hits %u)",
 		  ipi_hits - before);
-
-	struct evtchn_close close = {.port = bind.port};
-	HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
-	xen_evtchn_bind(bind.port, NULL);
+	close_port(port);
 }
 
 KTEST(xen, restore_fl_delivers_pending)
 {
 	NEED_XEN(t);
-	struct evtchn_bind_ipi bind = {.vcpu = 0};
-	KT_ASSERT(t, !HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &bind),
-		  "bind_ipi failed");
-	xen_evtchn_bind(bind.port, ipi_handler);
+	evtchn_port_t port = open_self_ipi();
+	KT_ASSERT(t, port, "bind_ipi failed");
+
 	unsigned long fl = irq_save();
 	unsigned before = ipi_hits;
-	struct evtchn_send send = {.port = bind.port};
-	HYPERVISOR_event_channel_op(EVTCHNOP_send, &send);
+	send_event(port);
 	irq_restore(fl | X86_EFLAGS_IF);
 	KT_EXPECT(t, ipi_hits == before + 1, "restore_fl did not deliver");
-	struct evtchn_close close = {.port = bind.port};
-	HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
-	xen_evtchn_bind(bind.port, NULL);
+	close_port(port);
 }
 
 KTEST(xen, version_and_features_reported)
