@@ -81,18 +81,20 @@ static const struct op_case cases[] = {
     {"io_delay", PVOP_BACKEND_KVM, PVOP_IO_DELAY}, /* nothing */
 };
 
-/* clang-format off */
-#define RETP(n) extern char bench_retpoline_##n[];
-RETP(0) RETP(1) RETP(2) RETP(3) RETP(4) RETP(5) RETP(6) RETP(7)
-RETP(8) RETP(9) RETP(10) RETP(11) RETP(12) RETP(13) RETP(14) RETP(15)
-/* clang-format on */
+/* guest/bench_thunks.S: one retpoline-style thunk per op. */
+extern char bench_retpoline_0[], bench_retpoline_1[], bench_retpoline_2[],
+    bench_retpoline_3[], bench_retpoline_4[], bench_retpoline_5[],
+    bench_retpoline_6[], bench_retpoline_7[], bench_retpoline_8[],
+    bench_retpoline_9[], bench_retpoline_10[], bench_retpoline_11[],
+    bench_retpoline_12[], bench_retpoline_13[], bench_retpoline_14[],
+    bench_retpoline_15[];
 static char *const retpoline[PVOP_NR] = {
-	    bench_retpoline_0,	bench_retpoline_1,  bench_retpoline_2,
-	    bench_retpoline_3,	bench_retpoline_4,  bench_retpoline_5,
-	    bench_retpoline_6,	bench_retpoline_7,  bench_retpoline_8,
-	    bench_retpoline_9,	bench_retpoline_10, bench_retpoline_11,
-	    bench_retpoline_12, bench_retpoline_13, bench_retpoline_14,
-	    bench_retpoline_15,
+    bench_retpoline_0,	bench_retpoline_1,  bench_retpoline_2,
+    bench_retpoline_3,	bench_retpoline_4,  bench_retpoline_5,
+    bench_retpoline_6,	bench_retpoline_7,  bench_retpoline_8,
+    bench_retpoline_9,	bench_retpoline_10, bench_retpoline_11,
+    bench_retpoline_12, bench_retpoline_13, bench_retpoline_14,
+    bench_retpoline_15,
 };
 static struct percpu fake_cpu;
 static volatile uint8_t if_native; /* the `if` mode's platform variable */
