@@ -65,14 +65,30 @@ void xen_failsafe(void)
 	panic("xen: failsafe callback (bad segment on return to guest)");
 }
 
+/*
+ * Before pv_ops points at the Xen backend even panic() cannot run (its
+ * irq_disable would be a cli in ring 3): say why on Xen's console and
+ * shut the domain down.
+ */
+static void __noreturn xen_early_fatal(const char *msg)
+{
+	struct sched_shutdown sd = {.reason = SHUTDOWN_crash};
+	HYPERVISOR_console_io(CONSOLEIO_write, (int)strlen(msg), msg);
+	for (;;)
+		xen_hypercall2(__HYPERVISOR_sched_op, SCHEDOP_shutdown,
+			       (unsigned long)&sd);
+}
+
 static void register_vcpu_info(void)
 {
 	struct vcpu_register_vcpu_info info = {
 	    .mfn = xen_virt_to_mfn(&percpu0),
 	    .offset = offsetof(struct percpu, vcpu_info),
 	};
+	/* Runs before pv_ops points at the Xen backend: no panic() yet. */
 	if (HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &info))
-		panic("xen: cannot place vcpu_info in the per-CPU area");
+		xen_early_fatal("tinypv: PANIC: xen: cannot place vcpu_info in "
+				"the per-CPU area\n");
 }
 
 static void map_shared_info(void)
@@ -254,20 +270,6 @@ static void read_version(void)
 		xen_features[0] = fi.submap;
 }
 
-/*
- * Before pv_ops points at the Xen backend even panic() cannot run (its
- * irq_disable would be a cli in ring 3): say why on Xen's console and
- * shut the domain down.
- */
-static void __noreturn xen_early_fatal(const char *msg)
-{
-	struct sched_shutdown sd = {.reason = SHUTDOWN_crash};
-	HYPERVISOR_console_io(CONSOLEIO_write, (int)strlen(msg), msg);
-	for (;;)
-		xen_hypercall2(__HYPERVISOR_sched_op, SCHEDOP_shutdown,
-			       (unsigned long)&sd);
-}
-
 void start_xen_pv(start_info_t *si)
 {
 	static struct pvop_backend early;
@@ -280,7 +282,9 @@ void start_xen_pv(start_info_t *si)
 	xen_start_info = si;
 	xen_p2m = (const unsigned long *)si->mfn_list;
 	percpu0.self = &percpu0;
-	HYPERVISOR_set_segment_base(SEGBASE_GS_KERNEL, (unsigned long)&percpu0);
+	if (HYPERVISOR_set_segment_base(SEGBASE_GS_KERNEL,
+					(unsigned long)&percpu0))
+		xen_early_fatal("tinypv: PANIC: xen: cannot set the GS base\n");
 	register_vcpu_info();
 	percpu0.cr3 = xen_p2m[(si->pt_base - KERNEL_VBASE) >> PAGE_SHIFT]
 		      << PAGE_SHIFT;
