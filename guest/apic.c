@@ -88,11 +88,10 @@ static void calibrate(void)
 	uint32_t left = apic_read(APIC_TIMER_CUR);
 	apic_write(APIC_TIMER_INIT, 0);
 
-	/* The window is count PIT ticks long, not exactly CAL_MS. */
-	uint64_t window_us = (uint64_t)count * 1000000 / PIT_HZ;
-	tsc_khz = (t1 - t0) * 1000 / window_us;
-	apic_per_ms =
-	    (uint32_t)((uint64_t)(0xffffffffu - left) * 1000 / window_us);
+	/* The window is count PIT ticks long (9999.3 us), not CAL_MS. */
+	uint64_t div = (uint64_t)count * 1000;
+	tsc_khz = (t1 - t0) * PIT_HZ / div;
+	apic_per_ms = (uint32_t)((uint64_t)(0xffffffffu - left) * PIT_HZ / div);
 	if (!tsc_khz || !apic_per_ms)
 		panic("timer: calibration failed (tsc %lu, apic %u)", t1 - t0,
 		      0xffffffffu - left);
