@@ -7,6 +7,7 @@
  * the patcher twice changes nothing). Anything else means the table and
  * the text disagree: we panic and name the site, op and bytes.
  */
+#include "cmdline.h"
 #include "kernel.h"
 #include "mm.h"
 #include "platform.h"
@@ -132,8 +133,9 @@ void pvop_report(void)
 	       pvop_current->name, mode_names[pvop_mode],
 	       pvop_pad_names[pvop_pad], pvop_stats.total, pvop_stats.pinned);
 	/* Under QEMU -icount shift=0 a TSC tick is one instruction. */
-	printk("pvops: patching took %lu TSC ticks (%lu us; %lu per site)\n",
+	printk("pvops: patching took %lu %s (%lu us; %lu per site)\n",
 	       pvop_stats.tsc_cycles,
+	       opts.icount ? "guest instructions" : "TSC ticks",
 	       tsc_khz ? pvop_stats.tsc_cycles * 1000 / tsc_khz : 0,
 	       pvop_stats.total ? pvop_stats.tsc_cycles / pvop_stats.total : 0);
 	for (int op = 0; op < PVOP_NR; op++) {
