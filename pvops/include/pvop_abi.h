@@ -84,6 +84,28 @@
 #define PVREG_R9 (1 << 9)
 #define PVREG_R10 (1 << 10)
 #define PVREG_R11 (1 << 11)
+#define PVREG_ALL 0xfef /* every mask bit but rsp */
+
+/*
+ * The clobber mask every site of an op carries (the table above). The build
+ * checker and the boot refuse a site record with any other mask.
+ */
+#define PVOP_CLOB_IRQ_DISABLE PVREG_RAX
+#define PVOP_CLOB_IRQ_ENABLE PVREG_RAX
+#define PVOP_CLOB_SAVE_FL PVREG_RAX
+#define PVOP_CLOB_RESTORE_FL PVREG_RAX
+#define PVOP_CLOB_SAFE_HALT PVREG_RAX
+#define PVOP_CLOB_HALT PVREG_RAX
+#define PVOP_CLOB_READ_CR2 PVREG_RAX
+#define PVOP_CLOB_READ_CR3 PVREG_RAX
+#define PVOP_CLOB_WRITE_CR3 PVREG_RAX
+#define PVOP_CLOB_FLUSH_TLB_ONE PVREG_RAX
+#define PVOP_CLOB_IO_DELAY PVREG_RAX
+#define PVOP_CLOB_READ_MSR (PVREG_RAX | PVREG_RDX)
+#define PVOP_CLOB_WRITE_MSR (PVREG_RAX | PVREG_RDX)
+#define PVOP_CLOB_CPUID (PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
+#define PVOP_CLOB_APIC_EOI PVREG_RAX
+#define PVOP_CLOB_CLOCK_READ PVREG_RAX
 
 /*
  * Site flags: benchmark sites pin their dispatch mode and may pin their
