@@ -137,9 +137,9 @@ static __attribute__((noinline)) uint64_t bench_empty(unsigned n) LOOP(;)
 
 /* The inline and call cells use the default padding whatever pvpad= says:
  * the icount tests compare them with fixed expectations. */
-#define INLINE_F (PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(PVOP_PAD_DEFAULT))
-#define CALL_F (PVOP_SITE_FORCE_CALL | PVOP_SITE_PAD(PVOP_PAD_DEFAULT))
-#define PAD_F(s) (PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(PVOP_PAD_##s))
+#define INLINE_F (PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(PATCH_PAD_DEFAULT))
+#define CALL_F (PVOP_SITE_FORCE_CALL | PVOP_SITE_PAD(PATCH_PAD_DEFAULT))
+#define PAD_F(s) (PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(PATCH_PAD_##s))
 
 /* clang-format off */
 #define BENCH_FNS(op)							\
@@ -274,12 +274,12 @@ void bench_run(void)
 
 	printk("bench: begin platform=%s backend=%s pad=%s tsc_khz=%lu "
 	       "icount=%d cpu=\"%s\"\n",
-	       platform->name, pvop_current->name, pvop_pad_names[pvop_pad],
+	       platform->name, pvop_current->name, patch_pad_names[pvop_pad],
 	       tsc_khz, opts.icount, cpu_model());
-	printk("bench: boot sites=%u patch_ticks=%lu entry_to_patched=%lu "
-	       "entry_to_ready=%lu\n",
-	       pvop_stats.total, pvop_stats.tsc_cycles,
-	       pvop_stats.done_tsc - boot_tsc_entry,
+	printk("bench: boot sites=%u patch_ticks=%lu check_ticks=%lu "
+	       "entry_to_patched=%lu entry_to_ready=%lu\n",
+	       pvop_stats.total, boot.patch_ticks, boot.patch_check_ticks,
+	       boot.patched_tsc - boot_tsc_entry,
 	       boot_tsc_ready - boot_tsc_entry);
 	for (unsigned i = 0; i < ARRAY_SIZE(rows); i++) {
 		for (int m = 0; m < BENCH_MODE_NR; m++) {

@@ -8,6 +8,10 @@
  * that text can be mapped read-only and everything else no-execute.
  */
 #include "layout.h"
+#include "patch_abi.h"
+
+/* struct patch_state (patch/include/patch.h asserts the same size). */
+#define PATCH_STATE_SIZE 64
 
 OUTPUT_FORMAT("elf64-x86-64")
 OUTPUT_ARCH(i386:x86-64)
@@ -49,11 +53,12 @@ SECTIONS
 		*(.rodata .rodata.*)
 	} :rodata
 
-	/* Records read at boot (and by scripts/check_sites.py). */
-	.pvop.sites : AT(ADDR(.pvop.sites) - KERNEL_VBASE) ALIGN(16) {
-		__pvop_sites_start = .;
-		KEEP(*(.pvop.sites))
-		__pvop_sites_end = .;
+	/* Patch-site records of every kind (patch/include/patch_abi.h), read
+	 * at boot and by scripts/check_sites.py. */
+	.patch.sites : AT(ADDR(.patch.sites) - KERNEL_VBASE) ALIGN(16) {
+		__patch_sites_start = .;
+		KEEP(*(.patch.sites))
+		__patch_sites_end = .;
 	} :rodata
 	.pvop.templates : AT(ADDR(.pvop.templates) - KERNEL_VBASE) ALIGN(16) {
 		__pvop_templates_start = .;
@@ -90,6 +95,11 @@ SECTIONS
 		*(.bss.page_aligned)
 		*(.bss .bss.*)
 		*(COMMON)
+		/* The engine's state of each site: one entry per record. */
+		. = ALIGN(8);
+		__patch_state_start = .;
+		. += (__patch_sites_end - __patch_sites_start) / PATCH_RECORD_SIZE * PATCH_STATE_SIZE;
+		__patch_state_end = .;
 		. = ALIGN(PAGE_SIZE);
 		__bss_end = .;
 	} :data
@@ -107,7 +117,9 @@ ASSERT(((pvop_poke_scratch + 32) & (PAGE_SIZE - 1)) == 0, "poke scratch must str
 ASSERT((_rodata_start & (PAGE_SIZE - 1)) == 0, "rodata must start on a page")
 ASSERT((_data_start & (PAGE_SIZE - 1)) == 0, "data must start on a page")
 ASSERT(_kernel_end - KERNEL_VBASE < 0x40000000, "image must fit the first GiB")
-ASSERT((__pvop_sites_end - __pvop_sites_start) % 16 == 0, "pvop site records are 16 bytes")
+ASSERT((__patch_sites_end - __patch_sites_start) % PATCH_RECORD_SIZE == 0, "patch site records are 16 bytes")
+ASSERT(__patch_sites_end > __patch_sites_start, "no patch sites: the records were dropped")
+ASSERT(_text_end - _text_start <= POKE_MAX_SIZE, "text must fit the poke mapping's one page table")
 ASSERT((__pvop_templates_end - __pvop_templates_start) % 16 == 0, "pvop template records are 16 bytes")
 ASSERT((__ktest_end - __ktest_start) % 24 == 0, "ktest records are 24 bytes")
 ASSERT((__extable_end - __extable_start) % 16 == 0, "extable records are 16 bytes")

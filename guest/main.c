@@ -3,9 +3,10 @@
  *
  *   boot head (PVH or Xen PV) -> kernel_main():
  *     parse the command line, settle the platform (detected, or forced
- *     where that is safe), platform init (memory, traps, timer), patch
- *     every pvop site, protect text, print the boot report, start the
- *     tick, run the tests (or benchmarks), end QEMU with the verdict.
+ *     where that is safe), platform init (memory, traps, timer), the
+ *     private poke mapping, protect text, check every patch-site record,
+ *     patch every pvop site, print the boot report, start the tick, run
+ *     the tests (or benchmarks), end QEMU with the verdict.
  */
 #include "bench.h"
 #include "cmdline.h"
@@ -14,6 +15,7 @@
 #include "layout.h"
 #include "mm.h"
 #include "percpu.h"
+#include "patch.h"
 #include "platform.h"
 #include "pvop_backend.h"
 #include "timer.h"
@@ -74,17 +76,35 @@ static enum pvop_mode mode_option(void)
 	return PVOP_MODE_INLINE;
 }
 
-static enum pvop_pad pad_option(void)
+static enum patch_pad pad_option(void)
 {
-	for (int i = 0; opts.pvpad && i < PVOP_PAD_NR; i++)
-		if (!strcmp(opts.pvpad, pvop_pad_names[i]))
+	for (int i = 0; opts.pvpad && i < PATCH_PAD_NR; i++)
+		if (!strcmp(opts.pvpad, patch_pad_names[i]))
 			return i;
 	if (opts.pvpad)
 		printk(
 		    "warning: pvpad=%s unknown (nops | nop1 | jmp | single | "
 		    "prefix); using %s\n",
-		    opts.pvpad, pvop_pad_names[PVOP_PAD_DEFAULT]);
-	return PVOP_PAD_DEFAULT;
+		    opts.pvpad, patch_pad_names[PATCH_PAD_DEFAULT]);
+	return PATCH_PAD_DEFAULT;
+}
+
+/* Under QEMU -icount shift=0 a TSC tick is one guest instruction. */
+static void patch_cost_report(void)
+{
+	const char *unit = opts.icount ? "guest instructions" : "TSC ticks";
+	unsigned n = pvop_stats.total;
+
+	printk("patch: %u site records checked in %lu %s\n", patch_nr_sites(),
+	       boot.patch_check_ticks, unit);
+	printk("pvops: patching took %lu %s (%lu us; %lu per site), %lu "
+	       "writes in %lu batches\n",
+	       boot.patch_ticks, unit,
+	       tsc_khz ? boot.patch_ticks * 1000 / tsc_khz : 0,
+	       n ? boot.patch_ticks / n : 0, patch_stats.writes,
+	       patch_stats.batches);
+	printk("boot ticks: entry to all sites patched %lu\n",
+	       boot.patched_tsc - boot_tsc_entry);
 }
 
 static void boot_report(void)
@@ -107,8 +127,7 @@ static void boot_report(void)
 	if (platform->report)
 		platform->report();
 	pvop_report();
-	printk("boot ticks: entry to all sites patched %lu\n",
-	       pvop_stats.done_tsc - boot_tsc_entry);
+	patch_cost_report();
 }
 
 /*
@@ -118,12 +137,31 @@ static void boot_report(void)
  */
 static void inject_corrupt_site(void)
 {
-	const struct pvop_site *s = __pvop_sites_start;
 	uint8_t int3 = 0xcc;
 
-	printk("inject: corrupting site %016lx (%s)\n", s->addr,
-	       pvop_names[s->op]);
-	text_poke((void *)s->addr, &int3, 1);
+	for_each_pvop_site(r)
+	{
+		printk("inject: corrupting site %016lx (%s)\n",
+		       (unsigned long)patch_site_addr(r), pvop_names[r->arg]);
+		text_poke((void *)patch_site_addr(r), &int3, 1);
+		return;
+	}
+}
+
+/*
+ * Text is read-only before the first write (writes go through the private
+ * poke mapping); every record is checked once, then one batch patches
+ * every pvop site. Both steps are timed for the boot report.
+ */
+static void patch_boot(const struct pvop_backend *b)
+{
+	uint64_t t0 = rdtsc_ordered();
+	patch_init();
+	uint64_t t1 = rdtsc_ordered();
+	pvop_patch_all(b, mode_option(), pad_option());
+	boot.patched_tsc = rdtsc_ordered();
+	boot.patch_check_ticks = t1 - t0;
+	boot.patch_ticks = boot.patched_tsc - t1;
 }
 
 void kernel_main(void)
@@ -134,11 +172,14 @@ void kernel_main(void)
 	cmdline_parse(boot.cmdline);
 	apply_platform_option();
 	platform->init();
+	patch_seam_init();
+	platform->protect_text();
+	pvop_register_kind();
 	platform->pvop_backend(&backend);
+	pvop_backend_prepare(&backend);
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
 		inject_corrupt_site();
-	pvop_patch_all(&backend, mode_option(), pad_option());
-	platform->protect_text();
+	patch_boot(&backend);
 	boot_report();
 
 	platform->tick_start(TICK_HZ);

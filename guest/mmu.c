@@ -117,7 +117,28 @@ uint64_t *mmu_pte(uint64_t va)
 	return walk(phys_to_virt(read_cr3() & PTE_ADDR), va, 1, false);
 }
 
-/* ---- text_poke alias (struct platform hooks, native and KVM) ---- */
+/*
+ * The private poke tables (guest/patch_seam.c): a copy of the kernel's
+ * PML4 plus POKE_BASE, where every text page has a writable, no-execute
+ * alias. The kernel half is shared below the top level, so it stays
+ * current; tinypv adds no top-level entries after mmu_init_native().
+ */
+uint64_t mmu_poke_tables(void)
+{
+	uint64_t pml4_pa = pmm_alloc();
+	uint64_t text = (uint64_t)_text_start;
+
+	if (!pml4_pa)
+		panic("mmu: no memory for the poke tables");
+	uint64_t *pml4 = phys_to_virt(pml4_pa);
+	memcpy(pml4, phys_to_virt(read_cr3() & PTE_ADDR), PAGE_SIZE);
+	for (uint64_t va = text; va < (uint64_t)_text_end; va += PAGE_SIZE)
+		*walk(pml4, POKE_BASE + (va - text), 1, true) =
+		    (va - KERNEL_VBASE) | PTE_P | PTE_W | nx;
+	return pml4_pa;
+}
+
+/* ---- alias windows (struct platform hooks, native and KVM) ---- */
 
 static uint64_t saved_pte[2];
 static uintptr_t saved_va[2];

@@ -34,7 +34,12 @@ static void native_pvop_backend(struct pvop_backend *b)
 
 static void kvm_pvop_backend(struct pvop_backend *b)
 {
-	pvop_backend_kvm(b, kvm_features);
+	struct pvop_kvm_caps caps = {
+	    .nop_io_delay = kvm_features & KVM_FEATURE_NOP_IO_DELAY,
+	    .pv_eoi = kvm_features & KVM_FEATURE_PV_EOI,
+	    .kvmclock = kvm_features & KVM_FEATURE_CLOCKSOURCE2,
+	};
+	pvop_backend_kvm(b, &caps);
 }
 
 static void __noreturn native_exit(int code)
@@ -69,6 +74,7 @@ const struct platform platform_native = {
     .tick_start = native_tick_start,
     .alias_map = native_alias_map,
     .alias_unmap = native_alias_unmap,
+    .poke_tables = mmu_poke_tables,
     .protect_text = native_protect_text,
     .report = native_report,
 };
@@ -89,6 +95,7 @@ const struct platform platform_kvm = {
     .tick_start = native_tick_start,
     .alias_map = native_alias_map,
     .alias_unmap = native_alias_unmap,
+    .poke_tables = mmu_poke_tables,
     .protect_text = native_protect_text,
     .report = kvm_platform_report,
 };

@@ -8,7 +8,6 @@
 #include "pvops.h"
 
 uint8_t trap_return_via_xen;
-struct fault_record last_fault;
 
 extern const struct extable_entry __extable_start[], __extable_end[];
 
@@ -88,6 +87,27 @@ static bool call_to(uint64_t ret, uint64_t target)
 	return p[-2] == 0xff && (p[-1] & 0xf8) == 0xd0;
 }
 
+/* The frame slot of a register, by PVREG_* number (not rsp). */
+static uint64_t *frame_reg(struct trap_frame *f, unsigned reg)
+{
+	switch (reg) {
+	case 0:
+		return &f->rax;
+	case 1:
+		return &f->rcx;
+	case 2:
+		return &f->rdx;
+	case 3:
+		return &f->rbx;
+	case 6:
+		return &f->rsi;
+	case 7:
+		return &f->rdi;
+	default:
+		return NULL;
+	}
+}
+
 static const struct extable_entry *ext_find(uint64_t rip)
 {
 	for (const struct extable_entry *e = __extable_start; e < __extable_end;
@@ -123,11 +143,18 @@ static bool fixup(struct trap_frame *f, uint64_t cr2)
 	}
 	if (!e || e->kind != EXT_JUMP)
 		return false;
-	last_fault.count++;
-	last_fault.vector = f->vector;
-	last_fault.error = f->error;
-	last_fault.rip = f->rip;
-	last_fault.cr2 = cr2;
+	struct fault_record *fr = &this_cpu()->fault;
+	fr->count++;
+	fr->vector = f->vector;
+	fr->error = f->error;
+	fr->rip = f->rip;
+	fr->cr2 = cr2;
+	if (e->reg != EXT_REG_NONE) {
+		uint64_t *r = frame_reg(f, e->reg);
+		if (!r)
+			return false; /* a record we cannot honour: fatal */
+		*r = EXT_FAULTED | (f->error & 0xffffffff) << 8 | f->vector;
+	}
 	f->rip = e->insn + e->fixup;
 	f->rsp = rsp;
 	return true;

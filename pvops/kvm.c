@@ -5,21 +5,21 @@
  *   apic_eoi   PV EOI (a bit in shared memory) when KVM_FEATURE_PV_EOI;
  *   clock_read kvmclock (the pvclock reader shared with Xen) when
  *              KVM_FEATURE_CLOCKSOURCE2.
- * The feature bits come from CPUID 0x40000001 eax; guest/kvm.c sets up
- * the shared memory before this backend is patched in.
+ * The platform code (guest/native.c) decides from CPUID 0x40000001 eax
+ * what is on offer, and guest/kvm.c sets up the shared memory before this
+ * backend is patched in.
  */
-#include "kvm.h"
 #include "pvop_backend.h"
 
-void pvop_backend_kvm(struct pvop_backend *b, uint32_t features)
+void pvop_backend_kvm(struct pvop_backend *b, const struct pvop_kvm_caps *c)
 {
 	pvop_backend_native(b);
 	b->name = "kvm";
 	b->id = PVOP_BACKEND_KVM;
-	if (features & KVM_FEATURE_NOP_IO_DELAY)
+	if (c->nop_io_delay)
 		b->op[PVOP_IO_DELAY] = PVOP_IMPL_NOP;
-	if (features & KVM_FEATURE_PV_EOI)
+	if (c->pv_eoi)
 		b->op[PVOP_APIC_EOI] = PVOP_IMPL_THUNK(kvm_apic_eoi_thunk);
-	if (features & KVM_FEATURE_CLOCKSOURCE2)
+	if (c->kvmclock)
 		b->op[PVOP_CLOCK_READ] = PVOP_IMPL_THUNK(kvm_clock_read_thunk);
 }

@@ -5,24 +5,18 @@
  *   pvstub_<backend>_<op>: the bytes followed by `ret`, a function with the
  *                          op's register convention (pvops=off/noinline);
  *   pvtpl_<backend>_<op>:  a struct pvop_template record in
- *                          .pvop.templates (address, length, clobbers,
- *                          offset of a rel32 to relocate when copied).
- * The assembler refuses a template longer than its op's slot. TPL_END1
- * marks a single-instruction template that may take redundant prefixes.
+ *                          .pvop.templates (address, length, clobbers).
+ * The assembler refuses a template longer than its op's slot, and an
+ * empty one. TPL_END1 marks a single-instruction template that may take
+ * redundant prefixes. Branches and RIP-relative operands that leave a
+ * template are found by the engine's decoder and re-aimed at each site.
  */
-#include "asm.h"
-#include "percpu.h"
+#include "patch_seam.h"
 #include "pvop_abi.h"
 
 /* clang-format off */
 /* A fault here, when called as a stub, returns to the caller. */
-#define EXTABLE_RET(insn, end)						\
-	.pushsection .extable, "a";					\
-	.balign 8;							\
-	.quad insn;							\
-	.long 0;							\
-	.short end - insn, 1;						\
-	.popsection
+#define EXTABLE_RET(insn, end) EXTABLE_ASM(insn, end, insn, EXT_RET)
 
 #define TPL_BEGIN(b, name)						\
 	.pushsection .pvop.text, "ax";					\
@@ -31,12 +25,15 @@
 	.type pvstub_##b##_##name, @function;				\
 pvstub_##b##_##name:
 
-#define TPL_END_REL(b, name, B, OP, clob, rel, one)				\
+#define TPL_END_ONE(b, name, B, OP, clob, one)				\
 pvstub_##b##_##name##_end:						\
 	ret;								\
 	.size pvstub_##b##_##name, . - pvstub_##b##_##name;		\
 	.if (pvstub_##b##_##name##_end - pvstub_##b##_##name) > PVOP_SLOT_##OP; \
 	.error "template pvstub_" #b "_" #name " is longer than its slot"; \
+	.endif;								\
+	.if (pvstub_##b##_##name##_end - pvstub_##b##_##name) == 0;	\
+	.error "template pvstub_" #b "_" #name " is empty";		\
 	.endif;								\
 	.popsection;							\
 	.pushsection .pvop.templates, "a";				\
@@ -46,16 +43,16 @@ pvtpl_##b##_##name:							\
 	.quad pvstub_##b##_##name;					\
 	.byte pvstub_##b##_##name##_end - pvstub_##b##_##name, PVOP_##OP; \
 	.short clob;							\
-	.byte PVOP_BACKEND_##B, rel, one, 0;				\
+	.byte PVOP_BACKEND_##B, 0, one, 0;				\
 	.popsection
 
 #define TPL_END(b, name, B, OP, clob)					\
-	TPL_END_REL(b, name, B, OP, clob, PVOP_NO_REL32, 0)
+	TPL_END_ONE(b, name, B, OP, clob, 0)
 
 /* A template that is one instruction with no memory operand override: it
- * may carry redundant prefixes as its padding (PVOP_PAD_PREFIX). */
+ * may carry redundant prefixes as its padding (PATCH_PAD_PREFIX). */
 #define TPL_END1(b, name, B, OP, clob)					\
-	TPL_END_REL(b, name, B, OP, clob, PVOP_NO_REL32, 1)
+	TPL_END_ONE(b, name, B, OP, clob, 1)
 /* clang-format on */
 
 /* ---------------------------------------------------------------- native */
@@ -121,9 +118,14 @@ TPL_BEGIN(native, cpuid)
 	cpuid
 TPL_END1(native, cpuid, NATIVE, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 
-/* The empty template: what "nothing" is when it must be callable. */
-TPL_BEGIN(any, nop)
-TPL_END(any, nop, NATIVE, IO_DELAY, 0)
+/* What "nothing" is when it must be called (pvops=off/noinline): not a
+ * template, since there are no bytes to copy. */
+	.pushsection .pvop.text, "ax"
+	.balign 16
+FUNC(pvstub_nothing)
+	ret
+ENDFUNC(pvstub_nothing)
+	.popsection
 
 /* ---------------------------------------------------------------- xen-pv */
 
@@ -134,26 +136,27 @@ TPL_END(xen, irq_disable, XEN, IRQ_DISABLE, 0)
 
 /*
  * Unmask, then if an event arrived while masked, have Xen deliver it now.
- * The call is the only relative branch leaving the template: the patcher
- * relocates it (rel32 offset below).
+ * The call leaves the template: the engine's decoder finds it and re-aims
+ * it at each site; the jz stays inside and moves with the bytes.
  */
 TPL_BEGIN(xen, irq_enable)
 	movb	$0, %gs:PERCPU_VCPU_MASK
 	testb	$0xff, %gs:PERCPU_VCPU_PENDING
-	/* jz 1f, spelled out so the template has a fixed length */
-	.byte	0x74, 1f - .Lxen_irq_enable_call
-.Lxen_irq_enable_call:
-	call	xen_force_upcall_thunk
+	/* jz 1f, spelled out so the template has a length the .if sees */
+	.byte	0x74, 1f - 2f
+2:	call	xen_force_upcall_thunk
 1:
-TPL_END_REL(xen, irq_enable, XEN, IRQ_ENABLE, PVREG_RAX,
-	    .Lxen_irq_enable_call + 1 - pvstub_xen_irq_enable, 0)
+TPL_END(xen, irq_enable, XEN, IRQ_ENABLE, PVREG_RAX)
 
-/* IF (bit 9) = !mask; the other bits of the result are zero. */
+/*
+ * IF (bit 9) = !mask, the other bits zero, in three instructions. The
+ * mask byte is only ever 0 or 1 (this kernel writes 1, Xen writes 1 when
+ * it delivers an event).
+ */
 TPL_BEGIN(xen, save_fl)
-	xor	%eax, %eax
-	cmpb	$0, %gs:PERCPU_VCPU_MASK
-	sete	%ah
-	add	%ah, %ah
+	movzbl	%gs:PERCPU_VCPU_MASK, %eax
+	xor	$1, %eax
+	shl	$9, %eax
 TPL_END(xen, save_fl, XEN, SAVE_FL, PVREG_RAX)
 
 TPL_BEGIN(xen, read_cr2)

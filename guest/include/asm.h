@@ -8,6 +8,9 @@
 #ifndef TINYPV_ASM_H
 #define TINYPV_ASM_H
 
+/* GLOBAL, FUNC, ENDFUNC and the fixup-record macros (EXTABLE_*). */
+#include "patch_seam.h"
+
 #ifdef __ASSEMBLER__
 
 /* clang-format off */
@@ -24,27 +27,6 @@
 	.popsection
 /* clang-format on */
 
-#define GLOBAL(name)                                                           \
-	.globl name;                                                           \
-	name:
-
-#define FUNC(name)                                                             \
-	.globl name;                                                           \
-	.type name, @function;                                                 \
-	name:
-
-#define ENDFUNC(name) .size name, .- name
-
 #endif /* __ASSEMBLER__ */
-
-/*
- * Exception-fixup records (guest/include/trap.h), from inline asm or .S:
- * a fault in [insn, end) resumes at fixup (EXT_JUMP) or returns to the
- * caller (EXT_RET). Arguments are label names as strings, e.g. "1b".
- */
-#define EXTABLE_JUMP(insn, end, fixup)                                         \
-	".pushsection .extable, \"a\"\n\t.balign 8\n\t.quad " insn             \
-	"\n\t.long " fixup " - " insn "\n\t.short " end " - " insn             \
-	", 0\n\t.popsection\n\t"
 
 #endif

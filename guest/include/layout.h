@@ -11,8 +11,10 @@
  *                       under Xen PV, where memory is reached through the
  *                       kernel mapping Xen built (see guest/xen/).
  *
- * text_poke()'s writable alias is a two-page window in .bss whose PTEs are
- * repointed for the duration of a write (guest/text_poke.c).
+ *   0x0000008000000000  POKE_BASE: the writable alias of kernel text, present
+ *                       only in the private poke page tables that the patch
+ *                       engine loads while it writes (guest/patch_seam.c);
+ *                       no other page table maps anything here.
  *
  * Low memory seen natively: 0x0-0x100000 is firmware/BIOS, the image starts
  * at KERNEL_PBASE.
@@ -34,6 +36,8 @@
 #define KERNEL_PBASE _UL(0x100000)
 #define PHYS_MAP_BASE _UL(0xffff800000000000)
 #define PHYS_MAP_SIZE _UL(0x100000000)
+#define POKE_BASE _UL(0x0000008000000000)
+#define POKE_MAX_SIZE _UL(0x200000) /* one page table: text up to 2 MiB */
 
 #define BOOT_STACK_SIZE (4 * 4096)
 

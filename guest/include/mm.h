@@ -44,8 +44,11 @@ uint64_t *mmu_pte(uint64_t va); /* the 4 KiB PTE mapping va, or NULL */
 uint64_t mmu_nx_bit(void);	/* PTE_NX, or 0 without NX */
 void mmu_use_nx(void);
 
-/* guest/text_poke.c: the one way to write kernel text. */
-void text_poke(void *addr, const void *src, unsigned len);
-uint64_t text_poke_count(void);
+uint64_t mmu_poke_tables(void); /* native private poke tables: CR3 */
+
+/* guest/patch_seam.c: builds the poke mapping (before any text write). */
+void patch_seam_init(void);
+
+/* The one way to write kernel text is the patch engine: patch.h. */
 
 #endif

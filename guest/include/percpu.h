@@ -11,18 +11,19 @@
 #ifndef TINYPV_PERCPU_H
 #define TINYPV_PERCPU_H
 
-#define PERCPU_SELF 0
-#define PERCPU_CPU 8
-#define PERCPU_CR3 16 /* Xen PV: the CR3 this CPU last loaded */
-#define PERCPU_VCPU_INFO 64
-#define PERCPU_VCPU_PENDING (PERCPU_VCPU_INFO + 0)
-#define PERCPU_VCPU_MASK (PERCPU_VCPU_INFO + 1)
-#define PERCPU_VCPU_CR2 (PERCPU_VCPU_INFO + 16)
+/* The offsets inline pvop templates use are fixed in the patch seam. */
+#include "patch_seam.h"
 
 #ifndef __ASSEMBLER__
 #include "xen_public.h"
 #include <stddef.h>
 #include <stdint.h>
+
+/* The last fault a fixup resumed from, on this CPU (trap.c). */
+struct fault_record {
+	uint64_t count;
+	uint64_t vector, error, rip, cr2;
+};
 
 struct percpu {
 	struct percpu *self;
@@ -33,6 +34,7 @@ struct percpu {
 	/* Fields below are C-only. */
 	volatile uint64_t ticks; /* timer interrupts taken */
 	volatile uint64_t irqs;	 /* all interrupts/upcalls taken */
+	struct fault_record fault;
 } __attribute__((aligned(4096)));
 
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF, "percpu");

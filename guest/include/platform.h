@@ -36,6 +36,10 @@ struct boot_info {
 	unsigned memmap_nr;
 	char hv_signature[13]; /* CPUID 0x40000000, "" if none */
 	uint32_t hv_max_leaf;
+	/* Boot patching cost (guest/main.c), in TSC ticks. */
+	uint64_t patch_check_ticks; /* patch_init(): every record checked */
+	uint64_t patch_ticks;	    /* pvop_patch_all(): the boot batch */
+	uint64_t patched_tsc;	    /* TSC when it finished */
 };
 
 struct platform {
@@ -50,13 +54,18 @@ struct platform {
 	/* Timer/event source: start a periodic tick of hz per second. */
 	void (*tick_start)(unsigned hz);
 	/*
-	 * text_poke alias: make the page at `window` a writable view of the
-	 * page holding kernel address `target`, and put it back afterwards.
-	 * Neither flushes the TLB: the caller does, with flush_tlb_one().
+	 * Make the page at `window` a writable view of the page holding
+	 * kernel address `target`, and put it back afterwards (the TLB
+	 * tests use it). Neither flushes the TLB: the caller does.
 	 */
 	void (*alias_map)(uintptr_t window, uintptr_t target);
 	void (*alias_unmap)(uintptr_t window);
-	/* Make kernel text read-only (after patching). */
+	/*
+	 * Build the private poke page tables (guest/patch_seam.c) and return
+	 * the CR3 value that loads them.
+	 */
+	uint64_t (*poke_tables)(void);
+	/* Make kernel text read-only (before patching: writes use the alias). */
 	void (*protect_text)(void);
 	/* Lines for the boot report that only this platform knows. */
 	void (*report)(void);

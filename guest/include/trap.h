@@ -4,8 +4,11 @@
  * Every exception and interrupt arrives in trap_dispatch() with a
  * struct trap_frame (entry/traps.S builds it, natively and under Xen PV).
  * Exceptions first consult the fixup table: an instruction registered with
- * EXTABLE_JUMP() (asm.h) that faults resumes at its fixup label, and the fault is
- * recorded in this CPU's last_fault so the code can see what happened.
+ * EXTABLE_JUMP() (patch_seam.h) that faults resumes at its fixup label; the
+ * fault is recorded in this CPU's struct percpu (last_fault), and, for a
+ * record with a report register (EXTABLE_REPORT), also written into that
+ * register of the interrupted code, which is how *_safe() wrappers learn
+ * of their own fault and no other.
  * Anything unhandled prints the vector, error code, RIP, CR2 for #PF and
  * the registers, then panics.
  */
@@ -13,6 +16,8 @@
 #define TINYPV_TRAP_H
 
 #include <stdint.h>
+
+#include "percpu.h"
 
 struct trap_frame {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
@@ -36,24 +41,20 @@ struct trap_frame {
 /*
  * A fault with RIP in [insn, insn + len) is fixed up: EXT_JUMP resumes at
  * insn + fixup; EXT_RET returns to the caller (for faulting instructions
- * inside pvop stubs, which are reached by call). Either way last_fault
- * records it, which is how *_safe() wrappers learn that it happened.
+ * inside pvop stubs, which are reached by call). reg (EXT_REG_*) names a
+ * register that receives EXT_FAULTED | error << 8 | vector.
  */
 struct extable_entry {
 	uint64_t insn;
 	int32_t fixup;
 	uint16_t len;
-	uint16_t kind;
+	uint8_t kind; /* EXT_JUMP, EXT_RET */
+	uint8_t reg;  /* EXT_REG_NONE or a PVREG_* register number */
 };
-#define EXT_JUMP 0
-#define EXT_RET 1
+_Static_assert(sizeof(struct extable_entry) == 16, "extable record");
 
-/* The last fault that a fixup resumed from. */
-struct fault_record {
-	uint64_t count;
-	uint64_t vector, error, rip, cr2;
-};
-extern struct fault_record last_fault;
+/* This CPU's last fixed-up fault. */
+#define last_fault (this_cpu()->fault)
 
 typedef void (*irq_handler_t)(struct trap_frame *f);
 
@@ -63,10 +64,10 @@ void trap_dispatch(struct trap_frame *f);
 void dump_frame(const struct trap_frame *f);
 const char *exception_name(unsigned vector);
 
-/* Fault-count snapshot, for *_safe() wrappers. */
+/* How many faults this CPU has had fixed up (tests). */
 static inline uint64_t fault_count(void)
 {
-	return *(volatile uint64_t *)&last_fault.count;
+	return *(volatile uint64_t *)&this_cpu()->fault.count;
 }
 
 /* Set by Xen PV start-up: return from traps through the iret hypercall. */

@@ -15,6 +15,7 @@ extern uint64_t xen_version_word; /* XENVER_version: major << 16 | minor */
 
 /* Machine frame of a kernel virtual address (pseudo-physical via P2M). */
 uint64_t xen_virt_to_mfn(const void *va);
+uint64_t xen_poke_tables(void); /* guest/xen/poke.c */
 
 /* guest/xen/events.c */
 typedef void (*evtchn_handler_t)(evtchn_port_t port);

@@ -254,6 +254,7 @@ const struct platform platform_xen_pv = {
     .tick_start = xen_tick_start,
     .alias_map = xen_alias_map,
     .alias_unmap = xen_alias_unmap,
+    .poke_tables = xen_poke_tables,
     .protect_text = xen_protect_text,
     .report = xen_report,
 };

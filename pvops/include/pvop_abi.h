@@ -1,7 +1,8 @@
 /*
- * pvop_abi.h - the pvop ABI: op numbers, slot sizes, register masks and the
- * records the patcher reads. Shared by C, assembly, the host tests and (by
- * name) scripts/check_sites.py.
+ * pvop_abi.h - the pvop ABI: op numbers, slot sizes, register masks, site
+ * flags and the template records. Sites themselves are patch-engine records
+ * of kind PATCH_KIND_PVOP (patch/include/patch_abi.h). Shared by C,
+ * assembly, the host tests and (by name) scripts/check_sites.py.
  *
  * Register convention of a site (doc/pvops.md tells the full story):
  *   - Inputs and outputs sit in fixed registers chosen per op (below).
@@ -125,24 +126,8 @@
 #define PVOP_BACKEND_XEN 2
 #define PVOP_BACKEND_NR 3
 
-/* A template's rel32 field when it holds no relative branch. */
-#define PVOP_NO_REL32 0xff
-
 #ifndef __ASSEMBLER__
 #include <stdint.h>
-
-/*
- * One record per call site, in section .pvop.sites (16 bytes; the linker
- * script asserts the section is a whole number of them).
- */
-struct pvop_site {
-	uint64_t addr;	   /* first byte of the site */
-	uint8_t len;	   /* bytes the site owns (its slot) */
-	uint8_t op;	   /* PVOP_* */
-	uint16_t clobbers; /* PVREG_* the site lets the op destroy */
-	uint8_t flags;	   /* PVOP_SITE_* */
-	uint8_t reserved[3];
-};
 
 /*
  * One record per inline template, in section .pvop.templates (16 bytes).
@@ -156,13 +141,12 @@ struct pvop_template {
 	uint8_t op;
 	uint16_t clobbers; /* PVREG_* the bytes destroy */
 	uint8_t backend;   /* PVOP_BACKEND_* */
-	uint8_t rel32;	   /* offset of a rel32 to relocate, or PVOP_NO_REL32 */
+	uint8_t reserved;  /* 0 (relocation is found by decoding) */
 	uint8_t
 	    one_insn; /* one instruction that may take prefixes as padding */
-	uint8_t reserved;
+	uint8_t reserved2;
 };
 
-_Static_assert(sizeof(struct pvop_site) == 16, "site record is 16 bytes");
 _Static_assert(sizeof(struct pvop_template) == 16,
 	       "template record is 16 bytes");
 #endif

@@ -24,15 +24,16 @@
 	((struct pvop_impl){.call = (void *)(fn), .call_clobbers = PVREG_RAX})
 /* Nothing to do: NOPs inline, a bare `ret` when called. */
 #define PVOP_IMPL_NOP                                                          \
-	((struct pvop_impl){.nop = true,                                       \
-			    .call = (void *)(uintptr_t)pvtpl_any_nop.addr,     \
-			    .call_clobbers = 0})
+	((struct pvop_impl){                                                   \
+	    .nop = true, .call = (void *)pvstub_nothing, .call_clobbers = 0})
+
+/* The `ret` that "nothing" is when it must be callable (templates.S). */
+void pvstub_nothing(void);
 
 #define DECLARE_TEMPLATE(b, op)                                                \
 	extern const struct pvop_template pvtpl_##b##_##op;                    \
 	extern char pvstub_##b##_##op[]
 
-DECLARE_TEMPLATE(any, nop);
 DECLARE_TEMPLATE(native, irq_disable);
 DECLARE_TEMPLATE(native, irq_enable);
 DECLARE_TEMPLATE(native, save_fl);
@@ -67,34 +68,51 @@ void xen_write_cr3_thunk(void);
 void xen_flush_tlb_one_thunk(void);
 void xen_clock_read_thunk(void);
 
-/* The backends. native is complete; the others start from it. */
+/*
+ * The backends. native is complete; the others start from it. What KVM
+ * offers is decided by the platform code (CPUID 0x40000001) and handed in.
+ */
+struct pvop_kvm_caps {
+	bool nop_io_delay; /* KVM_FEATURE_NOP_IO_DELAY */
+	bool pv_eoi;	   /* KVM_FEATURE_PV_EOI, and its page is set up */
+	bool kvmclock;	   /* KVM_FEATURE_CLOCKSOURCE2, and kvmclock is on */
+};
 void pvop_backend_native(struct pvop_backend *b);
-void pvop_backend_kvm(struct pvop_backend *b, uint32_t kvm_features);
+void pvop_backend_kvm(struct pvop_backend *b, const struct pvop_kvm_caps *c);
 void pvop_backend_xen(struct pvop_backend *b);
 
-/* pvops/apply.c */
+/* pvops/client.c */
 struct pvop_stats {
 	unsigned sites[PVOP_NR][PVOP_KIND_NR];
-	unsigned total;	     /* every site */
-	unsigned pinned;     /* benchmark sites with a PVOP_SITE_FORCE_* mode */
-	uint64_t tsc_cycles; /* time spent in pvop_patch_all */
-	uint64_t done_tsc;   /* TSC when it finished */
+	unsigned total;	 /* every site */
+	unsigned pinned; /* benchmark sites with a PVOP_SITE_FORCE_* mode */
 };
 extern struct pvop_stats pvop_stats;
 extern const struct pvop_backend *pvop_current;
 extern enum pvop_mode pvop_mode;
-extern enum pvop_pad pvop_pad;
+extern enum patch_pad pvop_pad;
 
+/* Registers the pvop kind with the patch engine (before patch_init()). */
+void pvop_register_kind(void);
 /* Points pv_ops at the backend's functions; no text is touched. */
 void pvop_install_table(const struct pvop_backend *b);
-/* Rewrites every site for the backend (panics on a bad site). */
+/*
+ * Rewrites every pvop site for the backend, mode and padding, in one
+ * engine batch (panics on a bad site). May be called again at any time
+ * with another mode: sites not pinned by their flags follow it.
+ */
 void pvop_patch_all(const struct pvop_backend *b, enum pvop_mode mode,
-		    enum pvop_pad pad);
+		    enum patch_pad pad);
 /* What a site should hold under the current backend and mode. */
-int pvop_expected(const struct pvop_site *s, uint8_t *out);
+int pvop_expected(const struct patch_site *r, uint8_t *out);
 void pvop_report(void);
 
-extern const struct pvop_site __pvop_sites_start[], __pvop_sites_end[];
+/* Iterating the pvop sites of the engine's table. */
+#define for_each_pvop_site(r)                                                  \
+	for (const struct patch_site *r = __patch_sites_start;                 \
+	     r < __patch_sites_end; r++)                                       \
+		if (r->kind == PATCH_KIND_PVOP)
+
 extern const struct pvop_template __pvop_templates_start[],
     __pvop_templates_end[];
 

@@ -1,10 +1,8 @@
 /*
- * pvop_patch.h - the patcher's pure core: what bytes a site should hold.
- *
- * Nothing here writes kernel text or depends on the platform, so the host
- * tests (tests/host/test_patch.c) compile and run exactly this code. The
- * kernel side (pvops/apply.c) validates each site's current bytes, calls
- * pvop_site_plan() and writes the result through text_poke().
+ * pvop_patch.h - the pvop client's pure core: what bytes a site should
+ * hold. Nothing here writes text or depends on the platform, so the host
+ * tests (tests/host/test_patch.c) compile and run exactly this code; the
+ * kernel side (pvops/client.c) hands the bytes to the patch engine.
  *
  * Decision rules, in order (doc/pvops.md):
  *   1. mode INDIRECT (or a site pinned to it): the original indirect call.
@@ -13,6 +11,13 @@
  *      the site does not allow: the template, relocated, then NOPs.
  *   4. otherwise: call rel32 to the backend's function, then NOPs, if that
  *      function's clobbers fit the site; else the plan fails.
+ *
+ * A site's bytes depend on its address only through a few fields (rel32
+ * branches and calls, RIP-relative operands; the engine's decoder finds
+ * them in templates). So pvop_backend_prepare() computes, once per
+ * backend, a plan for every (op, mode, padding): the bytes and the list of
+ * fields to aim; patching a site is then a copy and a few additions, which
+ * keeps boot patching cheap and its cost proportional to the site count.
  */
 #ifndef TINYPV_PVOP_PATCH_H
 #define TINYPV_PVOP_PATCH_H
@@ -21,49 +26,69 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nops.h"
+#include "patch.h"
+#include "patch_bytes.h"
 #include "pvops.h"
 
-/* How a site's spare bytes are filled (pvpad= option, benchmarks). */
-enum pvop_pad {
-	PVOP_PAD_NOPS,	 /* fewest NOPs of at most 9 bytes (the SDM's forms) */
-	PVOP_PAD_NOP1,	 /* one-byte 0x90s: the naive way, for comparison */
-	PVOP_PAD_JMP,	 /* a short jmp over the spare bytes when > 2 */
-	PVOP_PAD_SINGLE, /* one NOP of up to 15 bytes, else a short jmp */
-	PVOP_PAD_PREFIX, /* prefixes on a one-insn template, rest as SINGLE */
-	PVOP_PAD_NR,
-};
+#define PVOP_MAX_SLOT PATCH_MAX_LEN
 
-/* The default, chosen from the measurements in doc/benchmarks.md. */
-#define PVOP_PAD_DEFAULT PVOP_PAD_SINGLE
-extern const char *const pvop_pad_names[PVOP_PAD_NR];
+/* Computes every plan of the backend; before any patching. */
+void pvop_backend_prepare(struct pvop_backend *b);
 
-#define PVOP_MAX_SLOT 32
-#define NOP_MAX_LEN 9	/* the longest NOP form without extra prefixes */
-#define INSN_MAX_LEN 15 /* the architectural limit on instruction length */
+/* A site's mode and padding after its pinning flags. */
+static inline enum pvop_mode pvop_site_mode(const struct patch_site *r,
+					    enum pvop_mode m)
+{
+	if (__builtin_expect(!(r->flags & PVOP_SITE_FORCE_MASK), 1))
+		return m;
+	if (r->flags & PVOP_SITE_FORCE_INDIRECT)
+		return PVOP_MODE_INDIRECT;
+	if (r->flags & PVOP_SITE_FORCE_CALL)
+		return PVOP_MODE_CALL;
+	return PVOP_MODE_INLINE;
+}
 
-/* Writes n bytes of NOPs in the given style. */
-void nops_fill(uint8_t *p, size_t n, enum pvop_pad style);
+static inline enum patch_pad pvop_site_pad(const struct patch_site *r,
+					   enum patch_pad pad)
+{
+	unsigned p = (r->flags & PVOP_SITE_PAD_MASK) >> PVOP_SITE_PAD_SHIFT;
+	return p && p <= PATCH_PAD_NR ? (enum patch_pad)(p - 1) : pad;
+}
 
-/* Length of the NOP instruction at p (at most n bytes), or 0 if none. */
-size_t nop_insn_len(const uint8_t *p, size_t n);
-
-/* True if p[0..n) is entirely NOP instructions (any encoding we know). */
-bool nops_valid(const uint8_t *p, size_t n);
-
-/* The bytes of an unpatched site, as the assembler emitted them. */
-void pvop_site_original(const struct pvop_site *s, uint64_t pv_ops_addr,
-			uint8_t *out);
-
-/* True if cur holds an unpatched site: the indirect call, then NOPs. */
-bool pvop_site_is_original(const struct pvop_site *s, uint64_t pv_ops_addr,
-			   const uint8_t *cur);
+/* A plan's bytes for a site at addr: false with *why if impossible. */
+static inline bool pvop_plan_apply(const struct pvop_plan *p, uint64_t addr,
+				   uint8_t *out, const char **why)
+{
+	if (p->kind < 0) {
+		*why = p->why;
+		return false;
+	}
+	bytes_copy_all(out, p->bytes);
+	for (unsigned i = 0; i < p->rel.n; i++) {
+		int64_t d = (int64_t)(p->rel.target[i] - (addr + p->rel.end[i]));
+		if (d != (int32_t)d) {
+			*why = "target out of rel32 range from this site";
+			return false;
+		}
+		put32(out + p->rel.off[i], (int32_t)d);
+	}
+	return true;
+}
 
 /*
- * Computes into out[0..s->len) what the site should hold. Returns the
- * pvop_kind, or -1 with *why set when the site cannot be served.
+ * What site r should hold under impl, mode and pad, its pinning flags
+ * applied: out[0..PATCH_MAX_LEN). Returns the PVOP_KIND_*, or -1 with *why
+ * set when the site cannot be served.
  */
-int pvop_site_plan(const struct pvop_site *s, const struct pvop_impl *impl,
-		   enum pvop_mode mode, enum pvop_pad pad, uint64_t pv_ops_addr,
-		   uint8_t *out, const char **why);
+int pvop_site_plan(const struct patch_site *r, const struct pvop_impl *impl,
+		   enum pvop_mode mode, enum patch_pad pad, uint8_t *out,
+		   const char **why);
+
+/* The bytes of an unpatched site, as the record describes it. */
+void pvop_site_original(const struct patch_site *r, uint8_t *out);
+
+/* True if text holds an unpatched site: the indirect call, then NOPs. */
+bool pvop_site_is_original(const struct patch_site *r, const uint8_t *text);
 
 #endif

@@ -12,7 +12,7 @@
 #ifndef TINYPV_PVOP_THUNK_H
 #define TINYPV_PVOP_THUNK_H
 
-#include "asm.h"
+#include "patch_seam.h"
 
 /* clang-format off */
 #define PVOP_THUNK(name, cfunc)			\

@@ -20,9 +20,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "asm.h"
+#include "nops.h"
+#include "patch.h"
+#include "patch_abi.h"
+#include "patch_seam.h"
 #include "pvop_abi.h"
-#include "trap.h"
 
 /* Targets of the unpatched indirect calls; set by pvop_install_table(). */
 struct pv_ops {
@@ -32,31 +34,37 @@ extern struct pv_ops pv_ops;
 
 #define X86_EFLAGS_IF 0x200UL
 
-#define __PVOP_STR(x) #x
-#define PVOP_STR(x) __PVOP_STR(x)
+#define PVOP_STR(x) PATCH_STR(x)
+
+/*
+ * A site is a call: the compiler must set up this function's frame before
+ * it (so a backtrace from inside the call sees the caller), which is what
+ * naming the stack pointer as an in/out operand of every site asm tells
+ * it (Linux's ASM_CALL_CONSTRAINT). scripts/check_sites.py checks it.
+ */
+register unsigned long pvop_stack_pointer asm("rsp");
+#define PVOP_CALL_CONSTRAINT "+r"(pvop_stack_pointer)
 
 /*
  * The site itself. Operands %c[pv_op], %c[pv_slot], %c[pv_clob] and
  * %c[pv_flags] come from PVOP_ARGS. The padding is made of the assembler's
- * multi-byte NOPs (.nops); the patcher validates them before writing.
+ * multi-byte NOPs (.nops); the engine validates them before the first
+ * write. The record (patch_abi.h) is kind PVOP: payload = the op's pv_ops
+ * slot, arg = op, arg2 = the clobber mask.
  */
 #define PVOP_SITE_ASM                                                          \
 	"771:\n\t"                                                             \
 	"call *pv_ops+8*%c[pv_op](%%rip)\n\t"                                  \
 	".nops %c[pv_slot] - (. - 771b)\n"                                     \
-	"773:\n\t"                                                             \
-	".pushsection .pvop.sites, \"a\"\n\t"                                  \
-	".balign 16\n\t"                                                       \
-	".quad 771b\n\t"                                                       \
-	".byte 773b - 771b, %c[pv_op]\n\t"                                     \
-	".short %c[pv_clob]\n\t"                                               \
-	".byte %c[pv_flags], 0, 0, 0\n\t"                                      \
-	".popsection\n\t"
+	"773:\n\t" PATCH_RECORD_ASM("771b", "773b", "pv_ops+8*%c[pv_op]",     \
+				    PATCH_STR(PATCH_KIND_PVOP), "%c[pv_flags]", \
+				    "%c[pv_op]", "%c[pv_clob]")
 
-#define PVOP_ARGS_FLAGS(op, clob, flags)                                       \
+/* Every site of an op carries the op's one clobber mask (pvop_abi.h). */
+#define PVOP_ARGS_FLAGS(op, flags)                                             \
 	[pv_op] "i"(PVOP_##op), [pv_slot] "i"(PVOP_SLOT_##op),                 \
-	    [pv_clob] "i"(clob), [pv_flags] "i"(flags)
-#define PVOP_ARGS(op, clob) PVOP_ARGS_FLAGS(op, clob, 0)
+	    [pv_clob] "i"(PVOP_CLOB_##op), [pv_flags] "i"(flags)
+#define PVOP_ARGS(op) PVOP_ARGS_FLAGS(op, 0)
 
 /*
  * Site bodies, by register shape. ASM is the call-site text: PVOP_SITE_ASM
@@ -69,40 +77,38 @@ extern struct pv_ops pv_ops;
 	do {                                                                   \
 		unsigned long __rax;                                           \
 		asm volatile(ASM                                               \
-			     : "=a"(__rax)                                     \
-			     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)           \
+			     : "=a"(__rax), PVOP_CALL_CONSTRAINT               \
+			     : PVOP_ARGS_FLAGS(op, flags)                      \
 			     : "memory", "cc");                                \
 	} while (0)
 
 #define PVOP_R_RAX_ASM(ASM, op, flags, out)                                    \
 	asm volatile(ASM                                                       \
-		     : "=a"(out)                                               \
-		     : PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)                   \
+		     : "=a"(out), PVOP_CALL_CONSTRAINT                         \
+		     : PVOP_ARGS_FLAGS(op, flags)                              \
 		     : "memory", "cc")
 
 #define PVOP_W_RDI_ASM(ASM, op, flags, in)                                     \
 	do {                                                                   \
 		unsigned long __rax;                                           \
 		asm volatile(ASM                                               \
-			     : "=a"(__rax)                                     \
-			     : "D"(in), PVOP_ARGS_FLAGS(op, PVREG_RAX, flags)  \
+			     : "=a"(__rax), PVOP_CALL_CONSTRAINT               \
+			     : "D"(in), PVOP_ARGS_FLAGS(op, flags)             \
 			     : "memory", "cc");                                \
 	} while (0)
 
 #define PVOP_READ_MSR_ASM(ASM, flags, msr, lo, hi)                             \
 	asm volatile(ASM                                                       \
-		     : "=a"(lo), "=d"(hi)                                      \
-		     : "c"(msr),                                               \
-		       PVOP_ARGS_FLAGS(READ_MSR, PVREG_RAX | PVREG_RDX, flags) \
+		     : "=a"(lo), "=d"(hi), PVOP_CALL_CONSTRAINT                \
+		     : "c"(msr), PVOP_ARGS_FLAGS(READ_MSR, flags)              \
 		     : "memory", "cc")
 
 #define PVOP_CPUID_ASM(ASM, flags, r)                                          \
-	asm volatile(                                                          \
-	    ASM                                                                \
-	    : "+a"((r).eax), "=b"((r).ebx), "+c"((r).ecx), "=d"((r).edx)       \
-	    : PVOP_ARGS_FLAGS(                                                 \
-		CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX, flags)   \
-	    : "memory", "cc")
+	asm volatile(ASM                                                       \
+		     : "+a"((r).eax), "=b"((r).ebx), "+c"((r).ecx),             \
+		       "=d"((r).edx), PVOP_CALL_CONSTRAINT                      \
+		     : PVOP_ARGS_FLAGS(CPUID, flags)                           \
+		     : "memory", "cc")
 
 #define PVOP_V_RAX(op, flags) PVOP_V_RAX_ASM(PVOP_SITE_ASM, op, flags)
 #define PVOP_R_RAX(op, flags, out) PVOP_R_RAX_ASM(PVOP_SITE_ASM, op, flags, out)
@@ -201,37 +207,42 @@ static inline void write_msr(uint32_t msr, uint64_t v)
 {
 	uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
 	asm volatile(PVOP_SITE_ASM
-		     : "+a"(lo), "+d"(hi)
-		     : "c"(msr), PVOP_ARGS(WRITE_MSR, PVREG_RAX | PVREG_RDX)
+		     : "+a"(lo), "+d"(hi), PVOP_CALL_CONSTRAINT
+		     : "c"(msr), PVOP_ARGS(WRITE_MSR)
 		     : "memory", "cc");
 }
 
 /*
  * The _safe variants survive a #GP (unknown MSR): the site carries its own
  * fixup record, and a fault inside the stub it may call is sent there too
- * (trap.c). They return false when the access faulted.
+ * (trap.c). The trap code reports the fault in %rcx (EXT_REG_RCX: bit 63
+ * set, the vector below), so the answer is this access's own, whatever
+ * faults other code takes meanwhile. They return false when it faulted.
  */
+#define PVOP_FIXUP_RCX                                                         \
+	EXTABLE_REPORT("771b", "773b", "773b", PATCH_STR(EXT_REG_RCX))
+
 static inline bool read_msr_safe(uint32_t msr, uint64_t *val)
 {
 	uint32_t lo, hi;
-	uint64_t faults = fault_count();
-	asm volatile(PVOP_SITE_ASM EXTABLE_JUMP("771b", "773b", "773b")
-		     : "=a"(lo), "=d"(hi)
-		     : "c"(msr), PVOP_ARGS(READ_MSR, PVREG_RAX | PVREG_RDX)
+	uint64_t rcx = msr;
+	asm volatile(PVOP_SITE_ASM PVOP_FIXUP_RCX
+		     : "=a"(lo), "=d"(hi), "+c"(rcx), PVOP_CALL_CONSTRAINT
+		     : PVOP_ARGS(READ_MSR)
 		     : "memory", "cc");
 	*val = ((uint64_t)hi << 32) | lo;
-	return fault_count() == faults;
+	return !(rcx & EXT_FAULTED);
 }
 
 static inline bool write_msr_safe(uint32_t msr, uint64_t v)
 {
 	uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
-	uint64_t faults = fault_count();
-	asm volatile(PVOP_SITE_ASM EXTABLE_JUMP("771b", "773b", "773b")
-		     : "+a"(lo), "+d"(hi)
-		     : "c"(msr), PVOP_ARGS(WRITE_MSR, PVREG_RAX | PVREG_RDX)
+	uint64_t rcx = msr;
+	asm volatile(PVOP_SITE_ASM PVOP_FIXUP_RCX
+		     : "+a"(lo), "+d"(hi), "+c"(rcx), PVOP_CALL_CONSTRAINT
+		     : PVOP_ARGS(WRITE_MSR)
 		     : "memory", "cc");
-	return fault_count() == faults;
+	return !(rcx & EXT_FAULTED);
 }
 
 struct cpuid_regs {
@@ -258,12 +269,13 @@ static inline uint64_t clock_read(void)
 	return ns;
 }
 
-/* ---- boot-time selection and patching (pvops/patch.c, pvops/ops.c) ---- */
+/* ---- boot-time selection and patching (pvops/client.c, pvops/ops.c) ---- */
 
 enum pvop_mode {
 	PVOP_MODE_INDIRECT, /* pvops=off: leave every site as it is */
 	PVOP_MODE_CALL,	    /* pvops=noinline: direct calls only */
 	PVOP_MODE_INLINE,   /* default: inline where a template fits */
+	PVOP_MODE_NR,
 };
 
 /* What a site became; counted per op in the boot report. */
@@ -281,6 +293,15 @@ struct pvop_impl {
 	void *call;			 /* function with the op's convention */
 	uint16_t call_clobbers;		 /* PVREG_* the call destroys */
 	bool nop; /* the op does nothing on this backend */
+	/* Filled by pvop_backend_prepare(): what a site becomes, per mode
+	 * and padding style (pvop_patch.h). */
+	bool prepared;
+	struct pvop_plan {
+		int8_t kind;		/* PVOP_KIND_*, -1: cannot serve */
+		const char *why;	/* when kind is -1 */
+		struct patch_reloc rel; /* fields aimed per site */
+		uint8_t bytes[PATCH_MAX_LEN];
+	} plan[PVOP_MODE_NR][PATCH_PAD_NR];
 };
 
 struct pvop_backend {
@@ -290,7 +311,8 @@ struct pvop_backend {
 };
 
 extern const char *const pvop_names[PVOP_NR];
-extern const uint8_t pvop_slots[PVOP_NR]; /* PVOP_SLOT_* by op number */
+extern const uint8_t pvop_slots[PVOP_NR];	  /* PVOP_SLOT_* by op number */
+extern const uint16_t pvop_clobbers[PVOP_NR]; /* PVOP_CLOB_* by op number */
 extern const char *const pvop_kind_names[PVOP_KIND_NR];
 
 #endif

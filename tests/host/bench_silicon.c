@@ -51,7 +51,7 @@ enum mode {
 	M_IF,
 	M_RETPOLINE,
 	M_PAD0, /* + pvop_pad */
-	M_NR = M_PAD0 + PVOP_PAD_NR,
+	M_NR = M_PAD0 + PATCH_PAD_NR,
 };
 
 static const char *mode_name(int m)
@@ -61,7 +61,7 @@ static const char *mode_name(int m)
 	static char pad[32];
 	if (m < M_PAD0)
 		return names[m];
-	snprintf(pad, sizeof(pad), "pad-%s", pvop_pad_names[m - M_PAD0]);
+	snprintf(pad, sizeof(pad), "pad-%s", patch_pad_names[m - M_PAD0]);
 	return pad;
 }
 
@@ -158,17 +158,17 @@ static int make_body(const struct op_case *c, int mode, uint8_t *at,
 		return impl->tpl->len;
 	case M_INDIRECT:
 		return pvop_site_plan(&s, impl, PVOP_MODE_INDIRECT,
-				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
+				      PATCH_PAD_DEFAULT, ops, out, &why) < 0
 			   ? -1
 			   : s.len;
 	case M_CALL:
 		return pvop_site_plan(&s, impl, PVOP_MODE_CALL,
-				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
+				      PATCH_PAD_DEFAULT, ops, out, &why) < 0
 			   ? -1
 			   : s.len;
 	case M_INLINE:
 		return pvop_site_plan(&s, impl, PVOP_MODE_INLINE,
-				      PVOP_PAD_DEFAULT, ops, out, &why) < 0
+				      PATCH_PAD_DEFAULT, ops, out, &why) < 0
 			   ? -1
 			   : s.len;
 	case M_IF: {
@@ -269,7 +269,7 @@ int main(void)
 		fclose(f);
 	printf("bench: begin platform=host backend=user-space pad=%s "
 	       "tsc_khz=0 icount=0 cpu=\"%s\"\n",
-	       pvop_pad_names[PVOP_PAD_DEFAULT], model);
+	       patch_pad_names[PATCH_PAD_DEFAULT], model);
 
 	uint8_t *empty_fn = code, *body;
 	emit_loop(empty_fn, 0, CALLS, &body);

@@ -238,7 +238,7 @@ static void check_decoding(const char *ctx, const struct pvop_site *s,
 		   total, s->len);
 
 	/*
-	 * PVOP_PAD_PREFIX: objdump prints a long prefix run as a line of its
+	 * PATCH_PAD_PREFIX: objdump prints a long prefix run as a line of its
 	 * own; fold it into the next instruction, then drop the prefixes.
 	 */
 	if (n > 1 && !strncmp(got[0].text, "ds ", 3) &&
@@ -436,7 +436,7 @@ static void patch_everything(int backend, enum pvop_mode mode)
 	ktap_case(name);
 	for (int op = 0; op < PVOP_NR; op++)
 		pv_ops.fn[op] = b.op[op].call;
-	for (int pad = 0; pad < PVOP_PAD_NR; pad++) {
+	for (int pad = 0; pad < PATCH_PAD_NR; pad++) {
 		lay_out_originals();
 		for (int op = 0; op < PVOP_NR; op++) {
 			struct pvop_site s = site_for(op);
@@ -445,7 +445,7 @@ static void patch_everything(int backend, enum pvop_mode mode)
 			const char *why = "";
 			char ctx[96];
 			snprintf(ctx, sizeof(ctx), "%s/%s/pad=%s", b.name,
-				 pvop_names[op], pvop_pad_names[pad]);
+				 pvop_names[op], patch_pad_names[pad]);
 
 			KTAP_CHECK(pvop_site_is_original(
 				       &s, (uint64_t)(uintptr_t)&pv_ops, p),
@@ -493,7 +493,7 @@ static void inline_expectations(void)
 		uint8_t out[PVOP_MAX_SLOT];
 		const char *why;
 		int k = pvop_site_plan(&s, &nat.op[s.op], PVOP_MODE_INLINE,
-				       PVOP_PAD_NOPS,
+				       PATCH_PAD_NOPS,
 				       (uint64_t)(uintptr_t)&pv_ops, out, &why);
 		KTAP_CHECK(k == PVOP_KIND_INLINE, "native %s not inline",
 			   pvop_names[s.op]);
@@ -502,19 +502,19 @@ static void inline_expectations(void)
 	uint8_t out[PVOP_MAX_SLOT];
 	const char *why;
 	int k =
-	    pvop_site_plan(&s, &xen.op[s.op], PVOP_MODE_INLINE, PVOP_PAD_NOPS,
+	    pvop_site_plan(&s, &xen.op[s.op], PVOP_MODE_INLINE, PATCH_PAD_NOPS,
 			   (uint64_t)(uintptr_t)&pv_ops, out, &why);
 	KTAP_CHECK(k == PVOP_KIND_INLINE, "xen irq_disable not inline");
 	/* A site that allows fewer clobbers than the template needs. */
 	s = site_for(PVOP_CPUID);
 	s.clobbers = PVREG_RAX;
-	k = pvop_site_plan(&s, &nat.op[s.op], PVOP_MODE_INLINE, PVOP_PAD_NOPS,
+	k = pvop_site_plan(&s, &nat.op[s.op], PVOP_MODE_INLINE, PATCH_PAD_NOPS,
 			   (uint64_t)(uintptr_t)&pv_ops, out, &why);
 	KTAP_CHECK(k < 0, "cpuid planned into a site that keeps rbx/rcx/rdx");
 	/* A site too short for the template falls back to a call. */
 	s = site_for(PVOP_IRQ_ENABLE);
 	s.len = 6;
-	k = pvop_site_plan(&s, &xen.op[s.op], PVOP_MODE_INLINE, PVOP_PAD_NOPS,
+	k = pvop_site_plan(&s, &xen.op[s.op], PVOP_MODE_INLINE, PATCH_PAD_NOPS,
 			   (uint64_t)(uintptr_t)&pv_ops, out, &why);
 	KTAP_CHECK(k == PVOP_KIND_INLINE || k == PVOP_KIND_CALL || k < 0,
 		   "odd kind %d", k);
@@ -542,12 +542,12 @@ static void validator(void)
 		   "gas's .nops output not recognised as NOPs");
 	for (unsigned n = 0; n <= PVOP_MAX_SLOT; n++) {
 		uint8_t buf[PVOP_MAX_SLOT];
-		for (int st = 0; st < PVOP_PAD_NR; st++) {
+		for (int st = 0; st < PATCH_PAD_NR; st++) {
 			nops_fill(buf, n, st);
 			KTAP_CHECK(nops_valid(buf, n),
 				   "own %u-byte %s padding "
 				   "refused",
-				   n, pvop_pad_names[st]);
+				   n, patch_pad_names[st]);
 		}
 	}
 	ktap_end_case();

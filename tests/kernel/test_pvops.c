@@ -7,28 +7,40 @@
 #include "mm.h"
 #include "percpu.h"
 #include "platform.h"
+#include "patch.h"
 #include "pvop_backend.h"
 #include "timer.h"
 
-KTEST(pvops, sites_hold_intended_bytes)
+/* Sites that differ from what the current backend and mode call for. */
+static unsigned sites_off_plan(struct ktest_ctx *t)
 {
 	unsigned bad = 0;
-	for (const struct pvop_site *s = __pvop_sites_start;
-	     s < __pvop_sites_end; s++) {
+	for_each_pvop_site(r)
+	{
 		uint8_t want[PVOP_MAX_SLOT];
-		int kind = pvop_expected(s, want);
-		const uint8_t *cur = (const uint8_t *)s->addr;
-		if (kind == PVOP_KIND_INDIRECT
-			? !pvop_site_is_original(s, (uint64_t)&pv_ops, cur)
-			: memcmp(cur, want, s->len)) {
-			if (bad++ < 5)
-				ktest_fail(t, __FILE__, __LINE__,
-					   "site %lx (%s) differs from plan",
-					   s->addr, pvop_names[s->op]);
-		}
+		int kind = pvop_expected(r, want);
+		const uint8_t *cur = (const uint8_t *)patch_site_addr(r);
+		bool ok = kind == PVOP_KIND_INDIRECT
+			      ? pvop_site_is_original(r, cur)
+			      : !memcmp(cur, want, r->len);
+		/* The engine's belief must match the text too. */
+		uint8_t believed[PATCH_MAX_LEN];
+		patch_current(r, believed);
+		ok = ok && !memcmp(cur, believed, r->len);
+		if (!ok && bad++ < 5)
+			ktest_fail(t, __FILE__, __LINE__,
+				   "site %lx (%s) differs from plan",
+				   (unsigned long)patch_site_addr(r),
+				   pvop_names[r->arg]);
 	}
-	KT_EXPECT(t, bad == 0, "%u of %lu sites differ", bad,
-		  (unsigned long)(__pvop_sites_end - __pvop_sites_start));
+	return bad;
+}
+
+KTEST(pvops, sites_hold_intended_bytes)
+{
+	unsigned bad = sites_off_plan(t);
+	KT_EXPECT(t, bad == 0, "%u of %u sites differ", bad,
+		  pvop_stats.total);
 }
 
 KTEST(pvops, boot_report_promises)
@@ -60,16 +72,91 @@ KTEST(pvops, boot_report_promises)
 
 KTEST(pvops, repatch_is_idempotent)
 {
-	uint64_t pokes = text_poke_count();
+	uint64_t writes = patch_stats.writes;
 	struct pvop_stats before = pvop_stats;
 
 	pvop_patch_all(pvop_current, pvop_mode, pvop_pad);
-	KT_EXPECT(t, text_poke_count() == pokes,
+	KT_EXPECT(t, patch_stats.writes == writes,
 		  "second patch pass wrote %lu times",
-		  text_poke_count() - pokes);
+		  patch_stats.writes - writes);
 	KT_EXPECT(t,
 		  !memcmp(before.sites, pvop_stats.sites, sizeof(before.sites)),
 		  "second pass counted different kinds");
+}
+
+/* Every op does its job (run after each re-patch below). */
+static void ops_behave(struct ktest_ctx *t, const char *step)
+{
+	unsigned long fl = irq_save();
+	bool off = !irqs_enabled();
+	irq_enable();
+	bool on = irqs_enabled();
+	irq_disable();
+	bool off2 = !(save_fl() & X86_EFLAGS_IF);
+	irq_restore(fl);
+	KT_EXPECT(t, off && on && off2, "%s: irq ops (off %d on %d off %d)",
+		  step, off, on, off2);
+	KT_EXPECT(t, (save_fl() & X86_EFLAGS_IF) == (fl & X86_EFLAGS_IF),
+		  "%s: restore_fl did not restore", step);
+
+	unsigned long cr3 = read_cr3();
+	write_cr3(cr3);
+	KT_EXPECT(t, read_cr3() == cr3, "%s: cr3 %#lx then %#lx", step, cr3,
+		  read_cr3());
+	struct cpuid_regs a = cpuid(0, 0);
+	KT_EXPECT(t, !memcmp(&a.ebx, cpu_vendor(), 4), "%s: cpuid vendor",
+		  step);
+	const uint32_t kernel_gs_base = 0xc0000102;
+	uint64_t old = read_msr(kernel_gs_base);
+	write_msr(kernel_gs_base, 0xffff800000abc000ULL);
+	KT_EXPECT(t, read_msr(kernel_gs_base) == 0xffff800000abc000ULL,
+		  "%s: msr roundtrip", step);
+	write_msr(kernel_gs_base, old);
+	uint64_t c0 = clock_read(), c1 = clock_read();
+	KT_EXPECT(t, c1 >= c0, "%s: clock went back", step);
+	io_delay();
+	flush_tlb_one((unsigned long)&pvop_stats);
+	read_cr2();
+}
+
+static void switch_to(struct ktest_ctx *t, enum pvop_mode mode, const char *step)
+{
+	pvop_patch_all(pvop_current, mode, pvop_pad);
+	unsigned bad = sites_off_plan(t);
+	KT_EXPECT(t, bad == 0, "%s: %u sites differ from plan", step, bad);
+	ops_behave(t, step);
+}
+
+/*
+ * The ordinary sites go inline -> indirect -> direct call -> inline at run
+ * time, each step one engine batch validated against the engine's own
+ * record of the last write; then back to the boot mode.
+ */
+KTEST(pvops, repatch_through_every_mode)
+{
+	enum pvop_mode boot_mode = pvop_mode;
+	uint64_t batches = patch_stats.batches;
+
+	switch_to(t, PVOP_MODE_INLINE, "inline");
+	switch_to(t, PVOP_MODE_INDIRECT, "indirect");
+	unsigned indirect = 0;
+	for (int op = 0; op < PVOP_NR; op++)
+		indirect += pvop_stats.sites[op][PVOP_KIND_INDIRECT];
+	KT_EXPECT(t, indirect == pvop_stats.total - pvop_stats.pinned,
+		  "indirect: %u of %u ordinary sites indirect", indirect,
+		  pvop_stats.total - pvop_stats.pinned);
+	switch_to(t, PVOP_MODE_CALL, "call");
+	unsigned inl = 0;
+	for (int op = 0; op < PVOP_NR; op++)
+		inl += pvop_stats.sites[op][PVOP_KIND_INLINE];
+	KT_EXPECT(t, inl == 0, "call: %u ordinary sites still inline", inl);
+	switch_to(t, PVOP_MODE_INLINE, "inline again");
+	unsigned written = 0;
+	for_each_pvop_site(r) written += patch_form(r) == PATCH_WRITTEN;
+	KT_EXPECT(t, written > 0, "no site in the written state");
+	if (boot_mode != PVOP_MODE_INLINE)
+		switch_to(t, boot_mode, "boot mode");
+	KT_EXPECT(t, patch_stats.batches > batches, "no batch was written");
 }
 
 /* Writes a pattern and puts the old bytes back; returns false on mismatch. */

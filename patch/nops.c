@@ -1,12 +1,12 @@
 /*
  * nops.c - multi-byte NOPs: writing them and recognising them.
  */
-#include "pvop_patch.h"
+#include "nops.h"
 
-const char *const pvop_pad_names[PVOP_PAD_NR] = {
-    [PVOP_PAD_NOPS] = "nops",	  [PVOP_PAD_NOP1] = "nop1",
-    [PVOP_PAD_JMP] = "jmp",	  [PVOP_PAD_SINGLE] = "single",
-    [PVOP_PAD_PREFIX] = "prefix",
+const char *const patch_pad_names[PATCH_PAD_NR] = {
+    [PATCH_PAD_NOPS] = "nops",	  [PATCH_PAD_NOP1] = "nop1",
+    [PATCH_PAD_JMP] = "jmp",	  [PATCH_PAD_SINGLE] = "single",
+    [PATCH_PAD_PREFIX] = "prefix",
 };
 
 /* The recommended long NOPs (Intel SDM, NOP instruction), 1 to 9 bytes. */
@@ -43,26 +43,26 @@ static void fill_one_long_nop(uint8_t *p, size_t n)
 		p[extra + i] = nop_table[NOP_MAX_LEN][i];
 }
 
-void nops_fill(uint8_t *p, size_t n, enum pvop_pad style)
+void nops_fill(uint8_t *p, size_t n, enum patch_pad style)
 {
 	switch (style) {
-	case PVOP_PAD_SINGLE:
-	case PVOP_PAD_PREFIX:
-		if (n > NOP_MAX_LEN && n <= INSN_MAX_LEN) {
+	case PATCH_PAD_SINGLE:
+	case PATCH_PAD_PREFIX:
+		if (n > NOP_MAX_LEN && n <= NOP_INSN_MAX_LEN) {
 			fill_one_long_nop(p, n);
 			return;
 		}
-		if (n > INSN_MAX_LEN) {
-			nops_fill(p, n, PVOP_PAD_JMP);
+		if (n > NOP_INSN_MAX_LEN) {
+			nops_fill(p, n, PATCH_PAD_JMP);
 			return;
 		}
 		fill_long_nops(p, n);
 		return;
-	case PVOP_PAD_NOP1:
+	case PATCH_PAD_NOP1:
 		for (size_t i = 0; i < n; i++)
 			p[i] = 0x90;
 		return;
-	case PVOP_PAD_JMP:
+	case PATCH_PAD_JMP:
 		if (n > 2 && n - 2 <= 127) {
 			p[0] = 0xeb;
 			p[1] = (uint8_t)(n - 2);
@@ -82,12 +82,12 @@ size_t nop_insn_len(const uint8_t *p, size_t n)
 	size_t i = 0;
 
 	/* Operand-size and segment prefixes, as assemblers pad with. */
-	while (i < n && i < 14 &&
+	while (i < n && i < NOP_INSN_MAX_LEN &&
 	       (p[i] == 0x66 || p[i] == 0x2e || p[i] == 0x3e))
 		i++;
 	if (i < n && p[i] == 0x90)
-		return i + 1;
-	/* A short jmp over NOPs is padding too (PVOP_PAD_JMP). */
+		return i + 1 <= NOP_INSN_MAX_LEN ? i + 1 : 0;
+	/* A short jmp over NOPs is padding too (PATCH_PAD_JMP). */
 	if (i == 0 && n >= 2 && p[0] == 0xeb && (size_t)p[1] + 2 <= n)
 		return nops_valid(p + 2, p[1]) ? (size_t)p[1] + 2 : 0;
 	if (i + 3 > n || p[i] != 0x0f || p[i + 1] != 0x1f)
@@ -109,7 +109,7 @@ size_t nop_insn_len(const uint8_t *p, size_t n)
 		len += 1;
 	else if (mod == 2 || (mod == 0 && rm == 5))
 		len += 4;
-	return len <= n ? len : 0;
+	return len <= n && len <= NOP_INSN_MAX_LEN ? len : 0;
 }
 
 bool nops_valid(const uint8_t *p, size_t n)
@@ -122,4 +122,20 @@ bool nops_valid(const uint8_t *p, size_t n)
 		n -= k;
 	}
 	return true;
+}
+
+/*
+ * Runs of n NOP bytes in each style, made the first time they are asked
+ * for: a site's padding is then a copy, not a fill.
+ */
+static uint8_t run_bytes[PATCH_PAD_NR][NOPS_RUN_MAX + 1][NOPS_RUN_MAX];
+static bool run_ready[PATCH_PAD_NR][NOPS_RUN_MAX + 1];
+
+const uint8_t *nops_run(enum patch_pad style, unsigned n)
+{
+	if (!run_ready[style][n]) {
+		nops_fill(run_bytes[style][n], n, style);
+		run_ready[style][n] = true;
+	}
+	return run_bytes[style][n];
 }

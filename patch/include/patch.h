@@ -1,0 +1,243 @@
+/*
+ * patch.h - the code-patching engine: one table of sites of every kind,
+ * what each site holds now, and the only way kernel text changes.
+ *
+ * A client (pvops/ today; alternatives, static calls and promoted calls
+ * on the roadmap) registers its kind, then decides what a site should
+ * hold; only the engine decides how and when the bytes change:
+ *
+ *   patch_register_kind(PATCH_KIND_PVOP, &pvop_kind);
+ *   patch_init();                          // check every record once
+ *   for each site r of my kind:
+ *           patch_queue(r, bytes);         // validated against its state
+ *   patch_finish();                        // one batch: all writes
+ *
+ * Site state. For each record the engine keeps, in a writable table sized
+ * by the linker, what it believes the site holds:
+ *   ORIGINAL  as assembled (checked by the kind's is_original() the first
+ *             time the engine looks at the site, then captured);
+ *   QUEUED    a write is pending in the current batch;
+ *   WRITTEN   the engine's last write.
+ * Before queueing, the bytes in text must equal that belief; anything else
+ * (a stale table, a stray write) panics naming the site, kind, payload and
+ * bytes. Any site can be re-patched any number of times, to any bytes its
+ * client asks for; patch_queue_original() puts the assembled form back.
+ *
+ * Batches. patch_finish() takes the lock, switches this CPU to the private
+ * poke mapping once, copies every queued write through it, switches back
+ * (which drops the alias from the TLB) and serialises once. A full queue
+ * is finished early, so a batch may be any size. This is the single-CPU
+ * path (boot, or any CPU when no other CPU runs the sites); the live path
+ * for SMP (int3, sync, tail, sync, head) will share the state table and
+ * the poke mapping (doc/patching.md).
+ *
+ * Records and kinds: patch_abi.h. Instruction decoding and relocation of
+ * replacement bytes: insn.h and patch_reloc_*() below.
+ */
+#ifndef TINYPV_PATCH_H
+#define TINYPV_PATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "patch_abi.h"
+#include "patch_bytes.h"
+
+/*
+ * Relocation of replacement bytes (patch/reloc.c): scan once, apply per
+ * site. A scan decodes src[0..len) and records every rel32 branch and
+ * RIP-relative disp32 whose target lies outside the bytes; a rel8 branch
+ * leaving them cannot be relocated and fails the scan.
+ */
+#define PATCH_RELOC_MAX 4
+struct patch_reloc {
+	uint8_t n;
+	uint8_t off[PATCH_RELOC_MAX]; /* where each 32-bit field sits */
+	uint8_t end[PATCH_RELOC_MAX]; /* end of its instruction */
+	uint64_t target[PATCH_RELOC_MAX];
+};
+/* NULL on success, else why the bytes cannot be moved. */
+const char *patch_reloc_scan(const uint8_t *src, unsigned len,
+			     uint64_t src_addr, unsigned insn_flags,
+			     struct patch_reloc *out);
+/* Aims every recorded field of buf (to run at dst) at its target. */
+const char *patch_reloc_apply(const struct patch_reloc *rl, uint8_t *buf,
+			      uint64_t dst);
+
+/* What a kind tells the engine about its records. */
+struct patch_kind {
+	const char *name;
+	/* NULL if the kind-specific fields are valid, else what is wrong. */
+	const char *(*check)(const struct patch_site *r);
+	/* True if text (r->len bytes) holds the site as assembled. */
+	bool (*is_original)(const struct patch_site *r, const uint8_t *text);
+	/* Writes the site's assembled bytes (after is_original() accepted
+	 * them once) into out[0..PATCH_MAX_LEN). */
+	void (*original)(const struct patch_site *r, uint8_t *out);
+	/* The payload in words, for messages ("op irq_disable"). */
+	void (*describe)(const struct patch_site *r, char *buf, size_t n);
+};
+
+enum patch_form {
+	PATCH_UNSEEN,	/* not looked at yet: must hold its original bytes */
+	PATCH_ORIGINAL, /* checked: holds its original bytes */
+	PATCH_WRITTEN,	/* holds the engine's last write */
+};
+
+/*
+ * Per-site state, in the linker-sized table .patch.state (bss). bytes is
+ * the engine's last write (WRITTEN), or the write pending in this batch
+ * (queued); the original bytes are the kind's to regenerate.
+ */
+struct patch_state {
+	uint8_t bytes[PATCH_MAX_LEN];
+	uint8_t form;	 /* enum patch_form */
+	uint8_t pad[3];
+	uint32_t queued; /* the batch (patch_q.batch) it is queued in */
+	/*
+	 * The client's word: set with each write (patch_queue_reloc()), so
+	 * a client can tell, without reading text, that a site already got
+	 * the plan it is about to ask for (patch_tag()).
+	 */
+	uintptr_t tag;
+	uint64_t spare[2]; /* a power-of-two size: one shift to index */
+};
+#define PATCH_STATE_SIZE 64
+_Static_assert(sizeof(struct patch_state) == PATCH_STATE_SIZE,
+	       "state size is known to the linker script");
+
+/* Writes the engine has made, for reports and tests. */
+struct patch_stats {
+	uint64_t writes;  /* site writes (and raw text_poke writes) */
+	uint64_t bytes;	  /* bytes written */
+	uint64_t batches; /* poke-mapping round trips */
+	uint64_t skipped; /* queued bytes equal to what the site held */
+};
+extern struct patch_stats patch_stats;
+
+void patch_register_kind(unsigned kind, const struct patch_kind *k);
+
+/* Checks every record (kind, fields, bounds, overlaps); panics on error. */
+void patch_init(void);
+
+extern const struct patch_site __patch_sites_start[], __patch_sites_end[];
+static inline unsigned patch_nr_sites(void)
+{
+	return (unsigned)(__patch_sites_end - __patch_sites_start);
+}
+
+/* What the engine believes r holds now (into out), and in which form. */
+void patch_current(const struct patch_site *r, uint8_t *out);
+enum patch_form patch_form(const struct patch_site *r);
+
+/*
+ * Queue a write of r->len bytes to site r: bytes[0..PATCH_MAX_LEN) (the
+ * tail ignored), with every field in rel (may be NULL) aimed from the
+ * site. tag is stored with the write (patch_tag()): a client that keeps
+ * one tag per distinct request skips sites that already hold it, so the
+ * engine does not compare new bytes with old. Panics if the site does not
+ * hold what the engine believes it holds, if it is already queued in this
+ * batch, or if a relocated field is out of range. (Inline below: boot runs
+ * it for every site.)
+ */
+static inline void patch_queue_reloc(const struct patch_site *r,
+				     const uint8_t *bytes,
+				     const struct patch_reloc *rel,
+				     uintptr_t tag);
+static inline void patch_queue(const struct patch_site *r,
+			       const uint8_t *bytes);
+/* The tag of the site's last write, or 0 before any. */
+static inline uintptr_t patch_tag(const struct patch_site *r);
+/* Queue putting back the site's assembled bytes. */
+void patch_queue_original(const struct patch_site *r);
+/* Write everything queued (one poke-mapping round trip). */
+void patch_finish(void);
+
+/*
+ * Raw write of len bytes of kernel text, outside any site's state: for
+ * tests and fault injection. A write over a recorded site makes the next
+ * patch of that site panic, which is the point of inject=corrupt-site.
+ */
+void text_poke(void *addr, const void *src, unsigned len);
+
+/* ---- the fast path of patch_queue(); nothing else should touch these ---- */
+#define PATCH_QUEUE_MAX 256
+struct patch_queued {
+	uintptr_t at;	      /* the site's first byte */
+	const uint8_t *bytes; /* its state's staged bytes */
+	unsigned len;
+};
+struct patch_queue {
+	unsigned n;
+	uint32_t batch; /* this batch's number; never 0 */
+	struct patch_queued q[PATCH_QUEUE_MAX];
+};
+extern struct patch_queue patch_q;
+extern const struct patch_kind *patch_kinds[PATCH_KIND_NR];
+/* Sized by the linker script: one struct patch_state per record. */
+extern struct patch_state __patch_state_start[], __patch_state_end[];
+void patch_queue_slow(const struct patch_site *r, const uint8_t *bytes,
+		      const struct patch_reloc *rel, uintptr_t tag);
+
+static inline struct patch_state *patch_state_of(const struct patch_site *r)
+{
+	return &__patch_state_start[r - __patch_sites_start];
+}
+
+void patch_reloc_panic(const struct patch_site *r, const uint8_t *bytes)
+    __attribute__((noreturn));
+
+static inline void patch_queue_reloc(const struct patch_site *r,
+				     const uint8_t *bytes,
+				     const struct patch_reloc *rel,
+				     uintptr_t tag)
+{
+	struct patch_state *st = patch_state_of(r);
+	uintptr_t at = patch_site_addr(r);
+
+	/*
+	 * Refusals and a full queue, out of line. (A site never looked at
+	 * has form UNSEEN and zero bytes: it fails the compare too.)
+	 */
+	if (__builtin_expect((st->queued == patch_q.batch) |
+				 (patch_q.n == PATCH_QUEUE_MAX),
+			     0) ||
+	    __builtin_expect(!bytes_equal((const uint8_t *)at, st->bytes, r->len),
+			     0)) {
+		patch_queue_slow(r, bytes, rel, tag);
+		return;
+	}
+	/* Staged in the state; the belief it replaces was just checked. */
+	bytes_copy_all(st->bytes, bytes);
+	for (unsigned i = 0; rel && i < rel->n; i++) {
+		int64_t d = (int64_t)(rel->target[i] - (at + rel->end[i]));
+		if (__builtin_expect(d != (int32_t)d, 0))
+			patch_reloc_panic(r, bytes);
+		put32(st->bytes + rel->off[i], (int32_t)d);
+	}
+	st->tag = tag;
+	st->form = PATCH_WRITTEN; /* once patch_finish() has run */
+	st->queued = patch_q.batch;
+	struct patch_queued *q = &patch_q.q[patch_q.n++];
+	q->at = at;
+	q->bytes = st->bytes;
+	q->len = r->len;
+}
+
+static inline void patch_queue(const struct patch_site *r,
+			       const uint8_t *bytes)
+{
+	patch_queue_reloc(r, bytes, NULL, 0);
+}
+
+static inline uintptr_t patch_tag(const struct patch_site *r)
+{
+	return patch_state_of(r)->tag;
+}
+
+/* Panics naming the site, kind, payload and the bytes it holds. */
+void patch_site_panic(const struct patch_site *r, const char *why,
+		      const uint8_t *wanted) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * plan.c - the pvop client's pure core (see pvop_patch.h).
+ */
+#include "pvop_patch.h"
+#include "insn.h"
+#include "patch_bytes.h"
+
+void pvop_site_original(const struct patch_site *r, uint8_t *out)
+{
+	memset(out, 0, PATCH_MAX_LEN);
+	out[0] = 0xff;
+	out[1] = 0x15;
+	put32(out + 2, (int32_t)(patch_site_payload(r) -
+				 (patch_site_addr(r) + PVOP_INDIRECT_CALL_LEN)));
+	nops_fill(out + PVOP_INDIRECT_CALL_LEN, r->len - PVOP_INDIRECT_CALL_LEN,
+		  PATCH_PAD_NOPS);
+}
+
+bool pvop_site_is_original(const struct patch_site *r, const uint8_t *text)
+{
+	uint64_t at = patch_site_addr(r);
+	if (r->len < PVOP_INDIRECT_CALL_LEN || text[0] != 0xff ||
+	    text[1] != 0x15)
+		return false;
+	if (at + PVOP_INDIRECT_CALL_LEN + (int64_t)get32(text + 2) !=
+	    patch_site_payload(r))
+		return false;
+	return nops_valid(text + PVOP_INDIRECT_CALL_LEN,
+			  r->len - PVOP_INDIRECT_CALL_LEN);
+}
+
+static void add_reloc(struct patch_reloc *rl, unsigned off, unsigned end,
+		      uint64_t target)
+{
+	rl->off[rl->n] = (uint8_t)off;
+	rl->end[rl->n] = (uint8_t)end;
+	rl->target[rl->n] = target;
+	rl->n++;
+}
+
+static void fail(struct pvop_plan *p, const char *why)
+{
+	p->kind = -1;
+	p->why = why;
+}
+
+/*
+ * PATCH_PAD_PREFIX: a one-instruction template absorbs spare bytes as
+ * redundant DS-segment prefixes (ignored on an instruction without a
+ * memory operand, and the default segment where it has one), up to the
+ * 15-byte instruction limit.
+ */
+static unsigned prefix_count(const struct pvop_template *t, unsigned len,
+			     enum patch_pad pad, const struct patch_reloc *rl)
+{
+	unsigned k = len - t->len;
+	if (pad != PATCH_PAD_PREFIX || !t->one_insn || rl->n)
+		return 0;
+	if (t->len + k > NOP_INSN_MAX_LEN)
+		k = NOP_INSN_MAX_LEN - t->len;
+	return k;
+}
+
+static void plan_inline(const struct pvop_template *t, unsigned len,
+			enum patch_pad pad, struct pvop_plan *p)
+{
+	const uint8_t *src = (const uint8_t *)(uintptr_t)t->addr;
+	/* Xen's forced-emulation prefix (ud2; "xen") is one prefix. */
+	const char *why = patch_reloc_scan(src, t->len, t->addr,
+					   INSN_EMULATE_PREFIX, &p->rel);
+	if (why)
+		return fail(p, why);
+	unsigned pre = prefix_count(t, len, pad, &p->rel);
+	for (unsigned i = 0; i < pre; i++)
+		p->bytes[i] = 0x3e;
+	memcpy(p->bytes + pre, src, t->len);
+	nops_fill(p->bytes + pre + t->len, len - pre - t->len, pad);
+	p->kind = PVOP_KIND_INLINE;
+}
+
+static void plan_call(const struct pvop_impl *impl, unsigned op, unsigned len,
+		      enum patch_pad pad, struct pvop_plan *p)
+{
+	if (!impl->call)
+		return fail(p, "backend has no function for this op");
+	if (impl->call_clobbers & ~pvop_clobbers[op])
+		return fail(p,
+			    "backend function clobbers registers the site keeps");
+	/*
+	 * One spare byte (a 6-byte slot) becomes a CS prefix on the call
+	 * rather than a NOP after it: the patched call then executes no
+	 * more instructions than the indirect call it replaces.
+	 */
+	unsigned pre = len - PVOP_DIRECT_CALL_LEN == 1 ? 1 : 0;
+	if (pre)
+		p->bytes[0] = 0x2e;
+	p->bytes[pre] = 0xe8;
+	add_reloc(&p->rel, pre + 1, pre + PVOP_DIRECT_CALL_LEN,
+		  (uint64_t)(uintptr_t)impl->call);
+	nops_fill(p->bytes + pre + PVOP_DIRECT_CALL_LEN,
+		  len - pre - PVOP_DIRECT_CALL_LEN, pad);
+	p->kind = PVOP_KIND_CALL;
+}
+
+static void plan_make(const struct pvop_impl *impl, unsigned op,
+		      enum pvop_mode mode, enum patch_pad pad,
+		      struct pvop_plan *p)
+{
+	const struct pvop_template *t = impl->tpl;
+	unsigned len = pvop_slots[op];
+
+	memset(p, 0, sizeof(*p));
+	if (mode == PVOP_MODE_INDIRECT) {
+		p->bytes[0] = 0xff;
+		p->bytes[1] = 0x15;
+		add_reloc(&p->rel, 2, PVOP_INDIRECT_CALL_LEN,
+			  (uint64_t)(uintptr_t)&pv_ops.fn[op]);
+		nops_fill(p->bytes + PVOP_INDIRECT_CALL_LEN,
+			  len - PVOP_INDIRECT_CALL_LEN, PATCH_PAD_NOPS);
+		p->kind = PVOP_KIND_INDIRECT;
+		return;
+	}
+	if (impl->nop && mode == PVOP_MODE_INLINE) {
+		nops_fill(p->bytes, len, pad);
+		p->kind = PVOP_KIND_NOP;
+		return;
+	}
+	if (mode == PVOP_MODE_INLINE && t && t->len <= len &&
+	    !(t->clobbers & ~pvop_clobbers[op]))
+		return plan_inline(t, len, pad, p);
+	plan_call(impl, op, len, pad, p);
+}
+
+void pvop_backend_prepare(struct pvop_backend *b)
+{
+	for (unsigned op = 0; op < PVOP_NR; op++) {
+		struct pvop_impl *impl = &b->op[op];
+		for (int m = 0; m < PVOP_MODE_NR; m++)
+			for (int pad = 0; pad < PATCH_PAD_NR; pad++)
+				plan_make(impl, op, m, pad, &impl->plan[m][pad]);
+		impl->prepared = true;
+	}
+}
+
+int pvop_site_plan(const struct patch_site *r, const struct pvop_impl *impl,
+		   enum pvop_mode mode, enum patch_pad pad, uint8_t *out,
+		   const char **why)
+{
+	if (r->arg >= PVOP_NR || r->arg2 != pvop_clobbers[r->arg]) {
+		*why = "site clobber mask is not its op's";
+		return -1;
+	}
+	if (r->len != pvop_slots[r->arg]) {
+		*why = "site length is not its op's slot";
+		return -1;
+	}
+	if (!impl->prepared) {
+		*why = "backend not prepared (pvop_backend_prepare)";
+		return -1;
+	}
+	const struct pvop_plan *p =
+	    &impl->plan[pvop_site_mode(r, mode)][pvop_site_pad(r, pad)];
+	if (!pvop_plan_apply(p, patch_site_addr(r), out, why))
+		return -1;
+	return p->kind;
+}
