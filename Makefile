@@ -29,9 +29,9 @@ KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic \
 	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -mcmodel=kernel \
 	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
-	-Iguest/include -Ipvops/include -I$(BUILD)/include -MMD -MP \
+	-Iguest/include -Ipvops/include -Ipatch/include -I$(BUILD)/include -MMD -MP \
 	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
-KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipvops/include -MMD -MP -g
+KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipvops/include -Ipatch/include -MMD -MP -g
 KLDFLAGS := -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
 
 KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c pvops/*.c tests/kernel/*.c)
@@ -83,11 +83,12 @@ check-sites: $(KERNEL)
 
 # ---- host unit tests: the real kernel sources compiled for user space ----
 HCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DHOST_TEST -no-pie -fno-pie -Wl,-z,noexecstack \
-	-Iguest/include -Ipvops/include -I$(BUILD)/include -Itests/host -MMD -MP \
+	-Iguest/include -Ipvops/include -Ipatch/include -I$(BUILD)/include -Itests/host -MMD -MP \
 	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
 
 $(BUILD)/host/test_format: tests/host/test_format.c guest/lib/format.c
+$(BUILD)/host/test_insn: tests/host/test_insn.c patch/insn.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c pvops/patch.c pvops/nops.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 
