@@ -88,6 +88,7 @@ HCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DHOST_TEST -no-pie -fno-pie 
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
 
 $(BUILD)/host/test_format: tests/host/test_format.c guest/lib/format.c
+$(BUILD)/host/test_insn: tests/host/test_insn.c patch/insn.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c pvops/patch.c pvops/nops.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 
