@@ -1,32 +1,60 @@
 #!/usr/bin/env python3
-"""check_sites.py - build-time checker of tinypv's pvop site table.
+"""check_sites.py - build-time checker of tinypv's patch site table.
 
 Reads a linked kernel with binutils (readelf for sections and symbols,
-objdump for instructions) and fails, with a precise message, when:
+objdump for instructions), and the record formats by name from
+patch_abi.h and pvop_abi.h, and fails, with a precise message, when:
 
-  - a .pvop.sites record does not point at the unpatched site it describes:
-    `call *pv_ops+8*op(%rip)` (ff 15 disp32) followed by NOPs only;
-  - a record names an unknown op, or lies outside .text;
-  - two sites overlap;
-  - a site is shorter than an inline template of its op (.pvop.templates),
-    or a template is longer than its op's slot (pvop_abi.h);
+  - a .patch.sites record has kind 0, a kind not below PATCH_KIND_NR, or a
+    kind this checker has no rules for (so a new kind cannot slip in
+    unchecked); has a reserved byte other than 0; is longer than
+    PATCH_MAX_LEN; lies outside .text; or overlaps another site of any kind;
+  - a pvop record (PATCH_KIND_PVOP) names an unknown op (arg); carries a
+    clobber mask (arg2) other than its op's PVOP_CLOB_<OP>; has a payload
+    other than its pv_ops slot (pv_ops + 8*op); has a flag bit outside
+    PVOP_SITE_FORCE_MASK | PVOP_SITE_PAD_MASK, more than one FORCE bit, or
+    a pad field that names no padding style;
+  - a pvop site is shorter than 6 bytes, not its op's slot, or shorter than
+    an inline template of its op, or is not the unpatched site:
+    `call *pv_ops+8*op(%rip)` (ff 15 disp32) then NOPs only, exactly to its
+    end;
+  - a pvop site comes before its function's frame set-up (the kernel is
+    built with -fno-omit-frame-pointer; such a site drops a frame from
+    backtraces): no `mov %rsp,%rbp` in the function at an address below
+    the site. Address order approximates "on every path". A GCC `F.cold`
+    fragment, entered from F, also passes when F sets up a frame. Template
+    stubs and the frameless hand-written entry code (FRAME_EXEMPT) are not
+    checked; `--frames=warn` makes these warnings;
+  - a .pvop.templates record names an unknown op, is empty, is longer than
+    its op's slot, or has a reserved byte (formerly rel32) other than 0;
+  - the old .pvop.sites section is present (its records would be neither
+    patched nor checked);
   - a raw privileged instruction sits outside the code allowed to hold one
     (the boot head, pvop templates, port I/O and descriptor-table helpers).
 
-Usage: check_sites.py [--abi pvops/include/pvop_abi.h] KERNEL.elf
-Exit status: 0 clean, 1 problems found, 2 could not read the input.
+Usage: check_sites.py [--abi pvops/include/pvop_abi.h]
+                      [--patch-abi patch/include/patch_abi.h]
+                      [--frames error|warn] KERNEL.elf
+Exit status: 0 clean (warnings allowed), 1 problems found, 2 could not read
+the input.
 """
 
 import argparse
+import bisect
 import os
 import re
 import struct
 import subprocess
 import sys
 
-SITE_FMT = "<QBBHB3x"  # struct pvop_site
-TEMPLATE_FMT = "<QBBHBB2x"  # struct pvop_template
+SITE_FMT = "<iiBBBBHH"  # struct patch_site
+TEMPLATE_FMT = "<QBBHBBBx"  # struct pvop_template
 RECORD_SIZE = 16
+INDIRECT_CALL_LEN = 6  # ff 15 disp32
+
+# Padding styles a pvop site may pin: enum pvop_pad in pvop_patch.h (nops,
+# nop1, jmp, single, prefix). The pad field holds style + 1, 0 for none.
+PAD_STYLES = 5
 
 # Instructions only a kernel (or a hypervisor, for a PV guest) may execute,
 # or that must go through a pvop: matched against objdump's mnemonic.
@@ -46,6 +74,16 @@ CR_MOVE = re.compile(r"^mov\s+.*%(cr|db)\d")
 # benchmark's hand-written raw-instruction baselines.
 ALLOWED = re.compile(
     r"^(pvh_start32|xen_start|pvstub_\w+|pio_\w+|desc_\w+|bench_raw_\w+)$")
+
+# Functions whose sites need no frame set-up: the template stubs (a
+# template's bytes are copied into sites), and the hand-written entry code
+# that runs with no C caller frame to link to: the boot heads, the trap and
+# upcall entry (entry/traps.S), Xen's failsafe callback.
+FRAME_EXEMPT = re.compile(
+    r"^(pvstub_\w+|pvh_start32|xen_start|trap_stubs|xen_trap_stubs|"
+    r"xen_upcall_entry|trap_common|trap_return_xen|xen_failsafe_entry)$")
+FRAME_SETUP = re.compile(r"^mov\s+%rsp,%rbp$")
+COLD_PART = re.compile(r"^(.+)\.cold(?:\.\d+)?$")
 
 # Prefix words objdump prints before a mnemonic.
 PREFIX_WORDS = re.compile(
@@ -67,17 +105,104 @@ def run(cmd):
         raise CheckError(f"{' '.join(cmd)} failed: {e.stderr.strip()}")
 
 
-def read_abi(path):
-    """Op numbers and slot sizes from pvop_abi.h."""
-    ops, slots = {}, {}
-    text = open(path).read()
-    for name, val in re.findall(r"#define PVOP_SLOT_(\w+) (\d+)", text):
-        slots[name] = int(val)
-    for name, val in re.findall(r"#define PVOP_(\w+) (\d+)\n", text):
-        if name in slots:
-            ops[int(val)] = name.lower()
-    nr = int(re.search(r"#define PVOP_NR (\d+)", text).group(1))
-    return ops, {n.lower(): s for n, s in slots.items()}, nr
+# ------------------------------------------------------------- the headers
+
+
+def defines(path):
+    """{NAME: value text} of a header's object-like #defines."""
+    out = {}
+    for line in open(path).read().splitlines():
+        m = re.match(r"#define\s+(\w+)[ \t]+(.+?)\s*(?:/\*.*)?$", line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def evaluate(defs, name, path):
+    """The value of #define name: numbers and #defined names combined with
+    `|`, `<<` and parentheses, which is all the ABI headers use."""
+    tokens = re.findall(r"0[xX][0-9a-fA-F]+|\d+|\w+|<<|\S", defs.get(
+        name, ""))
+    if not tokens:
+        raise CheckError(f"{path}: no #define {name}")
+    pos = 0
+
+    def atom():
+        nonlocal pos
+        tok = tokens[pos] if pos < len(tokens) else ""
+        pos += 1
+        if tok == "(":
+            val = expr()
+            if pos >= len(tokens) or tokens[pos] != ")":
+                raise CheckError(f"{path}: unbalanced {name}")
+            pos += 1
+            return val
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+|\d+", tok):
+            return int(tok, 0)
+        if re.fullmatch(r"[A-Za-z_]\w*", tok) and tok in defs:
+            return evaluate(defs, tok, path)
+        raise CheckError(f"{path}: cannot evaluate {name} "
+                         f"({defs[name]}) at {tok!r}")
+
+    def shift():
+        nonlocal pos
+        val = atom()
+        while pos < len(tokens) and tokens[pos] == "<<":
+            pos += 1
+            val <<= atom()
+        return val
+
+    def expr():
+        nonlocal pos
+        val = shift()
+        while pos < len(tokens) and tokens[pos] == "|":
+            pos += 1
+            val |= shift()
+        return val
+
+    val = expr()
+    if pos != len(tokens):
+        raise CheckError(f"{path}: cannot evaluate {name} ({defs[name]})")
+    return val
+
+
+def read_pvop_abi(path):
+    """Op numbers, slots, clobber masks and site flag fields (pvop_abi.h).
+    An op is a PVOP_<NAME> <n> with a PVOP_SLOT_<NAME>."""
+    defs = defines(path)
+    abi = {"slots": {}, "ops": {}, "clobbers": {}}
+    for name in defs:
+        if name.startswith("PVOP_SLOT_"):
+            op = name[len("PVOP_SLOT_"):]
+            num = evaluate(defs, "PVOP_" + op, path)
+            abi["ops"][num] = op.lower()
+            abi["slots"][op.lower()] = evaluate(defs, name, path)
+            abi["clobbers"][num] = evaluate(defs, "PVOP_CLOB_" + op, path)
+    for field in ("NR", "SITE_FORCE_MASK", "SITE_PAD_MASK",
+                  "SITE_PAD_SHIFT"):
+        abi[field.lower()] = evaluate(defs, "PVOP_" + field, path)
+    return abi
+
+
+def read_patch_abi(path):
+    """Record kinds, record size and longest site (patch_abi.h)."""
+    defs = defines(path)
+    abi = {"kinds": {}}
+    for name in defs:
+        m = re.fullmatch(r"PATCH_KIND_(\w+)", name)
+        if m and m.group(1) != "NR":
+            abi["kinds"][evaluate(defs, name, path)] = m.group(1).lower()
+    abi["kind_nr"] = evaluate(defs, "PATCH_KIND_NR", path)
+    abi["max_len"] = evaluate(defs, "PATCH_MAX_LEN", path)
+    size = evaluate(defs, "PATCH_RECORD_SIZE", path)
+    if size != struct.calcsize(SITE_FMT):
+        raise CheckError(f"{path}: PATCH_RECORD_SIZE is {size}, this "
+                         f"checker reads {struct.calcsize(SITE_FMT)}-byte "
+                         f"records")
+    return abi
+
+
+# -------------------------------------------------------------- the kernel
 
 
 def sections(elf):
@@ -91,11 +216,20 @@ def sections(elf):
     return out
 
 
-def symbol(elf, name):
+def symtab(elf):
+    """[(value, size, type, name)] of the ELF's symbols."""
+    out = []
     for line in run(["readelf", "-sW", elf]).splitlines():
         f = line.split()
-        if len(f) >= 8 and f[7] == name:
-            return int(f[1], 16)
+        if len(f) >= 8 and f[0].rstrip(":").isdigit():
+            out.append((int(f[1], 16), int(f[2], 0), f[3], f[7]))
+    return out
+
+
+def symbol(syms, name):
+    for value, _, _, sym in syms:
+        if sym == name:
+            return value
     raise CheckError(f"symbol {name} not found")
 
 
@@ -116,19 +250,54 @@ def records(data, fmt):
             for i in range(0, len(data), RECORD_SIZE)]
 
 
-def disassemble(elf):
-    """{address: (function, raw bytes, mnemonic+operands)} for .text."""
-    insns, func = {}, "?"
-    for line in run(["objdump", "-d", "-w", "-j", ".text", elf]).splitlines():
-        m = re.match(r"^([0-9a-f]+) <(.+)>:$", line)
-        if m:
-            func = m.group(2)
-            continue
-        m = re.match(r"^\s*([0-9a-f]+):\t([0-9a-f ]+)\t(.*)$", line)
-        if m:
-            raw = bytes.fromhex(m.group(2).replace(" ", ""))
-            insns[int(m.group(1), 16)] = (func, raw, m.group(3).strip())
-    return insns
+class Text:
+    """The disassembled .text: instructions, the function that owns each
+    address, and where each function sets up its frame."""
+
+    def __init__(self, elf, syms):
+        # A function is a FUNC symbol (to its size, or to the next one when
+        # it has none); code outside every one belongs to the label before
+        # it, as objdump names it.
+        self.funcs = sorted((v, s, n) for v, s, t, n in syms if t == "FUNC")
+        self.starts = [f[0] for f in self.funcs]
+        self.labels, self.insns, self.frames = [], {}, {}
+        for line in run(["objdump", "-d", "-w", "-j", ".text",
+                         elf]).splitlines():
+            m = re.match(r"^([0-9a-f]+) <(.+)>:$", line)
+            if m:
+                self.labels.append((int(m.group(1), 16), m.group(2)))
+                continue
+            m = re.match(r"^\s*([0-9a-f]+):\t([0-9a-f ]+)\t(.*)$", line)
+            if m:
+                addr = int(m.group(1), 16)
+                raw = bytes.fromhex(m.group(2).replace(" ", ""))
+                func = self.owner(addr)
+                self.insns[addr] = (func, raw, m.group(3).strip())
+                if FRAME_SETUP.match(m.group(3).strip()):
+                    self.frames.setdefault(func, addr)
+
+    def owner(self, addr):
+        """(start, name) of the function holding addr."""
+        i = bisect.bisect_right(self.starts, addr) - 1
+        if i >= 0:
+            start, size, name = self.funcs[i]
+            if not size or addr < start + size:
+                return start, name
+        i = bisect.bisect_right(self.labels, (addr, "\uffff")) - 1
+        return self.labels[i] if i >= 0 else (0, "?")
+
+    def frame_before(self, func, addr):
+        """Whether func sets up its frame below addr; a cold fragment also
+        counts any set-up in its parent, from which it is entered."""
+        setup = self.frames.get(func)
+        if setup is not None and setup < addr:
+            return True
+        m = COLD_PART.match(func[1])
+        return bool(m) and any(f in self.frames for f in self.funcs_named(
+            m.group(1)))
+
+    def funcs_named(self, name):
+        return [(v, n) for v, _, n in self.funcs if n == name]
 
 
 def is_nop(raw):
@@ -143,45 +312,160 @@ def fmt_bytes(b):
     return " ".join(f"{x:02x}" for x in b)
 
 
-def check_sites(elf, abi):
-    ops, slots, nr = read_abi(abi)
-    secs = sections(elf)
-    for s in (".text", ".pvop.sites"):
-        if s not in secs:
-            raise CheckError(f"{elf} has no {s} section")
-    text_addr, text_off, text_size = secs[".text"]
-    text = section_bytes(elf, secs, ".text")
-    pv_ops = symbol(elf, "pv_ops")
-    sites = records(section_bytes(elf, secs, ".pvop.sites"), SITE_FMT)
-    templates = records(section_bytes(elf, secs, ".pvop.templates"),
-                        TEMPLATE_FMT)
-    insns = disassemble(elf)
-    errors = []
+# --------------------------------------------------------------- the rules
 
-    longest = {}
-    for addr, length, op, clobbers, backend, rel32 in templates:
-        name = ops.get(op, f"op{op}")
-        if op >= nr:
+
+def check_templates(templates, pv):
+    """Problems of the .pvop.templates records, and each op's longest."""
+    errors, longest = [], {}
+    for addr, length, op, clobbers, backend, reserved, one_insn in templates:
+        if op >= pv["nr"]:
             errors.append(f"template at {addr:#x}: unknown op {op}")
             continue
-        if length > slots[name]:
-            errors.append(f"template at {addr:#x} ({name}, backend "
-                          f"{backend}): {length} bytes, slot is "
-                          f"{slots[name]}")
+        name = pv["ops"][op]
+        where = f"template at {addr:#x} ({name}, backend {backend})"
+        if length == 0:
+            errors.append(f"{where} is empty: 'nothing' is not a template")
+        if length > pv["slots"][name]:
+            errors.append(f"{where}: {length} bytes, slot is "
+                          f"{pv['slots'][name]}")
+        if reserved:
+            errors.append(f"{where}: reserved byte (formerly rel32) is "
+                          f"{reserved:#x}, must be 0")
         longest[op] = max(longest.get(op, 0), length)
+    return errors, longest
 
+
+def check_pvop_flags(where, flags, pv):
+    force, pad_mask = pv["site_force_mask"], pv["site_pad_mask"]
+    errors = []
+    if flags & ~(force | pad_mask):
+        errors.append(f"{where}: flags {flags:#x} have bits "
+                      f"{flags & ~(force | pad_mask):#x} outside "
+                      f"PVOP_SITE_FORCE_MASK | PVOP_SITE_PAD_MASK")
+    if bin(flags & force).count("1") > 1:
+        errors.append(f"{where}: flags {flags:#x} pin more than one "
+                      f"dispatch mode (PVOP_SITE_FORCE_* bits "
+                      f"{flags & force:#x})")
+    pad = (flags & pad_mask) >> pv["site_pad_shift"]
+    if pad > PAD_STYLES:
+        errors.append(f"{where}: flags {flags:#x} pad field {pad} names no "
+                      f"padding style (0 none, 1..{PAD_STYLES} style + 1)")
+    return errors
+
+
+def check_pvop_bytes(where, addr, length, op, k):
+    """The unpatched site: the indirect call through op's pv_ops slot, then
+    whole NOPs ending exactly at the site end."""
+    raw = k["text"][addr - k["text_addr"]: addr - k["text_addr"] + length]
+    want = b"\xff\x15" + struct.pack(
+        "<i", k["pv_ops"] + 8 * op - (addr + INDIRECT_CALL_LEN))
+    if raw[:INDIRECT_CALL_LEN] != want:
+        return [f"{where}: expected call *pv_ops+{8 * op:#x}(%rip) "
+                f"({fmt_bytes(want)}), found {fmt_bytes(raw)}"]
+    pos = addr + INDIRECT_CALL_LEN
+    while pos < addr + length:
+        insn = k["code"].insns.get(pos)
+        if not insn or not is_nop(insn[1]):
+            found = insn[2] if insn else "no instruction boundary"
+            return [f"{where}: padding at {pos:#x} is not a NOP ({found})"]
+        pos += len(insn[1])
+    if pos > addr + length:
+        return [f"{where}: padding runs past the site end"]
+    return []
+
+
+def check_pvop_frame(where, addr, k):
+    """The site at addr comes after its function's frame set-up (unless
+    the function is exempt); counts the function as checked."""
+    func = k["code"].owner(addr)
+    name = func[1]
+    if FRAME_EXEMPT.match(name):
+        return []
+    k["frame_funcs"].add(func)
+    if k["code"].frame_before(func, addr):
+        return []
+    setup = k["code"].frames.get(func)
+    cold = COLD_PART.match(name)
+    if setup is not None:
+        why = f"mov %rsp,%rbp at {setup:#x}"
+    elif cold:
+        why = f"neither {name} nor {cold.group(1)} has a mov %rsp,%rbp"
+    else:
+        why = f"{name} has no mov %rsp,%rbp"
+    return [f"{where} in {name} comes before {name}'s frame set-up "
+            f"({why})"]
+
+
+def check_pvop_site(i, where, rec, k):
+    """Problems of one pvop record: (errors, frame problems)."""
+    addr, payload, _, length, flags, _, op, clobbers = rec
+    pv = k["pv"]
+    if op >= pv["nr"]:
+        return [f"site #{i} at {addr:#x}: unknown op {op} (PVOP_NR is "
+                f"{pv['nr']})"], []
+    name = pv["ops"][op]
+    errors = []
+    if clobbers != pv["clobbers"][op]:
+        errors.append(f"{where}: clobber mask {clobbers:#x} is not "
+                      f"PVOP_CLOB_{name.upper()} ({pv['clobbers'][op]:#x})")
+    slot = k["pv_ops"] + 8 * op
+    if payload != slot:
+        errors.append(f"{where}: payload {payload:#x} is not its pv_ops "
+                      f"slot pv_ops+{8 * op:#x} ({slot:#x})")
+    errors += check_pvop_flags(where, flags, pv)
+    frame = check_pvop_frame(where, addr, k)
+    if length < INDIRECT_CALL_LEN:
+        errors.append(f"{where}: shorter than the 6-byte indirect call")
+        return errors, frame
+    if length != pv["slots"][name]:
+        errors.append(f"{where}: length differs from the {name} slot "
+                      f"({pv['slots'][name]} bytes)")
+    if length < k["longest"].get(op, 0):
+        errors.append(f"{where}: shorter than the {k['longest'][op]}-byte "
+                      f"inline template of {name}")
+    return errors + check_pvop_bytes(where, addr, length, op, k), frame
+
+
+# The rules of each kind, by its name in patch_abi.h.
+KIND_RULES = {"pvop": check_pvop_site}
+
+
+def describe(i, rec, k):
+    """How messages name a record: its op when it is a pvop site."""
+    addr, _, kind, length, _, _, arg, _ = rec
+    kname = k["patch"]["kinds"][kind]
+    what = f"kind {kname}"
+    if kname == "pvop" and arg in k["pv"]["ops"]:
+        what = f"op {k['pv']['ops'][arg]}"
+    return f"site #{i} at {addr:#x} ({what}, {length} bytes)"
+
+
+def check_records(sites, k):
+    """Problems of every .patch.sites record: (errors, frame problems)."""
+    pa, errors, frames = k["patch"], [], []
+    text_end = k["text_addr"] + len(k["text"])
     prev = None
     # In address order, remembering the site that ends furthest, so that
     # duplicates and overlaps are found whatever the table order.
-    for i, (addr, length, op, clobbers, flags) in sorted(
-            enumerate(sites), key=lambda e: (e[1][0], e[0])):
-        where = f"site #{i} at {addr:#x}"
-        if op >= nr:
-            errors.append(f"{where}: unknown op {op} (PVOP_NR is {nr})")
+    for i, rec in sorted(enumerate(sites), key=lambda e: (e[1][0], e[0])):
+        addr, _, kind, length, _, reserved, _, _ = rec
+        if kind == 0 or kind >= pa["kind_nr"] or kind not in pa["kinds"]:
+            errors.append(f"site #{i} at {addr:#x}: invalid kind {kind} "
+                          f"(the kinds are 1..{pa['kind_nr'] - 1})")
             continue
-        name = ops[op]
-        where += f" (op {name}, {length} bytes)"
-        if addr < text_addr or addr + length > text_addr + text_size:
+        kname = pa["kinds"][kind]
+        where = describe(i, rec, k)
+        if kname not in KIND_RULES:
+            errors.append(f"{where}: kind {kind} ({kname}) has no checker "
+                          f"rules in this build")
+        if reserved:
+            errors.append(f"{where}: reserved byte is {reserved:#x}, must "
+                          f"be 0")
+        if length > pa["max_len"]:
+            errors.append(f"{where}: longer than PATCH_MAX_LEN "
+                          f"({pa['max_len']} bytes)")
+        if addr < k["text_addr"] or addr + length > text_end:
             errors.append(f"{where}: outside .text")
             continue
         if prev and addr < prev[0] + prev[1]:
@@ -189,38 +473,17 @@ def check_sites(elf, abi):
                           f"({prev[1]} bytes)")
         if not prev or addr + length > prev[0] + prev[1]:
             prev = (addr, length)
-        if length < 6:
-            errors.append(f"{where}: shorter than the 6-byte indirect call")
-            continue
-        if length != slots[name]:
-            errors.append(f"{where}: length differs from the {name} slot "
-                          f"({slots[name]} bytes)")
-        if length < longest.get(op, 0):
-            errors.append(f"{where}: shorter than the {longest[op]}-byte "
-                          f"inline template of {name}")
-        raw = text[addr - text_addr: addr - text_addr + length]
-        want = b"\xff\x15" + struct.pack(
-            "<i", pv_ops + 8 * op - (addr + 6))
-        if raw[:6] != want:
-            errors.append(f"{where}: expected call *pv_ops+{8 * op:#x}"
-                          f"(%rip) ({fmt_bytes(want)}), found "
-                          f"{fmt_bytes(raw)}")
-            continue
-        pos = addr + 6
-        while pos < addr + length:
-            insn = insns.get(pos)
-            if not insn or not is_nop(insn[1]):
-                found = insn[2] if insn else "no instruction boundary"
-                errors.append(f"{where}: padding at {pos:#x} is not a NOP "
-                              f"({found})")
-                break
-            pos += len(insn[1])
-        if pos > addr + length:
-            errors.append(f"{where}: padding runs past the site end")
+        if kname in KIND_RULES:
+            e, f = KIND_RULES[kname](i, where, rec, k)
+            errors += e
+            frames += f
+    return errors, frames
 
-    raw_found = 0
-    for addr in sorted(insns):
-        func, raw, text_ = insns[addr]
+
+def check_privileged(text):
+    errors, allowed = [], 0
+    for addr in sorted(text.insns):
+        (_, func), _, text_ = text.insns[addr]
         insn_text = PREFIX_WORDS.sub("", text_)
         mnem = insn_text.split()[0] if insn_text else ""
         if mnem in PRIVILEGED or CR_MOVE.match(insn_text):
@@ -230,29 +493,85 @@ def check_sites(elf, abi):
                               f"pvop templates, pio_* and desc_* may hold "
                               f"one)")
             else:
-                raw_found += 1
-    return errors, len(sites), len(templates), raw_found
+                allowed += 1
+    return errors, allowed
+
+
+def site_records(elf, secs):
+    """The records with their addresses and payloads made absolute."""
+    base = secs[".patch.sites"][0]
+    out = []
+    for n, rec in enumerate(records(
+            section_bytes(elf, secs, ".patch.sites"), SITE_FMT)):
+        at = base + n * RECORD_SIZE
+        out.append((at + rec[0], at + 4 + rec[1]) + rec[2:])
+    return out
+
+
+def check_sites(elf, abi, patch_abi):
+    """(errors, frame problems, counts) of the kernel at elf."""
+    k = {"pv": read_pvop_abi(abi), "patch": read_patch_abi(patch_abi)}
+    secs = sections(elf)
+    for s in (".text", ".patch.sites"):
+        if s not in secs:
+            raise CheckError(f"{elf} has no {s} section")
+    syms = symtab(elf)
+    k["text_addr"] = secs[".text"][0]
+    k["text"] = section_bytes(elf, secs, ".text")
+    k["pv_ops"] = symbol(syms, "pv_ops")
+    sites = site_records(elf, secs)
+    templates = records(section_bytes(elf, secs, ".pvop.templates"),
+                        TEMPLATE_FMT)
+    k["code"] = Text(elf, syms)
+    k["frame_funcs"] = set()
+
+    errors, k["longest"] = check_templates(templates, k["pv"])
+    if ".pvop.sites" in secs:
+        errors.append(".pvop.sites is present: records in the old format "
+                      "are neither patched nor checked")
+    e, frames = check_records(sites, k)
+    errors += e
+    e, nraw = check_privileged(k["code"])
+    errors += e
+    counts = {"sites": len(sites), "templates": len(templates),
+              "functions": len(k["frame_funcs"]), "privileged": nraw}
+    return errors, frames, counts
 
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--abi", default=os.path.join(
-        here, "..", "pvops", "include", "pvop_abi.h"))
+        here, "..", "pvops", "include", "pvop_abi.h"),
+        help="pvop_abi.h (default: %(default)s)")
+    ap.add_argument("--patch-abi", default=os.path.join(
+        here, "..", "patch", "include", "patch_abi.h"),
+        help="patch_abi.h (default: %(default)s)")
+    ap.add_argument("--frames", choices=("error", "warn"), default="error",
+                    help="a site before its function's frame set-up is an "
+                    "error (default) or a warning")
     ap.add_argument("kernel")
     args = ap.parse_args()
     try:
-        errors, nsites, ntpl, nraw = check_sites(args.kernel, args.abi)
+        errors, frames, n = check_sites(args.kernel, args.abi,
+                                        args.patch_abi)
     except (CheckError, OSError) as e:
         print(f"check_sites: {args.kernel}: {e}", file=sys.stderr)
         return 2
+    if args.frames == "error":
+        errors += frames
+        frames = []
     for e in errors:
         print(f"check_sites: {args.kernel}: {e}", file=sys.stderr)
+    for w in frames:
+        print(f"check_sites: {args.kernel}: warning: {w}", file=sys.stderr)
     if errors:
         print(f"check_sites: {len(errors)} problem(s)", file=sys.stderr)
         return 1
-    print(f"check_sites: {nsites} sites, {ntpl} templates ok; "
-          f"{nraw} privileged instructions, all in allowed code")
+    warned = f", {len(frames)} site(s) before it (warnings)" if frames else ""
+    print(f"check_sites: {n['sites']} sites, {n['templates']} templates ok; "
+          f"frame set-up checked in {n['functions']} function(s){warned}; "
+          f"{n['privileged']} privileged instructions, all in allowed code")
     return 0
 
 

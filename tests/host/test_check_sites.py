@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""Tests of scripts/check_sites.py, the build-time checker of the pvop site table.
+"""Tests of scripts/check_sites.py, the build-time checker of the patch site table.
 
 What: each case writes a tiny x86-64 "kernel" in assembly (a pv_ops array of
-PVOP_NR quads, a .text with call sites and template stubs, a .pvop.sites
-table and optionally a .pvop.templates table), assembles and links it with
-the host toolchain (gcc -x assembler-with-cpp, so the sources can use the
-real pvop_abi.h, and plain `ld -e _start`, whose default linker script keeps
-the record sections as orphans), runs
+PVOP_NR quads, a .text with call sites in functions that set up a frame, and
+template stubs, a .patch.sites table of struct patch_site records and
+optionally a .pvop.templates table), assembles and links it with the host
+toolchain (gcc -x assembler-with-cpp, so the sources can use the real
+patch_abi.h and pvop_abi.h, and plain `ld -e _start`, whose default linker
+script keeps the record sections as orphans), runs
 
-    python3 scripts/check_sites.py --abi pvops/include/pvop_abi.h x.elf
+    python3 scripts/check_sites.py --abi pvops/include/pvop_abi.h
+        --patch-abi patch/include/patch_abi.h [--frames=warn] x.elf
 
 from the repository root, and checks the exit status (0 clean, 1 problems,
 2 unreadable input) and that the message names the problem precisely: the
 site or template address, the op name and the specific complaint, all on
-one line, and the number of problems found.
+one line, and the number of problems found (or, for a warning, that it is
+one and the run still passes).
 
 Why: the real kernel only shows that the checker accepts a good table.
 These deliberately broken mini-kernels show that it rejects each kind of
-bad one, so a regression in the checker cannot hide a bad site.
+bad one, so a regression in the checker cannot hide a bad site; a few
+correct ones at the edge of a rule show that it does not reject too much.
 
 Cases marked with a known checker bug report `not ok ... # TODO <bug>`
 while the bug is there (an expected failure, not counted) and plain `ok`
@@ -39,46 +43,75 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CHECKER = "scripts/check_sites.py"          # relative to ROOT
 ABI = "pvops/include/pvop_abi.h"            # relative to ROOT
+PATCH_ABI = "patch/include/patch_abi.h"     # relative to ROOT
 
-# The op numbers and slot sizes the sources below are built with (and the
-# messages quote), read from the same header the checker reads.
+# The op numbers, slot sizes and kinds the sources below are built with (and
+# the messages quote), read from the same headers the checker reads.
 ABI_VALUES = {name: int(value) for name, value in re.findall(
-    r"#define (PVOP_\w+) (\d+)\b", (ROOT / ABI).read_text())}
+    r"#define ((?:PVOP|PATCH)_\w+) (\d+)\b",
+    (ROOT / ABI).read_text() + (ROOT / PATCH_ABI).read_text())}
 SLOT_IRQ_DISABLE = ABI_VALUES["PVOP_SLOT_IRQ_DISABLE"]
 SLOT_IRQ_ENABLE = ABI_VALUES["PVOP_SLOT_IRQ_ENABLE"]
 SLOT_READ_MSR = ABI_VALUES["PVOP_SLOT_READ_MSR"]
 OP_READ_MSR = ABI_VALUES["PVOP_READ_MSR"]
+OP_WRITE_MSR = ABI_VALUES["PVOP_WRITE_MSR"]
 PVOP_NR = ABI_VALUES["PVOP_NR"]
+PATCH_KIND_NR = ABI_VALUES["PATCH_KIND_NR"]
+PATCH_MAX_LEN = ABI_VALUES["PATCH_MAX_LEN"]
+# Every kind but pvop, which is the only one with checker rules today.
+KINDS_WITHOUT_RULES = {name[len("PATCH_KIND_"):].lower(): value
+                       for name, value in ABI_VALUES.items()
+                       if name.startswith("PATCH_KIND_")
+                       and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP")}
 
 # Prepended to every mini-kernel. C preprocessor macros rather than gas
 # macros so the ABI names work; `;` separates statements on one line.
 PRELUDE = r"""
+#include "patch_abi.h"
 #include "pvop_abi.h"
 
-/* One struct pvop_site record (<QBBHB3x) for the site at `at`. The
- * checker ignores clobbers and flags: literal 1 (rax) and 0 keep these
- * sources independent of the mask and flag names. */
-#define RECORD(at, len, op) \
-	.pushsection .pvop.sites, "a"; .balign 16; .quad at; \
-	.byte len, op; .short 1; .byte 0, 0, 0, 0; .popsection
+/* One struct patch_site record (<iiBBBBHH) for the site at `at`, every
+ * field spelled out; addresses are relative to their field, as
+ * PATCH_RECORD_ASM in patch_abi.h emits them. */
+#define PATCH_RECORD(at, len, payload, kind, flags, reserved, arg, arg2) \
+	.pushsection .patch.sites, "a"; .balign 16; \
+	.long at - .; .long payload - .; \
+	.byte kind, len, flags, reserved; .short arg, arg2; .popsection
+
+/* The pvop record of op PVOP_<OP> as the kernel emits it: payload its
+ * pv_ops slot, arg the op, arg2 the op's clobber mask. */
+#define PVOP_RECORD(at, len, OP, flags) \
+	PATCH_RECORD(at, len, pv_ops + 8 * PVOP_##OP, PATCH_KIND_PVOP, \
+		     flags, 0, PVOP_##OP, PVOP_CLOB_##OP)
+#define RECORD(at, len, OP) PVOP_RECORD(at, len, OP, 0)
 
 /* A correct site, as PVOP_SITE_ASM in pvops.h emits it. */
-#define SITE(OP) \
+#define SITE_FLAGS(OP, flags) \
 	771: call *pv_ops+8*PVOP_##OP(%rip); \
 	.nops PVOP_SLOT_##OP - (. - 771b); 773: ; \
-	RECORD(771b, 773b - 771b, PVOP_##OP)
+	PVOP_RECORD(771b, 773b - 771b, OP, flags)
+#define SITE(OP) SITE_FLAGS(OP, 0)
 
 #define FUNC(name) .globl name; .type name, @function; name:
 
-/* A template stub and its struct pvop_template record (<QBBHBB2x), as
- * TPL_BEGIN/TPL_END in pvops/templates.S make them. op and backend are
- * numbers (backend 0 native, 1 kvm); rel32 0xff means none. */
+/* What gcc -fno-omit-frame-pointer puts around a function's body; every
+ * site must come after FRAME_BEGIN. */
+#define FRAME_BEGIN push %rbp; mov %rsp, %rbp
+#define FRAME_END pop %rbp; ret
+
+/* A struct pvop_template record (<QBBHBBBx) for the template at `at`. */
+#define TPL_RECORD(at, len, op, backend, reserved) \
+	.pushsection .pvop.templates, "a"; .balign 16; .quad at; \
+	.byte len, op; .short 1; .byte backend, reserved, 0, 0; .popsection
+
+/* A template stub and its record, as TPL_BEGIN/TPL_END in
+ * pvops/templates.S make them. op and backend are numbers (backend 0
+ * native, 1 kvm). */
 #define TPL_BEGIN(name) FUNC(pvstub_##name)
 #define TPL_END(name, op, backend) \
 	.Lend_##name: ret; .size pvstub_##name, . - pvstub_##name; \
-	.pushsection .pvop.templates, "a"; .balign 16; .quad pvstub_##name; \
-	.byte .Lend_##name - pvstub_##name, op; .short 1; \
-	.byte backend, 0xff, 0, 0; .popsection
+	TPL_RECORD(pvstub_##name, .Lend_##name - pvstub_##name, op, \
+		   backend, 0)
 
 	.text
 FUNC(_start)
@@ -117,7 +150,8 @@ def build(name, body, pv_ops=True):
     src, obj, elf = (WORKDIR / f"{name}{ext}" for ext in (".S", ".o", ".elf"))
     src.write_text(PRELUDE + body + (PV_OPS if pv_ops else "") + EPILOGUE)
     for cmd in (["gcc", "-c", "-x", "assembler-with-cpp", "-D__ASSEMBLY__",
-                 "-I", str(ROOT / "pvops" / "include"), "-o", str(obj),
+                 "-I", str(ROOT / "pvops" / "include"),
+                 "-I", str(ROOT / "patch" / "include"), "-o", str(obj),
                  str(src)],
                 ["ld", "-e", "_start", "-o", str(elf), str(obj)]):
         run = subprocess.run(cmd, capture_output=True, text=True)
@@ -135,9 +169,10 @@ def symbols(elf):
             if len(f) == 3}
 
 
-def check(elf):
+def check(elf, *options):
     """Run the checker the way the Makefile does, from the repo root."""
-    return subprocess.run([sys.executable, CHECKER, "--abi", ABI, str(elf)],
+    return subprocess.run([sys.executable, CHECKER, "--abi", ABI,
+                           "--patch-abi", PATCH_ABI, *options, str(elf)],
                           cwd=ROOT, capture_output=True, text=True)
 
 
@@ -181,12 +216,13 @@ def case(known_bug=None):
 
 GOOD_KERNEL = r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
 	mov	$0x1b, %ecx
 	SITE(READ_MSR)
 	SITE(IRQ_ENABLE)
 	SITE(IRQ_DISABLE)
-	ret
+	FRAME_END
 
 /* Allowed homes of raw privileged instructions. */
 FUNC(pio_outb)
@@ -211,24 +247,30 @@ TPL_END(kvm_irq_enable, PVOP_IRQ_ENABLE, 1)
 """
 
 
+def expect_clean(run, summary):
+    """Exit 0, `summary` in the stdout line, nothing on stderr."""
+    expect(run, 0)
+    if summary not in run.stdout or run.stderr:
+        raise Failure(f"expected {summary!r} on stdout and nothing on "
+                      "stderr", "stdout:", run.stdout, "stderr:", run.stderr)
+
+
 @case()
 def good_kernel_passes():
-    run = check(build("good", GOOD_KERNEL))
-    expect(run, 0)
-    want = "check_sites: 4 sites, 3 templates ok; 4 privileged instructions"
-    if want not in run.stdout or run.stderr:
-        raise Failure(f"expected {want!r} on stdout and nothing on stderr",
-                      "stdout:", run.stdout, "stderr:", run.stderr)
+    expect_clean(check(build("good", GOOD_KERNEL)),
+                 "check_sites: 4 sites, 3 templates ok; frame set-up "
+                 "checked in 1 function(s); 4 privileged instructions")
 
 
 @case()
 def default_linker_script_keeps_record_sections():
-    """ld's default script places .pvop.* as allocated orphan sections,
-    so the mini-kernels test what the checker sees in the real one."""
+    """ld's default script places .patch.sites and .pvop.templates as
+    allocated orphan sections, so the mini-kernels test what the checker
+    sees in the real one."""
     elf = build("good", GOOD_KERNEL)
     out = subprocess.run(["readelf", "-SW", str(elf)], capture_output=True,
                          text=True, check=True).stdout
-    for name, size in ((".pvop.sites", 4 * 16), (".pvop.templates", 3 * 16)):
+    for name, size in ((".patch.sites", 4 * 16), (".pvop.templates", 3 * 16)):
         m = re.search(rf"\s{re.escape(name)}\s+PROGBITS\s+([0-9a-f]+)\s+"
                       rf"[0-9a-f]+\s+([0-9a-f]+)\s+\S+\s+(\w+)", out)
         if not m:
@@ -240,14 +282,33 @@ def default_linker_script_keeps_record_sections():
 
 
 @case()
+def relative_fields_resolve_to_site_and_payload():
+    """The checker turns `.long x - .` back into x: a site and its payload
+    seen at the right addresses are what makes the good kernel pass, and a
+    record whose site field is off by one byte is caught at that byte."""
+    elf = build("offbyone", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	RECORD(a + 1, 6, READ_MSR)
+	FRAME_END
+""")
+    addr = symbols(elf)["a"] + 1
+    expect(check(elf), 1,
+           ("site #0", site(addr, "read_msr", 6), "expected call *pv_ops",
+            "found 15 "), problems=1)
+
+
+@case()
 def wrong_instruction_mov_detected():
     elf = build("mov", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 bad:	mov	%rax, %rbx
 	.nops 3
 bad_end:
-	RECORD(bad, bad_end - bad, PVOP_READ_MSR)
-	ret
+	RECORD(bad, bad_end - bad, READ_MSR)
+	FRAME_END
 """)
     addr = symbols(elf)["bad"]
     expect(check(elf), 1,
@@ -261,11 +322,12 @@ def wrong_instruction_direct_call_detected():
     """A site already turned into a direct call is not an unpatched site."""
     elf = build("direct", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 bad:	call	pvstub_native_read_msr
 	.nops 1
 bad_end:
-	RECORD(bad, bad_end - bad, PVOP_READ_MSR)
-	ret
+	RECORD(bad, bad_end - bad, READ_MSR)
+	FRAME_END
 TPL_BEGIN(native_read_msr)
 	rdmsr
 TPL_END(native_read_msr, PVOP_READ_MSR, 0)
@@ -281,9 +343,10 @@ def call_through_wrong_pv_ops_slot_detected():
     """The record says read_msr but the call goes through write_msr's slot."""
     elf = build("wrongslot", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 bad:	call	*pv_ops+8*PVOP_WRITE_MSR(%rip)
-	RECORD(bad, 6, PVOP_READ_MSR)
-	ret
+	RECORD(bad, 6, READ_MSR)
+	FRAME_END
 """)
     addr = symbols(elf)["bad"]
     expect(check(elf), 1,
@@ -296,9 +359,10 @@ bad:	call	*pv_ops+8*PVOP_WRITE_MSR(%rip)
 def duplicate_site_overlaps():
     elf = build("dup", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 a:	SITE(IRQ_DISABLE)
-	RECORD(a, PVOP_SLOT_IRQ_DISABLE, PVOP_IRQ_DISABLE)
-	ret
+	RECORD(a, PVOP_SLOT_IRQ_DISABLE, IRQ_DISABLE)
+	FRAME_END
 """)
     addr = symbols(elf)["a"]
     expect(check(elf), 1,
@@ -313,11 +377,12 @@ def partial_overlap_detected():
     site's call lies inside it (and is not NOP padding of the first)."""
     elf = build("partial", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 a:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
 b:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
-	RECORD(a, 12, PVOP_READ_MSR)
-	RECORD(b, 6, PVOP_READ_MSR)
-	ret
+	RECORD(a, 12, READ_MSR)
+	RECORD(b, 6, READ_MSR)
+	FRAME_END
 """)
     s = symbols(elf)
     expect(check(elf), 1,
@@ -333,10 +398,11 @@ b:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
 def nonadjacent_duplicate_overlaps():
     elf = build("dup2", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 a:	SITE(IRQ_DISABLE)
 b:	SITE(IRQ_DISABLE)
-	RECORD(a, PVOP_SLOT_IRQ_DISABLE, PVOP_IRQ_DISABLE)
-	ret
+	RECORD(a, PVOP_SLOT_IRQ_DISABLE, IRQ_DISABLE)
+	FRAME_END
 """)
     addr = symbols(elf)["a"]
     expect(check(elf), 1,
@@ -345,13 +411,32 @@ b:	SITE(IRQ_DISABLE)
 
 
 @case()
+def overlap_across_kinds_detected():
+    """A record of another kind over a pvop site is an overlap too (and,
+    while that kind has no rules, an error of its own)."""
+    elf = build("overlap_kinds", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	SITE(IRQ_DISABLE)
+	PATCH_RECORD(a + 2, 4, pv_ops, PATCH_KIND_ALT, 0, 0, 0, 0)
+	FRAME_END
+""")
+    addr = symbols(elf)["a"]
+    expect(check(elf), 1,
+           ("site #1", f"at {addr + 2:#x} (kind alt, 4 bytes)",
+            f"overlaps the site at {addr:#x} ({SLOT_IRQ_DISABLE} bytes)"),
+           ("site #1", "has no checker rules"), problems=2)
+
+
+@case()
 def site_shorter_than_template_detected():
     """A 6-byte irq_enable site cannot take a slot-sized inline template."""
     elf = build("short", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 a:	call	*pv_ops+8*PVOP_IRQ_ENABLE(%rip)
-	RECORD(a, 6, PVOP_IRQ_ENABLE)
-	ret
+	RECORD(a, 6, IRQ_ENABLE)
+	FRAME_END
 TPL_BEGIN(kvm_irq_enable)
 	sti
 	.nops PVOP_SLOT_IRQ_ENABLE - 1
@@ -367,11 +452,29 @@ TPL_END(kvm_irq_enable, PVOP_IRQ_ENABLE, 1)
 
 
 @case()
+def site_longer_than_patch_max_len_detected():
+    elf = build("toolong", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	.nops PATCH_MAX_LEN + 1 - 6
+	RECORD(a, PATCH_MAX_LEN + 1, READ_MSR)
+	FRAME_END
+""")
+    addr = symbols(elf)["a"]
+    expect(check(elf), 1,
+           ("site #0", site(addr, "read_msr", PATCH_MAX_LEN + 1),
+            f"longer than PATCH_MAX_LEN ({PATCH_MAX_LEN} bytes)"),
+           ("site #0", "length differs from the read_msr slot"), problems=2)
+
+
+@case()
 def template_longer_than_slot_detected():
     elf = build("long", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
-	ret
+	FRAME_END
 TPL_BEGIN(kvm_read_msr)
 	rdmsr
 	.nops PVOP_SLOT_READ_MSR - 1
@@ -385,13 +488,50 @@ TPL_END(kvm_read_msr, PVOP_READ_MSR, 1)
 
 
 @case()
+def empty_template_detected():
+    elf = build("empty_tpl", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+	SITE(IRQ_DISABLE)
+	FRAME_END
+TPL_BEGIN(kvm_io_delay)
+TPL_END(kvm_io_delay, PVOP_IO_DELAY, 1)
+""")
+    addr = symbols(elf)["pvstub_kvm_io_delay"]
+    expect(check(elf), 1,
+           (f"template at {addr:#x} (io_delay, backend 1) is empty: "
+            "'nothing' is not a template",), problems=1)
+
+
+@case()
+def template_reserved_byte_detected():
+    """The old rel32 byte (0xff for none) is reserved now and must be 0."""
+    elf = build("tpl_reserved", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+	SITE(IRQ_DISABLE)
+	FRAME_END
+FUNC(pvstub_native_irq_disable)
+	cli
+	ret
+	TPL_RECORD(pvstub_native_irq_disable, 1, PVOP_IRQ_DISABLE, 0, 0xff)
+""")
+    addr = symbols(elf)["pvstub_native_irq_disable"]
+    expect(check(elf), 1,
+           (f"template at {addr:#x} (irq_disable, backend 0): reserved "
+            "byte (formerly rel32) is 0xff, must be 0",), problems=1)
+
+
+@case()
 def unknown_site_op_detected():
     elf = build("unknown_site", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
 a:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
-	RECORD(a, 6, 200)
-	ret
+	PATCH_RECORD(a, 6, pv_ops + 8 * PVOP_READ_MSR, PATCH_KIND_PVOP, 0, 0,
+		     200, PVOP_CLOB_READ_MSR)
+	FRAME_END
 """)
     addr = symbols(elf)["a"]
     expect(check(elf), 1,
@@ -403,8 +543,9 @@ a:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
 def unknown_template_op_detected():
     elf = build("unknown_tpl", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
-	ret
+	FRAME_END
 TPL_BEGIN(native_mystery)
 	nop
 TPL_END(native_mystery, PVOP_NR, 0)
@@ -415,13 +556,303 @@ TPL_END(native_mystery, PVOP_NR, 0)
 
 
 @case()
+def invalid_kind_detected():
+    """Kind 0 (a zeroed record) and PATCH_KIND_NR are no kind at all."""
+    elf = build("kind0", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	SITE(IRQ_DISABLE)
+b:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	PATCH_RECORD(b, 6, pv_ops + 8 * PVOP_READ_MSR, 0, 0, 0,
+		     PVOP_READ_MSR, PVOP_CLOB_READ_MSR)
+c:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	PATCH_RECORD(c, 6, pv_ops + 8 * PVOP_READ_MSR, PATCH_KIND_NR, 0, 0,
+		     PVOP_READ_MSR, PVOP_CLOB_READ_MSR)
+	FRAME_END
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           (f"site #1 at {s['b']:#x}: invalid kind 0",),
+           (f"site #2 at {s['c']:#x}: invalid kind {PATCH_KIND_NR}",),
+           problems=2)
+
+
+@case()
+def kinds_without_rules_detected():
+    """Every kind but pvop (alt, scall, pcall today) has no rules yet, so a
+    record of one must not pass unchecked."""
+    body = ["FUNC(kernel_main)", "\tFRAME_BEGIN"]
+    for name in KINDS_WITHOUT_RULES:
+        body += [f"{name}:\tcall\t*pv_ops+8*PVOP_READ_MSR(%rip)",
+                 f"\tPATCH_RECORD({name}, 6, pv_ops, PATCH_KIND_"
+                 f"{name.upper()}, 0, 0, 0, 0)"]
+    elf = build("norules", "\n".join(body + ["\tFRAME_END", ""]))
+    s = symbols(elf)
+    expect(check(elf), 1, *[
+        (f"at {s[name]:#x} (kind {name}, 6 bytes)",
+         f"kind {kind} ({name}) has no checker rules in this build")
+        for name, kind in KINDS_WITHOUT_RULES.items()],
+        problems=len(KINDS_WITHOUT_RULES))
+    if not KINDS_WITHOUT_RULES:
+        raise Failure("patch_abi.h defines no kind but pvop")
+
+
+@case()
+def reserved_byte_detected():
+    elf = build("reserved", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	PATCH_RECORD(a, 6, pv_ops + 8 * PVOP_READ_MSR, PATCH_KIND_PVOP, 0, 1,
+		     PVOP_READ_MSR, PVOP_CLOB_READ_MSR)
+	FRAME_END
+""")
+    addr = symbols(elf)["a"]
+    expect(check(elf), 1,
+           ("site #0", site(addr, "read_msr", 6),
+            "reserved byte is 0x1, must be 0"), problems=1)
+
+
+@case()
+def clobbers_not_the_ops_mask_detected():
+    """arg2 must be exactly PVOP_CLOB_<OP>: neither more nor less."""
+    elf = build("clobbers", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	PATCH_RECORD(a, 6, pv_ops + 8 * PVOP_READ_MSR, PATCH_KIND_PVOP, 0, 0,
+		     PVOP_READ_MSR, 0xffff)
+b:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	PATCH_RECORD(b, 6, pv_ops + 8 * PVOP_READ_MSR, PATCH_KIND_PVOP, 0, 0,
+		     PVOP_READ_MSR, PVREG_RAX)
+	FRAME_END
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           ("site #0", site(s["a"], "read_msr", 6),
+            "clobber mask 0xffff is not PVOP_CLOB_READ_MSR (0x5)"),
+           ("site #1", site(s["b"], "read_msr", 6),
+            "clobber mask 0x1 is not PVOP_CLOB_READ_MSR (0x5)"), problems=2)
+
+
+@case()
+def payload_not_pv_ops_slot_detected():
+    elf = build("payload", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	PATCH_RECORD(a, 6, pv_ops + 8 * PVOP_WRITE_MSR, PATCH_KIND_PVOP, 0, 0,
+		     PVOP_READ_MSR, PVOP_CLOB_READ_MSR)
+	FRAME_END
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           ("site #0", site(s["a"], "read_msr", 6),
+            f"payload {s['pv_ops'] + 8 * OP_WRITE_MSR:#x} is not its pv_ops "
+            f"slot pv_ops+{8 * OP_READ_MSR:#x} "
+            f"({s['pv_ops'] + 8 * OP_READ_MSR:#x})"), problems=1)
+
+
+@case()
+def undefined_flag_bits_detected():
+    elf = build("flags_undef", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	SITE_FLAGS(IRQ_DISABLE, 0x8)
+b:	SITE_FLAGS(IRQ_DISABLE, 0x80 | PVOP_SITE_FORCE_CALL)
+	FRAME_END
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           ("site #0", site(s["a"], "irq_disable", SLOT_IRQ_DISABLE),
+            "flags 0x8 have bits 0x8 outside PVOP_SITE_FORCE_MASK | "
+            "PVOP_SITE_PAD_MASK"),
+           ("site #1", site(s["b"], "irq_disable", SLOT_IRQ_DISABLE),
+            "flags 0x82 have bits 0x80 outside"), problems=2)
+
+
+@case()
+def two_force_bits_detected():
+    elf = build("flags_force", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	SITE_FLAGS(IRQ_DISABLE, PVOP_SITE_FORCE_INDIRECT | PVOP_SITE_FORCE_CALL)
+b:	SITE_FLAGS(IRQ_DISABLE, PVOP_SITE_FORCE_MASK)
+	FRAME_END
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           ("site #0", site(s["a"], "irq_disable", SLOT_IRQ_DISABLE),
+            "flags 0x3 pin more than one dispatch mode"),
+           ("site #1", "flags 0x7 pin more than one dispatch mode"),
+           problems=2)
+
+
+@case()
+def pad_field_out_of_range_detected():
+    """Five padding styles: pad field 1..5; 6 and 7 name none."""
+    elf = build("flags_pad", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	SITE_FLAGS(IRQ_DISABLE, PVOP_SITE_PAD(5))
+b:	SITE_FLAGS(IRQ_DISABLE, PVOP_SITE_PAD_MASK)
+	FRAME_END
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           ("site #0", site(s["a"], "irq_disable", SLOT_IRQ_DISABLE),
+            "flags 0x60 pad field 6 names no padding style"),
+           ("site #1", "flags 0x70 pad field 7 names no padding style"),
+           problems=2)
+
+
+@case()
+def defined_flags_pass():
+    """Each FORCE bit alone and every padding style, with and without a
+    FORCE bit: the flag rules reject nothing the kernel may pin."""
+    sites = [f"\tSITE_FLAGS(IRQ_DISABLE, {flags})" for flags in
+             ["PVOP_SITE_FORCE_INDIRECT", "PVOP_SITE_FORCE_CALL",
+              "PVOP_SITE_FORCE_INLINE"]
+             + [f"PVOP_SITE_PAD({style})" for style in range(5)]
+             + ["PVOP_SITE_FORCE_INLINE | PVOP_SITE_PAD(4)"]]
+    run = check(build("flags_ok", "\n".join(
+        ["FUNC(kernel_main)", "\tFRAME_BEGIN", *sites, "\tFRAME_END", ""])))
+    expect_clean(run, f"check_sites: {len(sites)} sites, 0 templates ok")
+
+
+EARLY_SITE = r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+	SITE(IRQ_DISABLE)
+	FRAME_END
+/* As gcc shrink-wraps a function whose asm it does not know makes a call:
+ * the site runs on the caller's frame. */
+FUNC(early_site)
+a:	SITE(IRQ_DISABLE)
+	FRAME_BEGIN
+	FRAME_END
+/* As gcc leaves a function that makes no call it knows of. */
+FUNC(no_frame)
+b:	SITE(IRQ_ENABLE)
+	ret
+"""
+
+
+def early_site_lines(elf, warning=""):
+    s = symbols(elf)
+    frame = s["a"] + SLOT_IRQ_DISABLE + 1       # after push %rbp
+    return [(f"{warning}site #1", site(s["a"], "irq_disable",
+                                       SLOT_IRQ_DISABLE),
+             "in early_site comes before early_site's frame set-up "
+             f"(mov %rsp,%rbp at {frame:#x})"),
+            (f"{warning}site #2", site(s["b"], "irq_enable", SLOT_IRQ_ENABLE),
+             "in no_frame comes before no_frame's frame set-up (no_frame has "
+             "no mov %rsp,%rbp)")]
+
+
+@case()
+def site_before_frame_setup_detected():
+    elf = build("early", EARLY_SITE)
+    expect(check(elf), 1, *early_site_lines(elf), problems=2)
+
+
+@case()
+def site_after_frame_setup_passes():
+    """The same site after push %rbp; mov %rsp,%rbp, behind a label (which
+    is not a function and so does not hide the set-up before it)."""
+    run = check(build("late", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+	SITE(IRQ_DISABLE)
+	FRAME_END
+FUNC(late_site)
+	FRAME_BEGIN
+a:	SITE(IRQ_DISABLE)
+	FRAME_END
+"""))
+    expect_clean(run, "frame set-up checked in 2 function(s);")
+
+
+@case()
+def frames_warn_demotes_only_the_frame_rule():
+    """--frames=warn: the same two sites are warnings and the run passes;
+    any other problem still fails it."""
+    elf = build("early", EARLY_SITE)
+    run = check(elf, "--frames=warn")
+    expect(run, 0, *early_site_lines(elf, "warning: "))
+    want = ("frame set-up checked in 3 function(s), 2 site(s) before it "
+            "(warnings)")
+    if want not in run.stdout:
+        raise Failure(f"expected {want!r} on stdout", run.stdout)
+    elf = build("early_and_bad", EARLY_SITE + r"""
+FUNC(bad_clobbers)
+	FRAME_BEGIN
+c:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
+	PATCH_RECORD(c, 6, pv_ops + 8 * PVOP_READ_MSR, PATCH_KIND_PVOP, 0, 0,
+		     PVOP_READ_MSR, PVREG_RAX)
+	FRAME_END
+""")
+    expect(check(elf, "--frames=warn"), 1, *early_site_lines(elf, "warning: "),
+           ("site #3", "clobber mask 0x1 is not PVOP_CLOB_READ_MSR"),
+           problems=1)
+
+
+@case()
+def frame_exempt_functions_pass():
+    """Template stubs and the frameless entry code need no frame set-up."""
+    run = check(build("exempt", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+	SITE(IRQ_DISABLE)
+	FRAME_END
+FUNC(pvstub_native_x)
+	SITE(IRQ_DISABLE)
+	ret
+FUNC(trap_common)
+	SITE(IRQ_DISABLE)
+	ret
+"""))
+    expect_clean(run, "frame set-up checked in 1 function(s);")
+
+
+@case()
+def cold_fragment_uses_parents_frame():
+    """gcc's F.cold is entered from F: F's set-up counts for its sites. A
+    cold fragment of a function with no frame at all is still caught."""
+    elf = build("cold", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+	SITE(IRQ_DISABLE)
+	FRAME_END
+FUNC(warm)
+	FRAME_BEGIN
+	FRAME_END
+FUNC(cold_only)
+	ret
+FUNC(warm.cold)
+a:	SITE(IRQ_DISABLE)
+	ud2
+FUNC(cold_only.cold)
+b:	SITE(IRQ_DISABLE)
+	ud2
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           ("site #2", site(s["b"], "irq_disable", SLOT_IRQ_DISABLE),
+            "in cold_only.cold comes before cold_only.cold's frame set-up "
+            "(neither cold_only.cold nor cold_only has a mov %rsp,%rbp)"),
+           problems=1)
+
+
+@case()
 def site_outside_text_detected():
     """A record pointing at data (pv_ops itself) instead of code."""
     elf = build("outside", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
-	RECORD(pv_ops, 6, PVOP_READ_MSR)
-	ret
+	RECORD(pv_ops, 6, READ_MSR)
+	FRAME_END
 """)
     addr = symbols(elf)["pv_ops"]
     expect(check(elf), 1,
@@ -430,11 +861,30 @@ FUNC(kernel_main)
 
 
 @case()
+def old_site_section_detected():
+    """Records left in the old .pvop.sites would be neither patched nor
+    checked."""
+    elf = build("old_section", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+	SITE(IRQ_DISABLE)
+	FRAME_END
+	.pushsection .pvop.sites, "a"
+	.quad kernel_main, 0
+	.popsection
+""")
+    expect(check(elf), 1,
+           (".pvop.sites is present: records in the old format are "
+            "neither patched nor checked",), problems=1)
+
+
+@case()
 def raw_privileged_in_plain_function_detected():
     elf = build("raw", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
-	ret
+	FRAME_END
 FUNC(plain_cli)
 	cli
 	ret
@@ -465,8 +915,9 @@ def raw_privileged_in_allowed_functions_passes():
     """The same instructions in a pvop template stub or a port I/O helper."""
     run = check(build("allowed", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
-	ret
+	FRAME_END
 FUNC(pvstub_native_x)
 	cli
 	wrmsr
@@ -482,11 +933,33 @@ FUNC(pio_outb)
 
 
 @case()
+def label_does_not_allow_privileged():
+    """A label named like allowed code inside a plain function is not a
+    function: the instruction after it is still the plain function's."""
+    elf = build("label", r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+	SITE(IRQ_DISABLE)
+	FRAME_END
+FUNC(plain)
+	nop
+pio_fake:
+	cli
+	ret
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           (f"raw privileged instruction 'cli' at {s['pio_fake']:#x} "
+            "in plain ",), problems=1)
+
+
+@case()
 def prefixed_privileged_detected():
     elf = build("prefixed", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
-	ret
+	FRAME_END
 FUNC(plain_es_cli)
 	.byte 0x26, 0xfa		/* es cli */
 	ret
@@ -507,10 +980,11 @@ FUNC(plain_data16_cs_hlt)
 def padding_not_nop_detected():
     elf = build("int3", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 a:	call	*pv_ops+8*PVOP_IRQ_DISABLE(%rip)
 	.fill PVOP_SLOT_IRQ_DISABLE - 6, 1, 0xcc
-	RECORD(a, PVOP_SLOT_IRQ_DISABLE, PVOP_IRQ_DISABLE)
-	ret
+	RECORD(a, PVOP_SLOT_IRQ_DISABLE, IRQ_DISABLE)
+	FRAME_END
 """)
     addr = symbols(elf)["a"]
     expect(check(elf), 1,
@@ -523,10 +997,11 @@ def padding_past_site_end_detected():
     """The record ends in the middle of the last padding NOP."""
     elf = build("pastend", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 a:	call	*pv_ops+8*PVOP_IRQ_DISABLE(%rip)
 	.nops 4
-	RECORD(a, 8, PVOP_IRQ_DISABLE)
-	ret
+	RECORD(a, 8, IRQ_DISABLE)
+	FRAME_END
 """)
     addr = symbols(elf)["a"]
     expect(check(elf), 1,
@@ -539,11 +1014,12 @@ a:	call	*pv_ops+8*PVOP_IRQ_DISABLE(%rip)
 def prefixed_non_nop_padding_detected():
     elf = build("csret", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 a:	call	*pv_ops+8*PVOP_IRQ_DISABLE(%rip)
 	.byte 0x2e, 0xc3		/* cs ret */
 	.nops PVOP_SLOT_IRQ_DISABLE - 8
-	RECORD(a, PVOP_SLOT_IRQ_DISABLE, PVOP_IRQ_DISABLE)
-	ret
+	RECORD(a, PVOP_SLOT_IRQ_DISABLE, IRQ_DISABLE)
+	FRAME_END
 """)
     addr = symbols(elf)["a"]
     expect(check(elf), 1,
@@ -572,9 +1048,11 @@ pv_ops_is_elsewhere:
 	.quad 0
 	.text
 FUNC(kernel_main)
+	FRAME_BEGIN
 a:	call	*pv_ops_is_elsewhere(%rip)
-	RECORD(a, 6, PVOP_IRQ_DISABLE)
-	ret
+	PATCH_RECORD(a, 6, pv_ops_is_elsewhere, PATCH_KIND_PVOP, 0, 0,
+		     PVOP_IRQ_DISABLE, PVOP_CLOB_IRQ_DISABLE)
+	FRAME_END
 """, pv_ops=False)
     expect(check(elf), 2, (str(elf), "symbol pv_ops not found"))
 
@@ -585,18 +1063,19 @@ def missing_site_table_exits_2():
 FUNC(kernel_main)
 	ret
 """)
-    expect(check(elf), 2, (str(elf), "has no .pvop.sites section"))
+    expect(check(elf), 2, (str(elf), "has no .patch.sites section"))
 
 
 @case()
 def truncated_site_table_exits_2():
     elf = build("truncated", r"""
 FUNC(kernel_main)
+	FRAME_BEGIN
 	SITE(IRQ_DISABLE)
-	.pushsection .pvop.sites, "a"
+	.pushsection .patch.sites, "a"
 	.quad 0
 	.popsection
-	ret
+	FRAME_END
 """)
     expect(check(elf), 2, (str(elf), "record section size 24 is not a "
                            "multiple of 16"))
