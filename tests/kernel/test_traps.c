@@ -150,3 +150,99 @@ KTEST(traps, data_not_executable)
 			  "executing %s (%#lx) succeeded", xen_pages[i].what,
 			  xen_pages[i].at);
 }
+
+/*
+ * Writes `ff 15 disp32` (call *disp32(%rip)) at the start of the scratch
+ * text so that it reads its target from `ptr`; returns the address after
+ * it, where such a call returns to. The old bytes go to `saved`.
+ */
+static uint64_t plant_call_through(uint64_t ptr, uint8_t saved[6])
+{
+	extern uint8_t pvop_poke_scratch[];
+	uint64_t ret = (uint64_t)pvop_poke_scratch + 6;
+	int32_t d = (int32_t)(ptr - ret);
+	uint8_t insn[6] = {0xff, 0x15};
+
+	BUG_ON(ret + d != ptr);
+	memcpy(insn + 2, &d, 4);
+	memcpy(saved, pvop_poke_scratch, 6);
+	text_poke(pvop_poke_scratch, insn, 6);
+	return ret;
+}
+
+static void unplant(const uint8_t saved[6])
+{
+	extern uint8_t pvop_poke_scratch[];
+	text_poke(pvop_poke_scratch, saved, 6);
+}
+
+/* 0x10: the NULL page, never mapped (traps.page_fault_null). */
+#define UNMAPPED 0x10UL
+
+/*
+ * The call check reads the pointer of a `call *disp32(%rip)`; one that
+ * is not mapped must make it say "no call", not fault.
+ */
+KTEST(traps, call_check_reads_safely)
+{
+	static uint64_t ptr;
+	uint8_t saved[6];
+	uint64_t target = (uint64_t)&ptr; /* any address, not called */
+
+	ptr = target;
+	uint64_t ret = plant_call_through((uint64_t)&ptr, saved);
+	bool good = trap_call_to(ret, target);
+	unplant(saved);
+	KT_EXPECT(t, good, "call *disp32(%%rip) through a good pointer missed");
+
+	ret = plant_call_through(UNMAPPED, saved);
+	uint64_t before = fault_count();
+	bool bad = trap_call_to(ret, target);
+	uint64_t after = fault_count();
+	unplant(saved);
+	KT_EXPECT(t, !bad, "a call through unmapped %#lx matched", UNMAPPED);
+	KT_EXPECT(t, after == before,
+		  "the probe's fault was left in last_fault");
+}
+
+/*
+ * The fixup path reads [rsp] of the faulting frame (EXT_RET and fetch
+ * faults), and for a fetch fault the pointer of the call before it. A junk
+ * frame must give "not fixed up" (a clean fatal report), not a fault.
+ */
+KTEST(traps, fixup_reads_frame_safely)
+{
+	extern const struct extable_entry __extable_start[], __extable_end[];
+	static uint64_t data_word; /* a fetch target with no fixup entry */
+	uint64_t target = (uint64_t)&data_word, before = fault_count();
+	struct trap_frame f = {
+	    .vector = VEC_PF, .error = 0x11, .rip = target, .rsp = UNMAPPED};
+	struct trap_frame f0 = f;
+
+	KT_EXPECT(t, !trap_fixup(&f, target),
+		  "fetch fault, rsp unmapped: fixed up");
+	KT_EXPECT(t, !memcmp(&f, &f0, sizeof(f)), "frame changed");
+
+	uint8_t saved[6];
+	uint64_t stack[2] = {plant_call_through(UNMAPPED, saved), 0};
+	f.rsp = (uint64_t)stack;
+	f0 = f;
+	bool fixed = trap_fixup(&f, target);
+	unplant(saved);
+	KT_EXPECT(t, !fixed,
+		  "fetch fault, [rsp] after a call through unmapped memory: "
+		  "fixed up");
+	KT_EXPECT(t, !memcmp(&f, &f0, sizeof(f)), "frame changed");
+
+	const struct extable_entry *e = __extable_start;
+	while (e < __extable_end && e->kind != EXT_RET)
+		e++;
+	KT_ASSERT(t, e < __extable_end, "no EXT_RET entry in .extable");
+	f = (struct trap_frame){
+	    .vector = VEC_GP, .rip = e->insn, .rsp = UNMAPPED};
+	f0 = f;
+	KT_EXPECT(t, !trap_fixup(&f, 0), "EXT_RET, rsp unmapped: fixed up");
+	KT_EXPECT(t, !memcmp(&f, &f0, sizeof(f)), "frame changed");
+	KT_EXPECT(t, fault_count() == before,
+		  "a probe's fault was left in last_fault");
+}
