@@ -3,6 +3,7 @@
  * register dump.
  */
 #include "trap.h"
+#include "asm.h"
 #include "kernel.h"
 #include "platform.h"
 #include "pvops.h"
@@ -64,6 +65,31 @@ void dump_frame(const struct trap_frame *f)
 }
 
 /*
+ * Reads a word that the fixup code cannot trust to be mapped: a frame's
+ * [rsp], a call's pointer. A fault here is fixed up by its own EXTABLE_JUMP
+ * (as a nested fault when this runs inside exception()); it is the probe's
+ * fault, not the interrupted code's, so last_fault is put back. CR2 then
+ * holds the probe's address; exception() has read the real one already.
+ */
+static bool read_u64_safe(uint64_t addr, uint64_t *val)
+{
+	struct fault_record saved = last_fault;
+	uint64_t v = 0;
+	bool ok = false;
+
+	asm volatile("1: mov (%[addr]), %[v]\n\t"
+		     "movb $1, %[ok]\n"
+		     "2:\n" EXTABLE_JUMP("1b", "2b", "2b")
+		     : [v] "+r"(v), [ok] "+q"(ok)
+		     : [addr] "r"(addr)
+		     : "memory");
+	if (!ok)
+		last_fault = saved;
+	*val = v;
+	return ok;
+}
+
+/*
  * True if the instruction that ends at `ret` is a call that went to
  * `target`: call rel32 (maybe CS-prefixed), call *disp32(%rip), or
  * call *%reg. Used before trusting [rsp] as a return address.
@@ -80,8 +106,9 @@ static bool call_to(uint64_t ret, uint64_t target)
 		return ret + d == target;
 	}
 	if (p[-6] == 0xff && p[-5] == 0x15) {
+		uint64_t ptr;
 		memcpy(&d, p - 4, 4);
-		return *(const uint64_t *)(ret + d) == target;
+		return read_u64_safe(ret + d, &ptr) && ptr == target;
 	}
 	/* call *%reg: ff d0+r, or 41 ff d0+r for r8-r15 */
 	return p[-2] == 0xff && (p[-1] & 0xf8) == 0xd0;
@@ -135,7 +162,9 @@ static bool fixup(struct trap_frame *f, uint64_t cr2)
 	 */
 	bool fetch = f->vector == VEC_PF && (f->error & 16) && f->rip == cr2;
 	if ((e && e->kind == EXT_RET) || (!e && fetch)) {
-		uint64_t ret = *(uint64_t *)rsp;
+		uint64_t ret;
+		if (!read_u64_safe(rsp, &ret))
+			return false; /* no readable return address */
 		if (!e && !call_to(ret, f->rip))
 			return false; /* not reached by a call: no caller */
 		e = ext_find(ret - 1);
@@ -158,6 +187,16 @@ static bool fixup(struct trap_frame *f, uint64_t cr2)
 	f->rip = e->insn + e->fixup;
 	f->rsp = rsp;
 	return true;
+}
+
+bool trap_fixup(struct trap_frame *f, uint64_t cr2)
+{
+	return fixup(f, cr2);
+}
+
+bool trap_call_to(uint64_t ret, uint64_t target)
+{
+	return call_to(ret, target);
 }
 
 static void exception(struct trap_frame *f)

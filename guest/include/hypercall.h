@@ -130,6 +130,17 @@ static inline long HYPERVISOR_update_va_mapping(unsigned long va, uint64_t pte,
 			 va, pte, flags);
 }
 
+/*
+ * Runs nr hypercalls in one trap: each entry names its hypercall in op and
+ * its arguments in args[]; Xen stores each one's return value in result.
+ * The return value here only says whether the list itself was processed.
+ */
+static inline long HYPERVISOR_multicall(struct multicall_entry *calls,
+					unsigned nr)
+{
+	return XEN_CALL2("multicall", __HYPERVISOR_multicall, calls, nr);
+}
+
 static inline long HYPERVISOR_physdev_op(int cmd, void *arg)
 {
 	return XEN_CALL2("physdev_op", __HYPERVISOR_physdev_op, cmd, arg);

@@ -15,6 +15,7 @@
 #ifndef TINYPV_TRAP_H
 #define TINYPV_TRAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "percpu.h"
@@ -63,6 +64,16 @@ void irq_register(unsigned vector, irq_handler_t fn);
 void trap_dispatch(struct trap_frame *f);
 void dump_frame(const struct trap_frame *f);
 const char *exception_name(unsigned vector);
+
+/*
+ * The fixup decision and the "ret follows a call to target" check that
+ * exception() uses, exposed for tests/kernel/test_traps.c, which feeds
+ * them made-up frames. Both are false, changing nothing, when they cannot
+ * trust what they read; trap_fixup() changes *f and last_fault only when
+ * it resumes.
+ */
+bool trap_fixup(struct trap_frame *f, uint64_t cr2);
+bool trap_call_to(uint64_t ret, uint64_t target);
 
 /* How many faults this CPU has had fixed up (tests). */
 static inline uint64_t fault_count(void)

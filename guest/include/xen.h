@@ -17,6 +17,9 @@ extern uint64_t xen_version_word; /* XENVER_version: major << 16 | minor */
 uint64_t xen_virt_to_mfn(const void *va);
 uint64_t xen_poke_tables(void); /* guest/xen/poke.c */
 
+/* guest/xen/mmu.c: NX on every page Xen mapped for us outside text. */
+void xen_nx_outside_text(void);
+
 /* guest/xen/events.c */
 typedef void (*evtchn_handler_t)(evtchn_port_t port);
 void xen_events_init(void);

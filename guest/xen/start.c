@@ -138,7 +138,8 @@ static void xen_traps_init(void)
 /*
  * Pages Xen mapped for us beyond its bootstrap page tables and stack: Xen
  * guarantees at least 512 KiB of mapped padding there, and that is what
- * the allocator gets (doc/xen-pv.md).
+ * the allocator gets (doc/xen-pv.md). Xen maps all of it executable, so
+ * first everything but text becomes no-execute.
  */
 static void xen_memory_init(void)
 {
@@ -148,6 +149,7 @@ static void xen_memory_init(void)
 
 	phys_map_base = KERNEL_VBASE;
 	mmu_use_nx();
+	xen_nx_outside_text();
 	pmm_add_range(lo, lo + (512 << 10));
 	boot.memmap[0] = (struct mem_range){
 	    .start = 0,
@@ -181,18 +183,12 @@ static void xen_alias_unmap(uintptr_t window)
 		panic("text_poke: Xen refused to restore %lx", window);
 }
 
-/* Text read-only; rodata read-only, no-execute; data no-execute. */
+/*
+ * Text read-only; rodata read-only, no-execute. Data and everything else
+ * are no-execute already (xen_nx_outside_text(), from xen_memory_init()).
+ */
 static void xen_protect_text(void)
 {
-	for (uintptr_t va = (uintptr_t)_data_start; va < (uintptr_t)_kernel_end;
-	     va += PAGE_SIZE) {
-		if (va == (uintptr_t)shared_info_page || !mmu_nx_bit())
-			continue;
-		uint64_t pte = xen_virt_to_mfn((void *)va) << PAGE_SHIFT |
-			       PTE_P | PTE_W | PTE_A | PTE_D | mmu_nx_bit();
-		if (HYPERVISOR_update_va_mapping(va, pte, UVMF_INVLPG))
-			panic("xen: cannot set no-execute on %lx", va);
-	}
 	for (uintptr_t va = (uintptr_t)_text_start; va < (uintptr_t)_rodata_end;
 	     va += PAGE_SIZE) {
 		uint64_t flags = PTE_P | PTE_A;

@@ -14,6 +14,20 @@
  * Output: "bench:" lines in the kernel's format (doc/benchmarks.md),
  * unit=cycles; scripts/bench.py parses them.
  */
+
+/*
+ * run() calls the generated loop from inline asm, and the loop pushes and
+ * calls: each writes below %rsp. In user space the SysV ABI lets the
+ * compiler keep live data in the 128-byte red zone below %rsp without
+ * moving %rsp, and an asm() that calls does not stop GCC from treating
+ * its function as a leaf that may do so. So this file is built with
+ * -mno-red-zone. GCC predefines no macro for that flag: the Makefile
+ * passes -DNO_RED_ZONE with it, and a build without both stops here.
+ */
+#ifndef NO_RED_ZONE
+#error "build with -mno-red-zone -DNO_RED_ZONE: asm calls here write below %rsp"
+#endif
+
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <sched.h>
