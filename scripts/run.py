@@ -204,6 +204,9 @@ def main(argv=None) -> int:
         if args.platform == "xen":
             return debug_xen(args, log_path)
         return debug_with_gdb(args, log_path)
+    except ValueError as err:       # qemu_command refused the combination
+        say(f"cannot boot on {args.platform}: {err}")
+        return h.EXIT_USAGE
     except KeyboardInterrupt:
         print()
         say("interrupted; QEMU stopped")

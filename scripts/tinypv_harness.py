@@ -1246,7 +1246,8 @@ def classify_boot(lines, exit_status: int | None, timed_out: bool = False,
     Rules, in order:
       * Xen output but no word from tinypv: Xen refused the image (ERROR
         "boot", with what Xen said while building dom0);
-      * QEMU exited (not timed out) before tinypv said anything: ERROR "boot";
+      * QEMU exited with an error (not 0, a guest reset, nor a debug-exit
+        status) before tinypv said anything: ERROR "boot";
       * no verdict line, or a panic, or exit 37: the running test crashed
         (or timed out, if the timeout fired), with the last log lines;
       * otherwise the KTAP leaves, plus a FAILED result for each suite that
@@ -1262,7 +1263,7 @@ def classify_boot(lines, exit_status: int | None, timed_out: bool = False,
     if facts.xen_lines and not facts.tinypv_spoke:
         results.append(_xen_refusal(lines, facts, exit_status, timed_out))
         return outcome
-    if not facts.tinypv_spoke and not timed_out and exit_status is not None \
+    if not facts.tinypv_spoke and not timed_out and exit_status not in (None, 0) \
             and exit_status not in EXIT_MEANING:
         results.append(_silent_exit(lines, exit_status))
         return outcome

@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -870,7 +871,6 @@ class LogFileTest(TempDirTest):
     def test_overlapping_runs_keep_their_own_output(self):
         stable = self.dir / "native-tcg.log"
         paths = [h.fresh_log(stable) for _ in range(2)]
-        import threading
         threads = [threading.Thread(target=h.run_process, args=(
             fake(f"import time\nfor i in range(5): print('{tag}', i, flush=True); "
                  "time.sleep(0.02)"), path, 10)) for tag, path in zip("ab", paths)]
