@@ -1087,7 +1087,8 @@ class ScriptArgumentTest(TempDirTest):
         code, out, _ = capture(run_script.print_verdict, boot, "native")
         self.assertEqual(code, h.EXIT_CODES[h.CRASHED])
         self.assertNotIn("booted as \n", out)
-        self.assertIn("run: no boot report: the kernel stopped before printing it\n", out)
+        self.assertIn("run: no boot report: tinypv stopped, or never started, before "
+                      "printing it\n", out)
         self.assertIn("run: CRASH native: 0 passed, 1 failed, 0 skipped (of the 1 failed: "
                       "1 crash) in 0.1 s (exit status 37 (PANIC))", out)
 
