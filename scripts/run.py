@@ -208,6 +208,10 @@ def main(argv=None) -> int:
     except ValueError as err:       # qemu_command refused the combination
         say(f"cannot boot on {args.platform}: {err}")
         return h.EXIT_USAGE
+    except OSError as err:          # e.g. the log could no longer be written
+        problem = f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+        say(f"stopped: {problem}")
+        return print_summary(args.platform, [h.TestResult("run", h.ERROR, problem)])
     except KeyboardInterrupt:
         print()
         say("interrupted; QEMU stopped")

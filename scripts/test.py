@@ -225,10 +225,15 @@ def run_boot(row, kernel: Path, timeout: float, log_dir: Path) -> Report:
         return Report(name, f"== {name}: no kernel", [failure])
     try:
         log_path = h.fresh_log(log_dir / f"{name}.log")
-        boot = h.boot_tinypv(row["platform"], kernel, row.get("append", ""),
-                             row.get("icount", False), timeout, log_path)
     except OSError as err:
         return cannot_log(name, err, log_dir)
+    try:
+        boot = h.boot_tinypv(row["platform"], kernel, row.get("append", ""),
+                             row.get("icount", False), timeout, log_path)
+    except (OSError, subprocess.SubprocessError) as err:
+        failure = h.TestResult("boot", h.ERROR, f"cannot run QEMU or write its log: "
+                                                f"{getattr(err, 'strerror', None) or err}")
+        return Report(name, f"== {name}: cannot run", [failure], log_path)
     run = boot.run
     exit_text = run.stopped_because or h.describe_exit(run.exit_status)
     header = (f"== {name} ({describe_config(row)}) {run.wall_time:.1f} s, {exit_text}, "
