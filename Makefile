@@ -4,6 +4,7 @@
 #   make            build build/tinypv.elf (+ .lst, .sym)
 #   make run        boot it (PLATFORM=native|kvm|xen, APPEND="options")
 #   make test       host unit tests + every boot configuration
+#   make list-tests every in-kernel test (suite.name) and boot configuration
 #   make bench      cycle/instruction tables and plots
 #   make debug      QEMU halted with a gdb stub, and gdb attached
 #   V=1             show the commands
@@ -66,7 +67,16 @@ $(BUILD)/kernel.ld: guest/kernel.ld.S guest/include/layout.h patch/include/patch
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -E -P -x c -D__ASSEMBLER__ -Iguest/include -Ipatch/include $< -o $@
 
-$(KERNEL): $(KOBJ) $(BUILD)/kernel.ld
+# The link also depends on the list of objects: deleting or renaming a
+# source changes the list (and so relinks) though no object is newer. The
+# file is rewritten only when the list differs, so it never forces a link.
+KOBJ_LIST := $(BUILD)/kernel.objects
+$(KOBJ_LIST): FORCE
+	@mkdir -p $(dir $@)
+	$(Q)printf '%s\n' $(KOBJ) > $@.tmp && \
+		if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+$(KERNEL): $(KOBJ) $(BUILD)/kernel.ld $(KOBJ_LIST)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LD) $(KLDFLAGS) -T $(BUILD)/kernel.ld -o $@ $(KOBJ)
 
@@ -109,16 +119,27 @@ host-tests: $(HOST_TESTS)
 deps-%:
 	$(Q)bash scripts/deps.sh $*
 
+# User strings reach the scripts through the environment, never through a
+# recipe's shell text: APPEND='x $$(touch F)' stays text (make expands $$
+# to $ as usual; the shell never sees the value).
+run debug: export TINYPV_APPEND = $(APPEND)
+run debug: export TINYPV_PLATFORM = $(PLATFORM)
+
 run: deps-run $(KERNEL)
-	$(Q)$(PYTHON) scripts/run.py --platform $(PLATFORM) --append "$(APPEND)"
+	$(Q)$(PYTHON) scripts/run.py
 
 debug: deps-run $(KERNEL)
-	$(Q)$(PYTHON) scripts/run.py --debug --platform $(PLATFORM) --append "$(APPEND)"
+	$(Q)$(PYTHON) scripts/run.py --debug
+
+HOST_TEST_ARGS = $(foreach t,$(HOST_TESTS),--host-test $(t)) \
+	--host-test "$(PYTHON) tests/host/test_harness.py" \
+	--host-test "$(PYTHON) tests/host/test_check_sites.py"
 
 test: deps-test all host-tests
-	$(Q)$(PYTHON) scripts/test.py $(foreach t,$(HOST_TESTS),--host-test $(t)) \
-		--host-test "$(PYTHON) tests/host/test_harness.py" \
-		--host-test "$(PYTHON) tests/host/test_check_sites.py"
+	$(Q)$(PYTHON) scripts/test.py $(HOST_TEST_ARGS)
+
+list-tests: $(KERNEL)
+	$(Q)$(PYTHON) scripts/test.py --list-tests $(HOST_TEST_ARGS)
 
 bench: deps-bench all $(BUILD)/host/bench_silicon
 	$(Q)$(PYTHON) scripts/bench.py
@@ -126,7 +147,9 @@ bench: deps-bench all $(BUILD)/host/bench_silicon
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all run debug test bench clean host-tests check-sites deps-%
+FORCE:
+
+.PHONY: all run debug test list-tests bench clean host-tests check-sites deps-% FORCE
 .DELETE_ON_ERROR:
 
 -include $(KOBJ:.o=.d) $(HOST_TESTS:=.d)

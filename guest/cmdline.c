@@ -7,60 +7,88 @@
 struct kernel_options opts;
 unsigned cmdline_warnings;
 
-#define VAL_MAX 64
-
 struct option_desc {
 	const char *key;
-	const char **str; /* for key=value options */
-	bool *flag;	  /* for bare options */
+	size_t member;	     /* offsetof in struct kernel_options */
+	bool flag;	     /* bare option (bool) rather than key=value */
+	const char *choices; /* "a|b": the values allowed, or NULL = any */
 	const char *help;
 };
 
+#define STR(m) offsetof(struct kernel_options, m), false
+#define FLAG(m) offsetof(struct kernel_options, m), true
+
 static const struct option_desc options[] = {
-    {"ktest", &opts.ktest, NULL, "run tests matching GLOB (suite.test)"},
-    {"pvops", &opts.pvops, NULL, "on | off | noinline"},
-    {"platform", &opts.platform, NULL, "native | kvm | xen-pv"},
-    {"pvpad", &opts.pvpad, NULL, "nops | nop1 | jmp | single | prefix"},
-    {"bench", NULL, &opts.bench, "run the benchmarks"},
-    {"notests", NULL, &opts.notests, "boot report only"},
-    {"icount", NULL, &opts.icount,
+    {"ktest", STR(ktest), NULL, "run tests matching GLOB (suite.test)"},
+    {"pvops", STR(pvops), NULL, "on | off | noinline"},
+    {"platform", STR(platform), NULL, "native | kvm | xen-pv"},
+    {"pvpad", STR(pvpad), NULL, "nops | nop1 | jmp | single | prefix"},
+    {"bench", FLAG(bench), NULL, "run the benchmarks"},
+    {"notests", FLAG(notests), NULL, "boot report only"},
+    {"icount", FLAG(icount), NULL,
      "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},
-    {"inject", &opts.inject, NULL, "corrupt-site: test the patcher's check"},
+    {"inject", STR(inject), "corrupt-site",
+     "corrupt-site: test the patcher's check"},
 };
+_Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
+	       "CMDLINE_OPTIONS in cmdline.h counts the table");
 
-/* Values are copied: the command line may live in memory we unmap. */
-static char values[ARRAY_SIZE(options)][VAL_MAX];
+/* The boot's values: the command line may live in memory we unmap. */
+static struct cmdline_store boot_store;
 
-static void set_option(const char *key, size_t klen, const char *val,
-		       size_t vlen)
+/* Is val (vlen bytes) one of the '|'-separated words of choices? */
+static bool is_choice(const char *choices, const char *val, size_t vlen)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-		const struct option_desc *o = &options[i];
-		if (strlen(o->key) != klen || strncmp(o->key, key, klen))
-			continue;
-		if (o->flag && !val) {
-			*o->flag = true;
-			return;
-		}
-		if (o->str && val) {
-			if (vlen >= VAL_MAX)
-				vlen = VAL_MAX - 1;
-			memcpy(values[i], val, vlen);
-			values[i][vlen] = '\0';
-			*o->str = values[i];
-			return;
-		}
-		printk("warning: option '%.*s' %s\n", (int)klen, key,
-		       o->flag ? "takes no value" : "needs a value");
-		cmdline_warnings++;
-		return;
+	for (const char *c = choices; *c;) {
+		const char *end = strchr(c, '|');
+		size_t clen = end ? (size_t)(end - c) : strlen(c);
+		if (clen == vlen && !strncmp(c, val, vlen))
+			return true;
+		c += clen + (end ? 1 : 0);
 	}
-	printk("warning: unknown option '%.*s' ignored\n", (int)klen, key);
-	cmdline_warnings++;
+	return false;
 }
 
-void cmdline_parse(const char *s)
+/* Sets one option; returns the number of warnings printed (0 or 1). */
+static unsigned set_option(struct kernel_options *o,
+			   struct cmdline_store *store, const char *key,
+			   size_t klen, const char *val, size_t vlen)
 {
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_desc *d = &options[i];
+		if (strlen(d->key) != klen || strncmp(d->key, key, klen))
+			continue;
+		void *member = (char *)o + d->member;
+		if (d->flag && !val) {
+			*(bool *)member = true;
+			return 0;
+		}
+		if (d->flag || !val || !vlen) {
+			printk("warning: option '%.*s' %s\n", (int)klen, key,
+			       d->flag ? "takes no value" : "needs a value");
+			return 1;
+		}
+		if (d->choices && !is_choice(d->choices, val, vlen)) {
+			printk("warning: %.*s=%.*s unknown (%s); ignored\n",
+			       (int)klen, key, (int)vlen, val, d->choices);
+			return 1;
+		}
+		if (vlen >= CMDLINE_VALUE_MAX)
+			vlen = CMDLINE_VALUE_MAX - 1;
+		memcpy(store->value[i], val, vlen);
+		store->value[i][vlen] = '\0';
+		*(const char **)member = store->value[i];
+		return 0;
+	}
+	printk("warning: unknown option '%.*s' ignored\n", (int)klen, key);
+	return 1;
+}
+
+unsigned cmdline_parse_into(struct kernel_options *o,
+			    struct cmdline_store *store, const char *s)
+{
+	unsigned warnings = 0;
+
 	while (s && *s) {
 		while (*s == ' ')
 			s++;
@@ -73,8 +101,15 @@ void cmdline_parse(const char *s)
 		while (eq < s && *eq != '=')
 			eq++;
 		if (eq < s)
-			set_option(tok, eq - tok, eq + 1, s - eq - 1);
+			warnings += set_option(o, store, tok, eq - tok, eq + 1,
+					       s - eq - 1);
 		else
-			set_option(tok, s - tok, NULL, 0);
+			warnings += set_option(o, store, tok, s - tok, NULL, 0);
 	}
+	return warnings;
+}
+
+void cmdline_parse(const char *s)
+{
+	cmdline_warnings += cmdline_parse_into(&opts, &boot_store, s);
 }

@@ -2,6 +2,7 @@
  * ktest.c - runs the registered tests and prints KTAP v1.
  */
 #include "ktest.h"
+#include "cmdline.h"
 #include "pvops.h"
 
 extern const struct ktest __ktest_start[], __ktest_end[];
@@ -76,10 +77,20 @@ static unsigned run_suite(const char *suite, const char *glob, unsigned nr)
 
 unsigned ktest_run(const char *glob)
 {
+	/* The runner's own copy: a test may parse options of its own. */
+	static char pattern[CMDLINE_VALUE_MAX];
 	unsigned suites = 0, nr = 0, failed = 0;
 
+	if (glob) {
+		size_t len = strnlen(glob, sizeof(pattern) - 1);
+		memcpy(pattern, glob, len);
+		pattern[len] = '\0';
+		glob = pattern;
+	}
 	for (const struct ktest *k = __ktest_start; k < __ktest_end; k++)
 		suites += suite_first(k, glob);
+	if (glob && !suites)
+		printk("warning: ktest=%s matches no test\n", glob);
 	printk("KTAP version 1\n1..%u\n", suites);
 	for (const struct ktest *k = __ktest_start; k < __ktest_end; k++)
 		if (suite_first(k, glob))

@@ -132,7 +132,7 @@ def run_kernel_env(env, timeout):
         print(f"bench: {env['name']}: skipped ({reason})")
         return info, [], {}
     append = "bench notests" + (" icount" if env["icount"] else "")
-    log = h.LOG_DIR / f"bench-{env['name']}.log"
+    log = h.fresh_log(h.LOG_DIR / f"bench-{env['name']}.log")
     print(f"bench: {env['name']}: booting ({env['what']}) ...", flush=True)
     boot = h.boot_tinypv(env["platform"], KERNEL, append, env["icount"],
                          timeout, log)
@@ -391,7 +391,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", default=[],
                     help="environment names to run (default: all)")
-    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--timeout", type=h.seconds_arg, default=600)
     args = ap.parse_args(argv)
     if not KERNEL.is_file():
         sys.exit(f"bench: {KERNEL} not found; run make")

@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
 """`make run`: boot tinypv once on one platform and watch it.
 
-Streams the serial port live to the terminal and to
-build/logs/run-<platform>.log, then prints a one-line verdict; the exit status
-is 0 only on PASS.  Uses the same QEMU command line and the same judging as
-`make test` (scripts/tinypv_harness.py), so what you see here is what the
-test run sees.
+Streams the serial port live to the terminal and to a log of its own
+(build/logs/runs/run-<platform>.<time>.<random>.log, linked from
+build/logs/run-<platform>.log), then prints a one-line verdict; the exit status
+is 0 only on PASS, else the code of the most severe result
+(tinypv_harness.EXIT_CODES).  Uses the same QEMU command line and the same
+judging as `make test` (scripts/tinypv_harness.py), so what you see here is
+what the test run sees.
+
+The Makefile passes the user's APPEND and PLATFORM in the environment
+(TINYPV_APPEND, TINYPV_PLATFORM), never through shell text; --append and
+--platform override them.
 
 --debug starts QEMU halted with its gdb stub (-s -S): for native and kvm it
 then runs `gdb <kernel> -ex 'target remote :1234'` and stops QEMU when gdb
@@ -15,6 +21,7 @@ quits; for xen it prints how to attach and streams the boot.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import signal
@@ -29,23 +36,29 @@ DEBUG_TIMEOUT = 24 * 3600.0     # a debugging session has no real time limit
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Boot tinypv once under QEMU.")
-    parser.add_argument("--platform", choices=h.PLATFORMS, default="native",
-                        help="native (TCG), kvm, or xen (PV dom0 under Xen, TCG)")
-    parser.add_argument("--append", default="", metavar="CMDLINE",
-                        help="kernel command line")
+    parser.add_argument("--platform", default=os.environ.get("TINYPV_PLATFORM") or "native",
+                        help=f"{' | '.join(h.PLATFORMS)}: native (TCG), kvm, or xen (PV dom0 "
+                             "under Xen, TCG); default $TINYPV_PLATFORM, else native")
+    parser.add_argument("--append", default=os.environ.get("TINYPV_APPEND", ""),
+                        metavar="CMDLINE",
+                        help="kernel command line (default $TINYPV_APPEND)")
     parser.add_argument("--icount", action="store_true",
                         help="-icount shift=0: TSC counts guest instructions (TCG only)")
-    parser.add_argument("--timeout", type=float, default=h.DEFAULT_TIMEOUT, metavar="S",
+    parser.add_argument("--timeout", type=h.seconds_arg, default=h.DEFAULT_TIMEOUT,
+                        metavar="S",
                         help=f"seconds before QEMU is killed (default {h.DEFAULT_TIMEOUT:g})")
     parser.add_argument("--debug", action="store_true",
                         help="start QEMU halted with a gdb stub on :1234 and attach gdb")
     parser.add_argument("--kernel", type=Path, default=h.DEFAULT_KERNEL,
                         help=f"kernel ELF (default {h.display_path(h.DEFAULT_KERNEL)})")
+    parser.add_argument("--log-dir", type=Path, default=h.LOG_DIR,
+                        help=f"where logs go (default {h.display_path(h.LOG_DIR)})")
     args = parser.parse_args(argv)
+    if args.platform not in h.PLATFORMS:
+        parser.error(f"unknown platform {args.platform!r} (choose from "
+                     f"{', '.join(h.PLATFORMS)})")
     if args.icount and args.platform == "kvm":
         parser.error("--icount needs TCG; it cannot be used with --platform kvm")
-    if args.timeout <= 0:
-        parser.error("--timeout must be positive")
     return args
 
 
@@ -60,14 +73,43 @@ def echo_to_terminal(chunk: bytes) -> None:
 
 
 def check_can_boot(args) -> str | None:
-    """None when the kernel and platform are there, else why not."""
+    """None when the kernel and platform are there, else why not.
+
+    Even what make test reports as a SKIP (no KVM here) is an error for
+    make run: the user asked for this platform.
+    """
     if not args.kernel.is_file():
         return f"{h.display_path(args.kernel)} not found (build it with make)"
-    return h.platform_unavailable_reason(args.platform)
+    problem = h.platform_check(args.platform)
+    return problem[1] if problem else None
 
 
-def print_verdict(boot: h.Boot, platform: str) -> bool:
-    """Print failures, where it booted and the one-line verdict; True on PASS."""
+def print_summary(platform: str, results, wall_time: float | None = None,
+                  exit_text: str = "", log_path: Path | None = None) -> int:
+    """The closing verdict line: state, counts, breakdown, time, exit, log."""
+    worst = h.worst_status(results)
+    counts, *breakdown = h.summary_lines(results)
+    text = f"{h.VERDICT_WORDS[worst]} {platform}: {counts}"
+    if breakdown:
+        text += f" ({breakdown[0]})"
+    if wall_time is not None:
+        text += f" in {wall_time:.1f} s"
+    if exit_text:
+        text += f" ({exit_text})"
+    if log_path is not None:
+        text += f"; log {h.display_path(log_path)}"
+    say(text)
+    return h.EXIT_CODES[worst]
+
+
+def refuse(platform: str, problem: str) -> int:
+    """Nothing booted: say why, and end with the verdict line all the same."""
+    say(f"cannot boot on {platform}: {problem}")
+    return print_summary(platform, [h.TestResult("boot", h.ERROR, problem)])
+
+
+def print_verdict(boot: h.Boot, platform: str) -> int:
+    """Print failures, where it booted and the one-line verdict; the exit status."""
     outcome = boot.outcome
     failing = [r for r in outcome.results if r.status in h.FAILING]
     if failing:
@@ -75,18 +117,16 @@ def print_verdict(boot: h.Boot, platform: str) -> bool:
     for result in failing:
         for line in h.format_result(result.name, result, show_tail=False):
             print(line)
-    if outcome.boot_report:   # the full report scrolled by above
-        keys = ("boot path", "platform", "hypervisor signature")
-        report = ", ".join(f"{k}: {outcome.boot_report[k]}" for k in keys
-                           if k in outcome.boot_report)
+    keys = ("boot path", "platform", "hypervisor signature")
+    report = ", ".join(f"{k}: {outcome.boot_report[k]}" for k in keys
+                       if k in outcome.boot_report)
+    if report:      # the full report scrolled by above
         say(f"booted as {report}")
-    passed = outcome.passed()
-    counts = h.summary_line(outcome.count(h.OK), outcome.count(*h.FAILING),
-                            outcome.count(h.SKIP))
+    else:
+        say("no boot report: tinypv stopped, or never started, before printing it")
     exit_text = boot.run.stopped_because or h.describe_exit(boot.run.exit_status)
-    say(f"{'PASS' if passed else 'FAIL'} {platform}: {counts} in {boot.run.wall_time:.1f} s "
-        f"({exit_text}); log {h.display_path(boot.log_path)}")
-    return passed
+    return print_summary(platform, outcome.results, boot.run.wall_time, exit_text,
+                         boot.log_path)
 
 
 def run_normally(args, log_path: Path) -> int:
@@ -94,7 +134,7 @@ def run_normally(args, log_path: Path) -> int:
     say(shlex.join(argv))
     boot = h.boot_tinypv(args.platform, args.kernel, args.append, args.icount,
                          args.timeout, log_path, echo=echo_to_terminal)
-    return 0 if print_verdict(boot, args.platform) else 1
+    return print_verdict(boot, args.platform)
 
 
 def debug_with_gdb(args, log_path: Path) -> int:
@@ -102,10 +142,9 @@ def debug_with_gdb(args, log_path: Path) -> int:
     gdb = shutil.which("gdb")
     argv = h.qemu_command(args.platform, args.kernel, args.append, args.icount,
                           gdb_stub=True)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        qemu = h.start_tied(argv, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT)
     say(f"QEMU (pid {qemu.pid}) waits for gdb on :1234; serial output goes to "
         f"{h.display_path(log_path)} (tail -f it)")
     if not gdb:
@@ -136,26 +175,43 @@ def debug_xen(args, log_path: Path) -> int:
     print("  Ctrl-C here stops QEMU.", flush=True)
     argv = h.qemu_command("xen", args.kernel, args.append, args.icount, gdb_stub=True)
     run = h.run_process(argv, log_path, DEBUG_TIMEOUT, echo=echo_to_terminal,
-                        end_grace=h.boot_end_grace)
+                        end_grace=h.BootEndRules())
     outcome = h.classify_boot(run.lines, run.exit_status, run.timed_out,
                               harness_stop_ok=True, stopped_because=run.stopped_because)
-    return 0 if print_verdict(h.Boot(argv, run, outcome, log_path), "xen") else 1
+    return print_verdict(h.Boot(argv, run, outcome, log_path), "xen")
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    problem = check_can_boot(args)
+    problem = h.append_problem(args.platform, args.append)
     if problem:
         say(f"cannot boot on {args.platform}: {problem}")
-        return 1
-    log_path = h.LOG_DIR / f"run-{args.platform}.log"
+        return h.EXIT_USAGE
     h.exit_cleanly_on_termination()
     try:
+        problem = h.log_dir_problem(args.log_dir)
+        if problem:
+            return refuse(args.platform, problem)
+        cannot = check_can_boot(args)
+        if cannot:
+            return refuse(args.platform, cannot)
+        try:
+            log_path = h.fresh_log(args.log_dir / f"run-{args.platform}.log")
+        except OSError as err:
+            return refuse(args.platform, f"cannot create a log in "
+                                         f"{h.display_path(args.log_dir)}: {err.strerror}")
         if not args.debug:
             return run_normally(args, log_path)
         if args.platform == "xen":
             return debug_xen(args, log_path)
         return debug_with_gdb(args, log_path)
+    except ValueError as err:       # qemu_command refused the combination
+        say(f"cannot boot on {args.platform}: {err}")
+        return h.EXIT_USAGE
+    except OSError as err:          # e.g. the log could no longer be written
+        problem = f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+        say(f"stopped: {problem}")
+        return print_summary(args.platform, [h.TestResult("run", h.ERROR, problem)])
     except KeyboardInterrupt:
         print()
         say("interrupted; QEMU stopped")

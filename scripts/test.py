@@ -4,9 +4,11 @@
 Host unit tests are programs given with --host-test that print KTAP v1 and
 exit 0 on success; each boot configuration (the BOOT_CONFIGS table below) is
 one QEMU run judged by scripts/tinypv_harness.py.  Every leaf test gets one
-line (ok / FAILED / SKIP / CRASHED / TIMEOUT); the last line printed is
-always "N passed, N failed, N skipped" (crashed and timed out count as
-failed), and the exit status is 0 only when nothing failed.
+line (ok / SKIP / ERROR / FAILED / CRASHED / TIMEOUT); the run ends with
+"N passed, N failed, N skipped" (every failing state counts as failed),
+then, when some were errors, crashes or timeouts, "of the N failed: ...".
+The exit status is 0 only when nothing failed, else the code of the most
+severe state (tinypv_harness.EXIT_CODES, doc/testing.md).
 
 Why a table: the kernel is tested in several boot configurations (platforms,
 command lines, exact instruction counting); adding one is adding a row.
@@ -18,6 +20,7 @@ import argparse
 import fnmatch
 import re
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +41,9 @@ import tinypv_harness as h
 #   expect_panic  optional regex: this boot must panic with a matching
 #                 "tinypv: PANIC:" line and QEMU status 37; the KTAP stream
 #                 is then not judged (one result, named panic)
+#   expect_error  optional regex: the harness must judge this boot an ERROR
+#                 whose reason matches, with nothing else failing (one
+#                 result, named error)
 BOOT_CONFIGS = [
     # Every platform in every patch mode (pvops=on is the default).
     {"name": "native-tcg", "platform": "native", "icount": False, "append": ""},
@@ -63,10 +69,30 @@ BOOT_CONFIGS = [
      "append": "icount"},
     # Bad input: unknown options warn; unsafe platform overrides are refused.
     {"name": "native-tcg-bad-options", "platform": "native", "icount": False,
-     "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv",
+     "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv inject=bogus",
      "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
                     r"^warning: platform=xen-pv refused: ",
+                    r"^warning: inject=bogus unknown \(corrupt-site\); ignored$",
                     r"^platform: native$"]},
+    # A ktest= glob that matches nothing is a run that proved nothing.
+    {"name": "native-tcg-ktest-nomatch", "platform": "native", "icount": False,
+     "append": "ktest=nomatch*",
+     "expect_log": [r"^warning: ktest=nomatch\* matches no test$"],
+     "expect_error": r"^no test ran \(warning: ktest=nomatch\* matches no test"},
+    # notests asks for no tests: an empty plan that says why is a pass.
+    {"name": "native-tcg-notests", "platform": "native", "icount": False,
+     "append": "notests", "expect_log": [r"^1\.\.0 # SKIP notests$"]},
+    # A console line longer than printk's buffer is cut with a marker and
+    # still ends, so the next line (the boot report) stays whole.
+    {"name": "native-tcg-long-line", "platform": "native", "icount": False,
+     "append": "k" * 600 + "=1 ktest=cmdline.*",
+     "expect_log": [r"^warning: unknown option 'k+ \[printk: \d+ more bytes cut\]$",
+                    r"^boot path: pvh$"]},
+    # Xen hands dom0 at most 1023 characters: the kernel says when it got
+    # that many (the harness refuses longer ones); the tests still run.
+    {"name": "xen-pv-cmdline-limit", "platform": "xen", "icount": False,
+     "append": "ktest=cmdline.*" + " " * 1005 + "pad",
+     "expect_log": [r"^warning: the command line is 1023 characters, Xen's limit "]},
     {"name": "xen-pv-platform-native", "platform": "xen", "icount": False,
      "append": "ktest=cmdline.* platform=native",
      "expect_log": [r"^warning: platform=native refused: ",
@@ -81,8 +107,9 @@ BOOT_CONFIGS = [
 ]
 
 CONFIG_KEYS = {"name", "platform", "icount", "append", "timeout",
-               "expect_log", "expect_panic"}
+               "expect_log", "expect_panic", "expect_error"}
 INTERPRETERS = {"python", "python3", "sh", "bash", "env", "valgrind"}
+RESERVED_PREFIXES = ("host-", "run-", "bench-")     # other logs' names
 
 
 @dataclass
@@ -90,8 +117,9 @@ class Job:
     """One thing to run: a host test program or a boot configuration."""
     name: str                   # "host/test_printk" or "native-tcg"
     describe: str               # what --list shows
-    run: Callable[[], "Report"] | None = None   # None when skipped
+    run: Callable[[], "Report"] | None = None   # None when not run
     skip_reason: str = ""
+    skip_status: str = h.SKIP   # SKIP, or ERROR when the environment is broken
 
 
 @dataclass
@@ -113,10 +141,16 @@ def check_configs(configs) -> None:
             sys.exit(f"test: {where}: unknown key(s) {', '.join(sorted(unknown))}")
         if not row.get("name") or row["name"] in seen:
             sys.exit(f"test: {where}: name missing or repeated")
+        if row["name"].startswith(RESERVED_PREFIXES) or not re.fullmatch(r"[\w+-]+", row["name"]):
+            sys.exit(f"test: {where}: name must be letters, digits, '_', '+', '-' and not "
+                     f"start with {', '.join(RESERVED_PREFIXES)} (their logs live there)")
         if row.get("platform") not in h.PLATFORMS:
             sys.exit(f"test: {where}: platform must be one of {', '.join(h.PLATFORMS)}")
         if row.get("icount") and row["platform"] == "kvm":
             sys.exit(f"test: {where}: icount needs TCG, not kvm")
+        problem = h.append_problem(row["platform"], row.get("append", ""))
+        if problem:
+            sys.exit(f"test: {where}: {problem}")
         seen.add(row["name"])
 
 
@@ -134,18 +168,49 @@ def host_test_name(command: str) -> str:
     return "host/" + re.sub(r"[^\w.+-]", "_", Path(program).stem)
 
 
+def host_test_names(commands) -> list[str]:
+    """host_test_name of each command, made unique: host/x, host/x-2, ...
+
+    Two commands running programs of the same name would otherwise share
+    result names and a log.
+    """
+    names, used = [], set()
+    for command in commands:
+        base = name = host_test_name(command)
+        number = 1
+        while name in used:
+            number += 1
+            name = f"{base}-{number}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
 def describe_config(row) -> str:
     icount = ", icount" if row.get("icount") else ""
-    return f"{row['platform']}{icount}, append={row.get('append', '')!r}"
+    append = row.get("append", "")
+    if len(append) > 60:
+        append = append[:40] + f"...({len(append)} chars)"
+    return f"{row['platform']}{icount}, append={append!r}"
 
 
-def run_host_test(name: str, command: str, timeout: float) -> Report:
-    log_path = h.LOG_DIR / f"{name.replace('/', '-')}.log"
+def cannot_log(name: str, err: OSError, log_dir: Path) -> Report:
+    failure = h.TestResult("log", h.ERROR, f"cannot write a log in "
+                                           f"{h.display_path(log_dir)}: {err.strerror or err}")
+    return Report(name, f"== {name}: no log", [failure])
+
+
+def run_host_test(name: str, command: str, timeout: float, log_dir: Path) -> Report:
+    try:
+        log_path = h.fresh_log(log_dir / f"{name.replace('/', '-')}.log")
+    except OSError as err:
+        return cannot_log(name, err, log_dir)
     try:
         run = h.run_process(shlex.split(command), log_path, timeout)
-    except OSError as err:
-        failure = h.TestResult("run", h.FAILED, f"cannot run {command!r}: {err.strerror}")
-        return Report(name, f"== {name}: cannot run", [failure])
+    except (OSError, subprocess.SubprocessError) as err:
+        failure = h.TestResult("run", h.ERROR,
+                               f"cannot run {command!r}: {getattr(err, 'strerror', None) or err}")
+        return Report(name, f"== {name}: cannot run", [failure], log_path)
     outcome = h.classify_host(run.lines, run.exit_status, run.timed_out, run.stopped_because)
     exit_text = run.stopped_because or h.describe_host_exit(run.exit_status)
     header = (f"== {name} ({command}) {run.wall_time:.1f} s, {exit_text}, "
@@ -153,14 +218,22 @@ def run_host_test(name: str, command: str, timeout: float) -> Report:
     return Report(name, header, outcome.results, log_path)
 
 
-def run_boot(row, kernel: Path, timeout: float) -> Report:
+def run_boot(row, kernel: Path, timeout: float, log_dir: Path) -> Report:
     name = row["name"]
-    log_path = h.LOG_DIR / f"{name}.log"
     if not kernel.is_file():
-        failure = h.TestResult("boot", h.FAILED, f"{h.display_path(kernel)} not found; run make")
+        failure = h.TestResult("boot", h.ERROR, f"{h.display_path(kernel)} not found; run make")
         return Report(name, f"== {name}: no kernel", [failure])
-    boot = h.boot_tinypv(row["platform"], kernel, row.get("append", ""),
-                         row.get("icount", False), timeout, log_path)
+    try:
+        log_path = h.fresh_log(log_dir / f"{name}.log")
+    except OSError as err:
+        return cannot_log(name, err, log_dir)
+    try:
+        boot = h.boot_tinypv(row["platform"], kernel, row.get("append", ""),
+                             row.get("icount", False), timeout, log_path)
+    except (OSError, subprocess.SubprocessError) as err:
+        failure = h.TestResult("boot", h.ERROR, f"cannot run QEMU or write its log: "
+                                                f"{getattr(err, 'strerror', None) or err}")
+        return Report(name, f"== {name}: cannot run", [failure], log_path)
     run = boot.run
     exit_text = run.stopped_because or h.describe_exit(run.exit_status)
     header = (f"== {name} ({describe_config(row)}) {run.wall_time:.1f} s, {exit_text}, "
@@ -168,6 +241,8 @@ def run_boot(row, kernel: Path, timeout: float) -> Report:
     results = boot.outcome.results
     if row.get("expect_panic"):
         results = [expected_panic(row["expect_panic"], run)]
+    elif row.get("expect_error"):
+        results = [expected_error(row["expect_error"], results)]
     results += [expected_line(rx, run.lines) for rx in row.get("expect_log", [])]
     return Report(name, header, results, log_path)
 
@@ -190,6 +265,17 @@ def expected_panic(regex: str, run) -> "h.TestResult":
     return h.TestResult("panic", h.OK)
 
 
+def expected_error(regex: str, results) -> "h.TestResult":
+    """The harness had to judge the boot an ERROR matching regex, and nothing else failing."""
+    errors = [r for r in results if r.status == h.ERROR and re.search(regex, r.reason)]
+    others = [r for r in results if r.status in h.FAILING and r not in errors]
+    if errors and not others:
+        return h.TestResult("error", h.OK)
+    seen = "; ".join(f"{r.status} {r.name} ({r.reason})" for r in results
+                     if r.status in h.FAILING) or "nothing failed"
+    return h.TestResult("error", h.FAILED, f"wanted one ERROR /{regex}/, got: {seen}")
+
+
 def expected_line(regex: str, lines) -> "h.TestResult":
     name = f"log:{regex}"
     if any(re.search(regex, ln) for ln in lines):
@@ -201,37 +287,63 @@ def matches(name: str, patterns) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def make_jobs(args) -> list[Job]:
+def make_jobs(args, check_platforms: bool = True) -> list[Job]:
     """Selected host tests first, then selected boot rows, each runnable or skipped."""
     jobs = []
-    for command in args.host_test:
-        name = host_test_name(command)
+    for name, command in zip(host_test_names(args.host_test), args.host_test):
         if matches(name, args.only):
             jobs.append(Job(name, command, lambda n=name, c=command:
-                            run_host_test(n, c, args.timeout or h.DEFAULT_TIMEOUT)))
-    reasons = {}
+                            run_host_test(n, c, args.timeout or h.DEFAULT_TIMEOUT,
+                                          args.log_dir)))
+    problems = {}
     for row in BOOT_CONFIGS:
         if not matches(row["name"], args.only):
             continue
         platform = row["platform"]
-        if platform not in reasons:
-            reasons[platform] = h.platform_unavailable_reason(platform)
+        if platform not in problems:
+            problems[platform] = h.platform_check(platform) if check_platforms else None
+        status, reason = problems[platform] or (h.SKIP, "")
         timeout = args.timeout or row.get("timeout", h.DEFAULT_TIMEOUT)
-        run = None if reasons[platform] else \
-            (lambda r=row, t=timeout: run_boot(r, args.kernel, t))
-        jobs.append(Job(row["name"], describe_config(row), run, reasons[platform] or ""))
+        run = None if reason else \
+            (lambda r=row, t=timeout: run_boot(r, args.kernel, t, args.log_dir))
+        jobs.append(Job(row["name"], describe_config(row), run, reason, status))
     return jobs
 
 
 def print_list(jobs) -> None:
     width = max(len(job.name) for job in jobs)
     for job in jobs:
-        skip = f"  (SKIP: {job.skip_reason})" if job.skip_reason else ""
+        skip = f"  ({job.skip_status}: {job.skip_reason})" if job.skip_reason else ""
         print(f"{job.name:<{width}}  {job.describe}{skip}")
 
 
+def print_test_list(args) -> int:
+    """--list-tests: every in-kernel test, boot configuration and host test."""
+    try:
+        tests = h.kernel_tests(args.kernel)
+    except (OSError, ValueError) as err:
+        print(f"test: cannot read the in-kernel tests from {h.display_path(args.kernel)}: "
+              f"{getattr(err, 'strerror', None) or err} (build it with make)", file=sys.stderr)
+        return h.EXIT_CODES[h.ERROR]
+    print(f"In-kernel tests in {h.display_path(args.kernel)} ({len(tests)}; "
+          f"choose with make run APPEND='ktest=GLOB', e.g. ktest='irq.*'):")
+    for test in tests:
+        print(f"  {test}")
+    jobs = make_jobs(args, check_platforms=False)
+    boots = [job for job in jobs if not job.name.startswith("host/")]
+    hosts = [job for job in jobs if job.name.startswith("host/")]
+    for title, group in (("Boot configurations", boots), ("Host tests", hosts)):
+        if not group:
+            continue
+        print(f"{title} ({len(group)}; choose with scripts/test.py --only GLOB):")
+        width = max(len(job.name) for job in group)
+        for job in group:
+            print(f"  {job.name:<{width}}  {job.describe}")
+    return 0
+
+
 def skipped_report(job: Job) -> Report:
-    return Report(job.name, "", [h.TestResult("", h.SKIP, job.skip_reason)])
+    return Report(job.name, "", [h.TestResult("", job.skip_status, job.skip_reason)])
 
 
 def run_jobs(jobs, parallel: int):
@@ -252,17 +364,15 @@ def run_jobs(jobs, parallel: int):
     pool.shutdown()
 
 
-def print_report(report: Report, counts: dict, failed_names: list) -> None:
+def print_report(report: Report, results: list, failed_names: list) -> None:
     if report.header:
         print(report.header)
     for result in report.results:
         full_name = f"{report.name}/{result.name}" if result.name else report.name
         for line in h.format_result(full_name, result, report.log_path):
             print(line)
-        kind = "failed" if result.status in h.FAILING else \
-            "skipped" if result.status == h.SKIP else "passed"
-        counts[kind] += 1
-        if kind == "failed":
+        results.append(result)
+        if result.status in h.FAILING:
             failed_names.append(full_name)
     sys.stdout.flush()
 
@@ -273,11 +383,15 @@ def parse_args(argv):
     parser.add_argument("--only", action="append", default=[], metavar="GLOB",
                         help="run only configurations / host tests whose name matches "
                              "(e.g. 'native-*', 'host/*'); repeatable")
-    parser.add_argument("--timeout", type=float, default=None, metavar="S",
+    parser.add_argument("--timeout", type=h.seconds_arg, default=None, metavar="S",
                         help=f"seconds per boot or host test (default: the row's, "
                              f"else {h.DEFAULT_TIMEOUT:g})")
     parser.add_argument("--list", action="store_true",
-                        help="list configurations and host tests, run nothing")
+                        help="list configurations and host tests (and why any is skipped), "
+                             "run nothing")
+    parser.add_argument("--list-tests", action="store_true",
+                        help="list every in-kernel test (suite.name, read from the kernel "
+                             "ELF), boot configuration and host test; run nothing")
     parser.add_argument("--host-test", action="extend", nargs="+", default=[], metavar="CMD",
                         help="host test command printing KTAP (quote commands with "
                              "arguments); repeatable")
@@ -285,47 +399,59 @@ def parse_args(argv):
                         help="run up to N jobs at once (default 1; the machine has 2 cores)")
     parser.add_argument("--kernel", type=Path, default=h.DEFAULT_KERNEL,
                         help=f"kernel ELF (default {h.display_path(h.DEFAULT_KERNEL)})")
+    parser.add_argument("--log-dir", type=Path, default=h.LOG_DIR,
+                        help=f"where logs go (default {h.display_path(h.LOG_DIR)})")
     args = parser.parse_args(argv)
-    if args.timeout is not None and args.timeout <= 0:
-        parser.error("--timeout must be positive")
     if args.jobs < 1:
         parser.error("-j must be at least 1")
     return args
+
+
+def finish(results, failed_names, start: float, interrupted) -> int:
+    """Print the closing lines every run ends with; the exit status."""
+    if interrupted is not None:
+        print("test: interrupted; the counts below cover finished jobs only")
+    print(f"== total {time.monotonic() - start:.1f} s")
+    if failed_names:
+        print("failed: " + " ".join(failed_names))
+    for line in h.summary_lines(results):
+        print(line)
+    sys.stdout.flush()
+    return interrupted if interrupted is not None else h.exit_code(results)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_configs(BOOT_CONFIGS)
     h.exit_cleanly_on_termination()
-    jobs = make_jobs(args)
-    if args.list:
-        if jobs:
-            print_list(jobs)
-        return 0
-    if not jobs:
-        print(f"test: nothing matches --only {' '.join(args.only)}", file=sys.stderr)
-        print(h.summary_line(0, 0, 0))
-        return 2
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
-    failed_names = []
+    if args.list_tests:
+        return print_test_list(args)
+    results, failed_names = [], []
     start = time.monotonic()
     interrupted = None
     try:
+        if not args.list:
+            problem = h.log_dir_problem(args.log_dir)
+            if problem:
+                print_report(Report("logs", "", [h.TestResult("", h.ERROR, problem)]),
+                             results, failed_names)
+                return finish(results, failed_names, start, None)
+        jobs = make_jobs(args)
+        if args.list:
+            if jobs:
+                print_list(jobs)
+            return 0
+        if not jobs:
+            print(f"test: nothing matches --only {' '.join(args.only)}", file=sys.stderr)
+            print(h.summary_line(0, 0, 0))
+            return h.EXIT_USAGE
         for report in run_jobs(jobs, args.jobs):
-            print_report(report, counts, failed_names)
+            print_report(report, results, failed_names)
     except KeyboardInterrupt:
         interrupted = 130
     except SystemExit as stop:
         interrupted = stop.code
-    if interrupted is not None:
-        print("test: interrupted; the counts below cover finished jobs only")
-    print(f"== total {time.monotonic() - start:.1f} s")
-    if failed_names:
-        print("failed: " + " ".join(failed_names))
-    print(h.summary_line(counts["passed"], counts["failed"], counts["skipped"]))
-    if interrupted is not None:
-        return interrupted
-    return 0 if counts["failed"] == 0 else 1
+    return finish(results, failed_names, start, interrupted)
 
 
 if __name__ == "__main__":

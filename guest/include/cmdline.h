@@ -2,8 +2,16 @@
  * cmdline.h - the kernel command line.
  *
  * Options are `key=value` or bare `key`, separated by spaces. Known keys
- * are listed once, in guest/cmdline.c, with their help text; an unknown key
- * gets a one-line warning and is otherwise ignored.
+ * are listed once, in guest/cmdline.c, with their help text; an unknown key,
+ * a value given to a bare option, a missing or empty value, or a value
+ * outside an option's fixed set gets a one-line `warning:` and is otherwise
+ * ignored. Values are copied (truncated to CMDLINE_VALUE_MAX - 1 bytes) into
+ * storage that belongs to one parse, so parsing another string never
+ * changes the text of options already parsed:
+ *
+ *   struct kernel_options o = {0};
+ *   struct cmdline_store store;
+ *   unsigned warnings = cmdline_parse_into(&o, &store, "ktest=irq.*");
  */
 #ifndef TINYPV_CMDLINE_H
 #define TINYPV_CMDLINE_H
@@ -18,12 +26,24 @@ struct kernel_options {
 	bool bench;	      /* run the benchmarks instead of the tests */
 	bool notests;	      /* boot report only */
 	bool icount;	      /* rdtsc counts guest instructions (icount) */
-	const char *inject;   /* fault injection for harness tests, or NULL */
+	const char *inject;   /* "corrupt-site" (harness tests), or NULL */
+};
+
+#define CMDLINE_OPTIONS 8    /* entries in guest/cmdline.c's table */
+#define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
+
+/* Where one parse keeps the text of its values. */
+struct cmdline_store {
+	char value[CMDLINE_OPTIONS][CMDLINE_VALUE_MAX];
 };
 
 extern struct kernel_options opts;
 extern unsigned cmdline_warnings; /* unknown or malformed options seen */
 
+/* The boot's parse: into opts, counting into cmdline_warnings. */
 void cmdline_parse(const char *cmdline);
+/* Any other parse (tests): into o, values kept in store; the warnings. */
+unsigned cmdline_parse_into(struct kernel_options *o,
+			    struct cmdline_store *store, const char *cmdline);
 
 #endif

@@ -62,7 +62,12 @@ void ktest_fail(struct ktest_ctx *t, const char *file, int line,
 		return;                                                        \
 	} while (0)
 
-/* Runs the tests matching glob (NULL = all); returns the failure count. */
+/*
+ * Runs the tests matching glob (NULL = all); returns the failure count. The
+ * glob is copied first, so tests may re-parse options. A glob that matches
+ * no test prints a `warning:` and an empty plan (the harness calls that an
+ * error: no test ran).
+ */
 unsigned ktest_run(const char *glob);
 
 #endif

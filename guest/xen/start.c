@@ -34,6 +34,21 @@ static uint32_t xen_features[XENFEAT_NR_SUBMAPS];
 
 extern char xen_trap_stubs[], xen_upcall_entry[], xen_failsafe_entry[];
 
+/*
+ * Xen copies at most MAX_GUEST_CMDLINE - 1 characters of dom0's command
+ * line and drops the rest without a word: say so when it is that long.
+ */
+static void copy_cmdline(const start_info_t *si)
+{
+	memcpy(xen_cmdline, si->cmd_line, sizeof(xen_cmdline) - 1);
+	size_t len = strlen(xen_cmdline);
+	if (len >= sizeof(xen_cmdline) - 1)
+		printk("warning: the command line is %zu characters, Xen's "
+		       "limit for dom0 (MAX_GUEST_CMDLINE %d with its NUL); "
+		       "anything past it was dropped\n",
+		       len, MAX_GUEST_CMDLINE);
+}
+
 uint64_t xen_virt_to_mfn(const void *va)
 {
 	uint64_t pfn = ((uint64_t)va - KERNEL_VBASE) >> PAGE_SHIFT;
@@ -289,7 +304,7 @@ void start_xen_pv(start_info_t *si)
 	pvop_install_table(&early);
 
 	platform = &platform_xen_pv;
-	memcpy(xen_cmdline, si->cmd_line, sizeof(xen_cmdline) - 1);
+	copy_cmdline(si);
 	boot.boot_path = "xen-pv";
 	boot.cmdline = xen_cmdline;
 	map_shared_info();
