@@ -27,8 +27,9 @@ static const struct option_desc options[] = {
     {"notests", FLAG(notests), NULL, "boot report only"},
     {"icount", FLAG(icount), NULL,
      "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},
-    {"inject", STR(inject), "corrupt-site",
-     "corrupt-site: test the patcher's check"},
+    {"inject", STR(inject), "corrupt-site|corrupt-patched-site",
+     "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
+     "site) boot patching, to test the engine's check"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

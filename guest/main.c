@@ -19,6 +19,7 @@
 #include "platform.h"
 #include "pvop_backend.h"
 #include "timer.h"
+#include "trap.h"
 
 struct boot_info boot;
 const struct platform *platform;
@@ -133,7 +134,9 @@ static void boot_report(void)
 /*
  * inject=corrupt-site: overwrite the first byte of the first pvop site, as
  * a stale or mismatched table would, so the harness can check that the
- * patcher refuses it loudly (the boot must panic and name the site).
+ * engine refuses it loudly (the boot must panic and name the site).
+ * inject=corrupt-patched-site does it after boot patching, then patches
+ * again: the engine must see that the site no longer holds its last write.
  */
 static void inject_corrupt_site(void)
 {
@@ -153,8 +156,21 @@ static void inject_corrupt_site(void)
  * poke mapping); every record is checked once, then one batch patches
  * every pvop site. Both steps are timed for the boot report.
  */
+/* True if a write to kernel text faults (it is read-only), via a fixup. */
+static bool text_write_faults(void)
+{
+	volatile uint8_t *p = (volatile uint8_t *)_text_start;
+	uint64_t before = fault_count();
+	asm volatile("1: movb %1, (%0)\n2:\n" EXTABLE_JUMP("1b", "2b", "2b")
+		     :
+		     : "r"(p), "r"(*p)
+		     : "memory");
+	return fault_count() == before + 1;
+}
+
 static void patch_boot(const struct pvop_backend *b)
 {
+	boot.text_ro_when_patched = text_write_faults();
 	uint64_t t0 = rdtsc_ordered();
 	patch_init();
 	uint64_t t1 = rdtsc_ordered();
@@ -180,6 +196,11 @@ void kernel_main(void)
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
 		inject_corrupt_site();
 	patch_boot(&backend);
+	if (opts.inject && !strcmp(opts.inject, "corrupt-patched-site")) {
+		/* A stray write after patching: the next pass must refuse. */
+		inject_corrupt_site();
+		pvop_patch_all(&backend, PVOP_MODE_INDIRECT, pvop_pad);
+	}
 	boot_report();
 
 	platform->tick_start(TICK_HZ);

@@ -72,7 +72,7 @@ BOOT_CONFIGS = [
      "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv inject=bogus",
      "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
                     r"^warning: platform=xen-pv refused: ",
-                    r"^warning: inject=bogus unknown \(corrupt-site\); ignored$",
+                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\); ignored$",
                     r"^platform: native$"]},
     # A ktest= glob that matches nothing is a run that proved nothing.
     {"name": "native-tcg-ktest-nomatch", "platform": "native", "icount": False,
@@ -100,10 +100,17 @@ BOOT_CONFIGS = [
     # A corrupt site table must stop the boot, naming the site.
     {"name": "native-tcg-corrupt-site", "platform": "native", "icount": False,
      "append": "inject=corrupt-site",
-     "expect_panic": r"pvops: corrupt or mismatched site table at [0-9a-f]+"},
+     "expect_panic": r"patch: site [0-9a-f]+: does not hold its original bytes"},
     {"name": "xen-pv-corrupt-site", "platform": "xen", "icount": False,
      "append": "inject=corrupt-site",
-     "expect_panic": r"pvops: corrupt or mismatched site table at [0-9a-f]+"},
+     "expect_panic": r"patch: site [0-9a-f]+: does not hold its original bytes"},
+    # A stray write over a patched site: the next re-patch must refuse it.
+    {"name": "native-tcg-corrupt-patched-site", "platform": "native",
+     "icount": False, "append": "inject=corrupt-patched-site",
+     "expect_panic": r"patch: site [0-9a-f]+: holds bytes the engine did not write"},
+    {"name": "xen-pv-corrupt-patched-site", "platform": "xen", "icount": False,
+     "append": "inject=corrupt-patched-site",
+     "expect_panic": r"patch: site [0-9a-f]+: holds bytes the engine did not write"},
 ]
 
 CONFIG_KEYS = {"name", "platform", "icount", "append", "timeout",

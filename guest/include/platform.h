@@ -40,6 +40,7 @@ struct boot_info {
 	uint64_t patch_check_ticks; /* patch_init(): every record checked */
 	uint64_t patch_ticks;	    /* pvop_patch_all(): the boot batch */
 	uint64_t patched_tsc;	    /* TSC when it finished */
+	bool text_ro_when_patched;  /* a write to text faulted just before */
 };
 
 struct platform {

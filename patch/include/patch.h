@@ -210,11 +210,15 @@ static inline void patch_queue_reloc(const struct patch_site *r,
 	}
 	/* Staged in the state; the belief it replaces was just checked. */
 	bytes_copy_all(st->bytes, bytes);
-	for (unsigned i = 0; rel && i < rel->n; i++) {
-		int64_t d = (int64_t)(rel->target[i] - (at + rel->end[i]));
-		if (__builtin_expect(d != (int32_t)d, 0))
-			patch_reloc_panic(r, bytes);
-		put32(st->bytes + rel->off[i], (int32_t)d);
+	if (rel && rel->n) {
+		unsigned i = 0;
+		do {
+			int64_t d =
+			    (int64_t)(rel->target[i] - (at + rel->end[i]));
+			if (__builtin_expect(d != (int32_t)d, 0))
+				patch_reloc_panic(r, bytes);
+			put32(st->bytes + rel->off[i], (int32_t)d);
+		} while (++i < rel->n);
 	}
 	st->tag = tag;
 	st->form = PATCH_WRITTEN; /* once patch_finish() has run */

@@ -1190,6 +1190,8 @@ printf '%s\\n' "$*" > "$FAKE_OUT.argv"
         (tree / "guest" / "include").mkdir(parents=True)
         shutil.copy(ROOT / "Makefile", tree / "Makefile")
         (tree / "guest" / "include" / "layout.h").write_text("")
+        (tree / "patch" / "include").mkdir(parents=True)
+        (tree / "patch" / "include" / "patch_abi.h").write_text("")
         (tree / "guest" / "kernel.ld.S").write_text(
             "ENTRY(a_func)\nSECTIONS { . = 0xffffffff80000000; .text : { *(.text*) } }\n")
         (tree / "guest" / "a.c").write_text("int a_func(void) { return 1; }\n")

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "insn.h"
+#include "patch.h"
 #include "ktap.h"
 #include "pvop_abi.h"
 
@@ -1174,9 +1175,9 @@ static void relocation(const struct rel_case *c)
 }
 
 /*
- * One kernel template: decodes it, finds the relative field that leaves
- * it (the record's rel32 must name the same one), relocates it to dst and
- * compares. Returns the number of leaving fields.
+ * One kernel template: decodes it, finds the relative fields that leave it
+ * (the engine's relocation scan, patch/reloc.c, must find the same ones),
+ * relocates it to dst and compares. Returns the number of leaving fields.
  */
 static int check_template(const struct pvop_template *tpl, uint64_t dst)
 {
@@ -1218,10 +1219,15 @@ static int check_template(const struct pvop_template *tpl, uint64_t dst)
 			found++;
 		}
 	}
-	want = tpl->rel32 == PVOP_NO_REL32 ? -1 : tpl->rel32;
-	KTAP_CHECK(found <= 1 && leaving == want,
-		   "%s: %d fields leave it, last at %d; the record says %d",
-		   name, found, leaving, want);
+	struct patch_reloc rl;
+	err = patch_reloc_scan(code, tpl->len, tpl->addr, INSN_EMULATE_PREFIX,
+			       &rl);
+	want = err || !rl.n ? -1 : rl.off[rl.n - 1];
+	KTAP_CHECK(!err && rl.n == found && leaving == want,
+		   "%s: %d fields leave it, last at %d; the engine's scan "
+		   "finds %d, last at %d (%s)",
+		   name, found, leaving, err ? -1 : rl.n, want,
+		   err ? err : "ok");
 	KTAP_CHECK(!tpl->one_insn || ninsn == 1,
 		   "%s: marked one instruction, decodes as %zu", name, ninsn);
 	memcpy(moved, code, tpl->len);

@@ -97,28 +97,27 @@ static const char *const reg_names[16] = {
 static uint8_t *text; /* RWX, below 2 GiB so rel32 reaches everything */
 static struct percpu fake_cpu;
 
-/* Site clobber masks as the kernel's wrappers declare them (pvops.h). */
-static uint16_t site_clobbers(int op)
-{
-	switch (op) {
-	case PVOP_READ_MSR:
-	case PVOP_WRITE_MSR:
-		return PVREG_RAX | PVREG_RDX;
-	case PVOP_CPUID:
-		return PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX;
-	default:
-		return PVREG_RAX;
-	}
-}
+/*
+ * One engine record per op, as the kernel's site macro emits them: the
+ * site and payload fields are relative to the fields themselves.
+ */
+static struct patch_site recs[PVOP_NR];
 
-static struct pvop_site site_for(int op)
+static struct patch_site *site_for(int op)
 {
-	return (struct pvop_site){
-	    .addr = (uint64_t)(uintptr_t)(text + op * SITE_STRIDE),
-	    .len = pvop_slots[op],
-	    .op = (uint8_t)op,
-	    .clobbers = site_clobbers(op),
-	};
+	struct patch_site *r = &recs[op];
+	uintptr_t at = (uintptr_t)(text + op * SITE_STRIDE);
+
+	r->site = (int32_t)(at - (uintptr_t)&r->site);
+	r->payload =
+	    (int32_t)((uintptr_t)&pv_ops.fn[op] - (uintptr_t)&r->payload);
+	r->kind = PATCH_KIND_PVOP;
+	r->len = pvop_slots[op];
+	r->flags = 0;
+	r->reserved = 0;
+	r->arg = (uint16_t)op;
+	r->arg2 = pvop_clobbers[op];
+	return r;
 }
 
 /* Writes the original site (as gas does: indirect call + .nops) + ret. */
@@ -126,10 +125,12 @@ static void lay_out_originals(void)
 {
 	memset(text, 0xcc, PVOP_NR * SITE_STRIDE);
 	for (int op = 0; op < PVOP_NR; op++) {
-		struct pvop_site s = site_for(op);
-		uint8_t *p = (uint8_t *)(uintptr_t)s.addr;
-		pvop_site_original(&s, (uint64_t)(uintptr_t)&pv_ops, p);
-		p[s.len] = 0xc3;
+		struct patch_site *r = site_for(op);
+		uint8_t *p = (uint8_t *)patch_site_addr(r);
+		uint8_t orig[PATCH_MAX_LEN];
+		pvop_site_original(r, orig);
+		memcpy(p, orig, r->len);
+		p[r->len] = 0xc3;
 	}
 }
 
@@ -220,12 +221,12 @@ static void normalise(char *t)
 	*w = '\0';
 }
 
-static void check_decoding(const char *ctx, const struct pvop_site *s,
+static void check_decoding(const char *ctx, const struct patch_site *s,
 			   const struct pvop_impl *impl, int kind,
 			   const uint8_t *bytes)
 {
 	struct insn got[32], tpl[16];
-	int n = disasm(s->addr, bytes, s->len, got, 32);
+	int n = disasm(patch_site_addr(s), bytes, s->len, got, 32);
 	int first_pad = 1;
 
 	KTAP_CHECK(n > 0, "%s: objdump failed", ctx);
@@ -333,15 +334,15 @@ static bool stub_callable(int backend, int op)
 	       (op == PVOP_IO_DELAY && backend == PVOP_BACKEND_KVM);
 }
 
-static void execute(const char *ctx, const struct pvop_site *s,
+static void execute(const char *ctx, const struct patch_site *s,
 		    const struct pvop_impl *impl, int backend, int kind)
 {
 	struct regs in, r;
 	uint64_t *iv = (uint64_t *)&in, *rv = (uint64_t *)&r;
 
-	if (!executable_here(backend, s->op, kind))
+	if (!executable_here(backend, s->arg, kind))
 		return;
-	if (kind == PVOP_KIND_CALL && !stub_callable(backend, s->op))
+	if (kind == PVOP_KIND_CALL && !stub_callable(backend, s->arg))
 		return;
 	for (int i = 0; i < 16; i++)
 		iv[i] = 0x1111111111111111ULL * (i + 1);
@@ -359,7 +360,7 @@ static void execute(const char *ctx, const struct pvop_site *s,
 			   ctx, (int)crash_signal);
 		return;
 	}
-	run_code((void *)(uintptr_t)s->addr, &r);
+	run_code((void *)patch_site_addr(s), &r);
 
 	for (int i = 0; i < 16; i++) {
 		/*
@@ -370,7 +371,7 @@ static void execute(const char *ctx, const struct pvop_site *s,
 		uint16_t allowed =
 		    kind == PVOP_KIND_INLINE ? impl->tpl->clobbers
 		    : kind == PVOP_KIND_CALL ? impl->call_clobbers
-					     : s->clobbers;
+					     : s->arg2;
 		if (i == 4 || (allowed & (1u << i)))
 			continue;
 		KTAP_CHECK(rv[i] == iv[i], "%s: %s changed (%#lx -> %#lx)", ctx,
@@ -379,7 +380,7 @@ static void execute(const char *ctx, const struct pvop_site *s,
 	}
 	if (kind != PVOP_KIND_INLINE || backend != PVOP_BACKEND_XEN)
 		goto semantics_common;
-	switch (s->op) {
+	switch (s->arg) {
 	case PVOP_IRQ_DISABLE:
 		KTAP_CHECK(fake_cpu.vcpu_info.evtchn_upcall_mask == 1,
 			   "%s: mask not set", ctx);
@@ -402,11 +403,11 @@ static void execute(const char *ctx, const struct pvop_site *s,
 		break;
 	}
 semantics_common:
-	if (s->op == PVOP_SAVE_FL)
+	if (s->arg == PVOP_SAVE_FL)
 		KTAP_CHECK(r.rax & X86_EFLAGS_IF,
 			   "%s: save_fl %#lx lacks IF (user mode has IF=1)",
 			   ctx, (unsigned long)r.rax);
-	if (s->op == PVOP_CPUID && kind != PVOP_KIND_NOP)
+	if (s->arg == PVOP_CPUID && kind != PVOP_KIND_NOP)
 		KTAP_CHECK(r.rbx && r.rax, "%s: cpuid(0) gave eax %#lx", ctx,
 			   (unsigned long)r.rax);
 }
@@ -415,20 +416,21 @@ semantics_common:
 
 static void make_backend(int id, struct pvop_backend *b)
 {
+	static const struct pvop_kvm_caps all = {
+	    .nop_io_delay = true, .pv_eoi = true, .kvmclock = true};
 	if (id == PVOP_BACKEND_NATIVE)
 		pvop_backend_native(b);
 	else if (id == PVOP_BACKEND_KVM)
-		pvop_backend_kvm(b, KVM_FEATURE_NOP_IO_DELAY |
-					KVM_FEATURE_PV_EOI |
-					KVM_FEATURE_CLOCKSOURCE2);
+		pvop_backend_kvm(b, &all);
 	else
 		pvop_backend_xen(b);
+	pvop_backend_prepare(b);
 }
 
 static void patch_everything(int backend, enum pvop_mode mode)
 {
 	static const char *const mode_names[] = {"off", "noinline", "on"};
-	struct pvop_backend b;
+	static struct pvop_backend b;
 	char name[64];
 
 	make_backend(backend, &b);
@@ -439,20 +441,18 @@ static void patch_everything(int backend, enum pvop_mode mode)
 	for (int pad = 0; pad < PATCH_PAD_NR; pad++) {
 		lay_out_originals();
 		for (int op = 0; op < PVOP_NR; op++) {
-			struct pvop_site s = site_for(op);
-			uint8_t *p = (uint8_t *)(uintptr_t)s.addr;
+			struct patch_site *s = site_for(op);
+			uint8_t *p = (uint8_t *)patch_site_addr(s);
 			uint8_t want[PVOP_MAX_SLOT];
 			const char *why = "";
 			char ctx[96];
 			snprintf(ctx, sizeof(ctx), "%s/%s/pad=%s", b.name,
 				 pvop_names[op], patch_pad_names[pad]);
 
-			KTAP_CHECK(pvop_site_is_original(
-				       &s, (uint64_t)(uintptr_t)&pv_ops, p),
+			KTAP_CHECK(pvop_site_is_original(s, p),
 				   "%s: fresh site not recognised", ctx);
-			int kind = pvop_site_plan(&s, &b.op[op], mode, pad,
-						  (uint64_t)(uintptr_t)&pv_ops,
-						  want, &why);
+			int kind =
+			    pvop_site_plan(s, &b.op[op], mode, pad, want, &why);
 			KTAP_CHECK(kind >= 0, "%s: plan failed: %s", ctx, why);
 			if (kind < 0)
 				continue;
@@ -464,15 +464,13 @@ static void patch_everything(int backend, enum pvop_mode mode)
 				KTAP_CHECK(kind == PVOP_KIND_CALL,
 					   "%s: noinline gave kind %d", ctx,
 					   kind);
-			memcpy(p, want, s.len);
-			check_decoding(ctx, &s, &b.op[op], kind, p);
-			execute(ctx, &s, &b.op[op], backend, kind);
+			memcpy(p, want, s->len);
+			check_decoding(ctx, s, &b.op[op], kind, p);
+			execute(ctx, s, &b.op[op], backend, kind);
 			/* Idempotent: planning again yields the same bytes. */
 			uint8_t again[PVOP_MAX_SLOT];
-			pvop_site_plan(&s, &b.op[op], mode, pad,
-				       (uint64_t)(uintptr_t)&pv_ops, again,
-				       &why);
-			KTAP_CHECK(!memcmp(want, again, s.len),
+			pvop_site_plan(s, &b.op[op], mode, pad, again, &why);
+			KTAP_CHECK(!memcmp(want, again, s->len),
 				   "%s: second plan differs", ctx);
 		}
 	}
@@ -482,43 +480,38 @@ static void patch_everything(int backend, enum pvop_mode mode)
 /* What the boot report promises: every native irq op inline. */
 static void inline_expectations(void)
 {
-	struct pvop_backend nat, xen;
+	static struct pvop_backend nat, xen;
 	ktap_case("inline_expectations");
-	pvop_backend_native(&nat);
-	pvop_backend_xen(&xen);
+	make_backend(PVOP_BACKEND_NATIVE, &nat);
+	make_backend(PVOP_BACKEND_XEN, &xen);
 	int irq_ops[] = {PVOP_IRQ_DISABLE, PVOP_IRQ_ENABLE, PVOP_SAVE_FL,
 			 PVOP_RESTORE_FL};
-	for (unsigned i = 0; i < 4; i++) {
-		struct pvop_site s = site_for(irq_ops[i]);
-		uint8_t out[PVOP_MAX_SLOT];
-		const char *why;
-		int k = pvop_site_plan(&s, &nat.op[s.op], PVOP_MODE_INLINE,
-				       PATCH_PAD_NOPS,
-				       (uint64_t)(uintptr_t)&pv_ops, out, &why);
-		KTAP_CHECK(k == PVOP_KIND_INLINE, "native %s not inline",
-			   pvop_names[s.op]);
-	}
-	struct pvop_site s = site_for(PVOP_IRQ_DISABLE);
 	uint8_t out[PVOP_MAX_SLOT];
 	const char *why;
-	int k =
-	    pvop_site_plan(&s, &xen.op[s.op], PVOP_MODE_INLINE, PATCH_PAD_NOPS,
-			   (uint64_t)(uintptr_t)&pv_ops, out, &why);
+	for (unsigned i = 0; i < 4; i++) {
+		struct patch_site *s = site_for(irq_ops[i]);
+		int k = pvop_site_plan(s, &nat.op[s->arg], PVOP_MODE_INLINE,
+				       PATCH_PAD_NOPS, out, &why);
+		KTAP_CHECK(k == PVOP_KIND_INLINE, "native %s not inline",
+			   pvop_names[s->arg]);
+	}
+	struct patch_site *s = site_for(PVOP_IRQ_DISABLE);
+	int k = pvop_site_plan(s, &xen.op[s->arg], PVOP_MODE_INLINE,
+			       PATCH_PAD_NOPS, out, &why);
 	KTAP_CHECK(k == PVOP_KIND_INLINE, "xen irq_disable not inline");
-	/* A site that allows fewer clobbers than the template needs. */
+	/* A record whose clobbers are not its op's is refused. */
 	s = site_for(PVOP_CPUID);
-	s.clobbers = PVREG_RAX;
-	k = pvop_site_plan(&s, &nat.op[s.op], PVOP_MODE_INLINE, PATCH_PAD_NOPS,
-			   (uint64_t)(uintptr_t)&pv_ops, out, &why);
+	s->arg2 = PVREG_RAX;
+	k = pvop_site_plan(s, &nat.op[s->arg], PVOP_MODE_INLINE,
+			   PATCH_PAD_NOPS, out, &why);
 	KTAP_CHECK(k < 0, "cpuid planned into a site that keeps rbx/rcx/rdx");
-	/* A site too short for the template falls back to a call. */
+	/* A record whose length is not its op's slot is refused. */
 	s = site_for(PVOP_IRQ_ENABLE);
-	s.len = 6;
-	k = pvop_site_plan(&s, &xen.op[s.op], PVOP_MODE_INLINE, PATCH_PAD_NOPS,
-			   (uint64_t)(uintptr_t)&pv_ops, out, &why);
-	KTAP_CHECK(k == PVOP_KIND_INLINE || k == PVOP_KIND_CALL || k < 0,
-		   "odd kind %d", k);
-	KTAP_CHECK(k != PVOP_KIND_INLINE, "25-byte template put in 6 bytes");
+	s->len = 6;
+	k = pvop_site_plan(s, &xen.op[s->arg], PVOP_MODE_INLINE,
+			   PATCH_PAD_NOPS, out, &why);
+	KTAP_CHECK(k < 0, "a 6-byte irq_enable record was planned (kind %d)",
+		   k);
 	ktap_end_case();
 }
 
@@ -526,16 +519,37 @@ static void validator(void)
 {
 	ktap_case("original_validator");
 	lay_out_originals();
-	struct pvop_site s = site_for(PVOP_IRQ_ENABLE);
-	uint8_t *p = (uint8_t *)(uintptr_t)s.addr;
-	uint64_t ops = (uint64_t)(uintptr_t)&pv_ops;
-	KTAP_CHECK(pvop_site_is_original(&s, ops, p), "original refused");
+	struct patch_site *s = site_for(PVOP_IRQ_ENABLE);
+	uint8_t *p = (uint8_t *)patch_site_addr(s);
+	KTAP_CHECK(pvop_site_is_original(s, p), "original refused");
 	p[6] = 0xcc;
-	KTAP_CHECK(!pvop_site_is_original(&s, ops, p), "int3 padding accepted");
+	KTAP_CHECK(!pvop_site_is_original(s, p), "int3 padding accepted");
 	lay_out_originals();
 	p[2] ^= 8;
-	KTAP_CHECK(!pvop_site_is_original(&s, ops, p),
+	KTAP_CHECK(!pvop_site_is_original(s, p),
 		   "call to the wrong pv_ops slot accepted");
+	/*
+	 * No instruction is longer than 15 bytes: a "NOP" of more raises
+	 * #UD, so the validator must refuse it, prefixes and all.
+	 */
+	/* 7 or 10 operand-size prefixes on nopw 0x0(%rax,%rax,1) */
+	static const uint8_t nop15[15] = {0x66, 0x66, 0x66, 0x66, 0x66,
+					  0x66, 0x66, 0x0f, 0x1f, 0x84,
+					  0x00, 0x00, 0x00, 0x00, 0x00};
+	static const uint8_t nop18[18] = {0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+					  0x66, 0x66, 0x66, 0x66, 0x0f, 0x1f,
+					  0x84, 0x00, 0x00, 0x00, 0x00, 0x00};
+	uint8_t ninety[17];
+	memset(ninety, 0x66, 16);
+	ninety[16] = 0x90;
+	KTAP_CHECK(nop_insn_len(nop15, 15) == 15, "15-byte NOP refused");
+	KTAP_CHECK(nop_insn_len(nop18, 18) == 0,
+		   "18-byte \"NOP\" accepted as one instruction (%zu)",
+		   nop_insn_len(nop18, 18));
+	KTAP_CHECK(!nops_valid(nop18, 18), "18-byte \"NOP\" accepted");
+	KTAP_CHECK(nop_insn_len(ninety, 17) == 0,
+		   "16 prefixes and a 0x90 accepted (%zu)",
+		   nop_insn_len(ninety, 17));
 	/* The padding gas emits for .nops, from gas itself (see below). */
 	extern const uint8_t gas_nops[], gas_nops_end[];
 	KTAP_CHECK(nops_valid(gas_nops, gas_nops_end - gas_nops),

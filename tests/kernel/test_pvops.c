@@ -10,6 +10,7 @@
 #include "patch.h"
 #include "pvop_backend.h"
 #include "timer.h"
+#include "trap.h"
 
 /* Sites that differ from what the current backend and mode call for. */
 static unsigned sites_off_plan(struct ktest_ctx *t)
@@ -319,4 +320,44 @@ KTEST(pvops, nop_ops_are_nops)
 	KT_EXPECT(t, k[PVOP_KIND_NOP] == k[0] + k[1] + k[2] + k[3],
 		  "io_delay sites: %u nop of %u", k[PVOP_KIND_NOP],
 		  k[0] + k[1] + k[2] + k[3]);
+}
+
+/* Text is read-only before the first site is patched, on every platform:
+ * the engine writes through its private poke mapping. */
+KTEST(pvops, text_read_only_while_patching)
+{
+	KT_EXPECT(t, boot.text_ro_when_patched,
+		  "kernel text was writable when boot patching began");
+}
+
+/*
+ * A *_safe MSR access learns of its own fault only: another fixed-up
+ * fault taken while it runs (here: a ud2 the read_msr function takes and
+ * fixes up before doing the real rdmsr) must not make it report failure.
+ * The read_msr sites are switched to the indirect call so the op really
+ * runs that function, then put back.
+ */
+uint64_t test_faulting_read_msr(void);
+asm(".pushsection .text\n"
+    ".globl test_faulting_read_msr\n"
+    "test_faulting_read_msr:\n"
+    "1:	ud2\n"
+    "2:	jmp pvstub_native_read_msr\n"
+    EXTABLE_JUMP("1b", "2b", "2b")
+    ".popsection\n");
+
+KTEST(pvops, safe_msr_ignores_other_faults)
+{
+	enum pvop_mode mode = pvop_mode;
+	uint64_t v = 0, faults = fault_count();
+
+	pvop_patch_all(pvop_current, PVOP_MODE_INDIRECT, pvop_pad);
+	pv_ops.fn[PVOP_READ_MSR] = (void *)test_faulting_read_msr;
+	bool ok = read_msr_safe(0xc0000080, &v); /* EFER */
+	pvop_patch_all(pvop_current, mode, pvop_pad);
+	KT_EXPECT(t, fault_count() == faults + 1,
+		  "the read_msr function took %lu faults, not 1",
+		  fault_count() - faults);
+	KT_EXPECT(t, ok, "read_msr_safe reported another code's fault");
+	KT_EXPECT(t, v & (1 << 10), "EFER %#lx lacks LMA", v);
 }

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Boot patching cost per site, exact, and linear in the number of sites.
+
+What: boots two kernels with QEMU `-icount shift=0` (the TSC counts guest
+instructions, so every figure is exact and the same on every machine):
+the normal build (build/tinypv.elf) and one linked with scripts/
+gen_sites.py's extra sites (build/x4/tinypv.elf, at least 4x the sites;
+`make test` builds it). Each boots natively and as a Xen PV dom0 with
+`icount notests`, and the kernel's boot report line
+
+    pvops: patching took N guest instructions (... us; K per site), ...
+
+gives the cost of the boot batch (plans applied, every site validated
+against the engine's state, every write through the poke mapping). Checks:
+
+  - per site at most 100 guest instructions natively, 150 under Xen, in
+    both builds (the Xen figure includes Xen's own hypercall path);
+  - the big build has at least 4x the sites of the normal one;
+  - the cost per site of the two builds differs by at most 10%.
+
+Why: the issue that built the engine set these targets, and a cost that
+grows faster than the site count would not show in either build alone.
+
+Output: KTAP v1 with the figures as diagnostics; exit 0 when all pass.
+Xen boots SKIP (with the reason) where the Xen hypervisor is not installed.
+Run: python3 tests/host/test_patch_cost.py [NORMAL.elf BIG.elf]
+"""
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import tinypv_harness as h  # noqa: E402
+
+LIMIT = {"native": 100, "xen": 150}
+LINEAR_TOLERANCE = 0.10
+MIN_RATIO = 4.0
+PATCHING = re.compile(r"^pvops: patching took (\d+) (\S+ \S+) \(.*; (\d+) per site\)")
+SITES = re.compile(r"^pvops: \S+, mode \S+, padding \S+, (\d+) sites")
+
+
+def measure(platform, kernel):
+    """(instructions, sites) of the boot batch, or raises RuntimeError."""
+    boot = h.boot_tinypv(platform, kernel, "icount notests", icount=True,
+                         timeout=120)
+    total = sites = None
+    for line in boot.run.lines:
+        m = PATCHING.match(line)
+        if m:
+            if m.group(2) != "guest instructions":
+                raise RuntimeError(f"{kernel}: not counted in guest instructions: {line}")
+            total = int(m.group(1))
+        m = SITES.match(line)
+        if m:
+            sites = int(m.group(1))
+    if total is None or sites is None:
+        tail = " | ".join(boot.run.lines[-5:])
+        raise RuntimeError(f"{kernel} on {platform}: no patching report ({tail})")
+    return total, sites
+
+
+def main():
+    normal = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build/tinypv.elf"
+    big = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "build/x4/tinypv.elf"
+    cases = []  # (name, ok, skip reason, diagnostics)
+    for platform in ("native", "xen"):
+        reason = h.platform_unavailable_reason(platform)
+        if platform == "xen" and not reason:
+            _, reason = h.prepare_xen_elf()
+        if reason:
+            cases.append((f"{platform}_cost_per_site", True, reason, []))
+            cases.append((f"{platform}_cost_is_linear", True, reason, []))
+            continue
+        try:
+            n_total, n_sites = measure(platform, normal)
+            b_total, b_sites = measure(platform, big)
+        except RuntimeError as e:
+            cases.append((f"{platform}_cost_per_site", False, None, [str(e)]))
+            cases.append((f"{platform}_cost_is_linear", False, None, [str(e)]))
+            continue
+        n_per, b_per = n_total / n_sites, b_total / b_sites
+        table = [f"{platform}: {n_sites} sites {n_total} instructions = "
+                 f"{n_per:.1f} per site; {b_sites} sites {b_total} "
+                 f"instructions = {b_per:.1f} per site"]
+        worst = max(n_per, b_per)
+        cases.append((f"{platform}_cost_per_site", worst <= LIMIT[platform], None,
+                      table + [f"limit {LIMIT[platform]} per site, worst {worst:.1f}"]))
+        ratio = b_sites / n_sites
+        spread = abs(b_per - n_per) / n_per
+        cases.append((f"{platform}_cost_is_linear",
+                      ratio >= MIN_RATIO and spread <= LINEAR_TOLERANCE, None,
+                      [f"{ratio:.2f}x the sites (want >= {MIN_RATIO}), cost "
+                       f"per site differs by {100 * spread:.1f}% (want <= "
+                       f"{100 * LINEAR_TOLERANCE:.0f}%)"]))
+    print("KTAP version 1")
+    print(f"1..{len(cases)}")
+    failed = 0
+    for i, (name, ok, skip, diags) in enumerate(cases, 1):
+        for d in diags:
+            print(f"# {name}: {d}")
+        if skip:
+            print(f"ok {i} {name} # SKIP {skip}")
+        elif ok:
+            print(f"ok {i} {name}")
+        else:
+            failed += 1
+            print(f"not ok {i} {name}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
