@@ -69,3 +69,25 @@ KTEST(icount, xen_irq_disable_inline_makes_no_call)
 			  "inline irq_disable ran %ld instructions", inl);
 	}
 }
+
+/*
+ * Xen PV save_fl inline is three instructions: load the mask byte, flip
+ * it, shift it to IF (templates.S). Exact, so a longer template shows.
+ */
+KTEST(icount, xen_save_fl_inline_is_three_instructions)
+{
+	if (!opts.icount)
+		KT_SKIP(t, "needs icount (QEMU -icount shift=0)");
+	if (platform->id != PLATFORM_XEN_PV)
+		KT_SKIP(t, "not a Xen PV guest");
+	bool seen = false;
+	for (unsigned i = 0; i < bench_nr_ops(); i++) {
+		if (bench_op(i) != PVOP_SAVE_FL)
+			continue;
+		long inl = insns(i, BENCH_INLINE);
+		KT_EXPECT(t, inl == 3, "inline save_fl ran %ld instructions",
+			  inl);
+		seen = true;
+	}
+	KT_EXPECT(t, seen, "no save_fl benchmark cell");
+}
