@@ -39,7 +39,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "kvm.h"
 #include "percpu.h"
 #include "pvop_backend.h"
 
@@ -114,16 +113,6 @@ static struct percpu fake_cpu;
 static volatile uint8_t if_native; /* the `if` mode's platform variable */
 static uint8_t *code;
 
-static uint16_t clobbers_of(int op)
-{
-	return op == PVOP_CPUID ? 0xf : PVREG_RAX;
-}
-
-static void put32(uint8_t *p, int32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
 /*
  * Emits: push %r12; mov $n,%r12; L: <body>; dec %r12; jnz L; pop %r12; ret
  * and returns where the body starts (the caller writes it there).
@@ -147,22 +136,31 @@ static uint8_t *emit_loop(uint8_t *p, unsigned body_len, unsigned n,
 static int make_body(const struct op_case *c, int mode, uint8_t *at,
 		     uint8_t *out)
 {
-	struct pvop_backend b;
+	static struct pvop_backend b;
+	static const struct pvop_kvm_caps caps = {.nop_io_delay = true};
 	if (c->backend == PVOP_BACKEND_NATIVE)
 		pvop_backend_native(&b);
 	else if (c->backend == PVOP_BACKEND_KVM)
-		pvop_backend_kvm(&b, KVM_FEATURE_NOP_IO_DELAY);
+		pvop_backend_kvm(&b, &caps);
 	else
 		pvop_backend_xen(&b);
+	pvop_backend_prepare(&b);
 	const struct pvop_impl *impl = &b.op[c->op];
 	pv_ops.fn[c->op] = impl->call;
 
-	struct pvop_site s = {.addr = (uint64_t)(uintptr_t)at,
-			      .len = pvop_slots[c->op],
-			      .op = (uint8_t)c->op,
-			      .clobbers = clobbers_of(c->op)};
+	/* An engine record for the site at `at`, as the site macro emits. */
+	static struct patch_site rec;
+	struct patch_site *s = &rec;
+	rec = (struct patch_site){
+	    .site = (int32_t)((uintptr_t)at - (uintptr_t)&rec.site),
+	    .payload = (int32_t)((uintptr_t)&pv_ops.fn[c->op] -
+				 (uintptr_t)&rec.payload),
+	    .kind = PATCH_KIND_PVOP,
+	    .len = pvop_slots[c->op],
+	    .arg = (uint16_t)c->op,
+	    .arg2 = pvop_clobbers[c->op],
+	};
 	const char *why;
-	uint64_t ops = (uint64_t)(uintptr_t)&pv_ops;
 
 	switch (mode) {
 	case M_RAW: /* hand-written: the template's bytes, or nothing */
@@ -171,20 +169,20 @@ static int make_body(const struct op_case *c, int mode, uint8_t *at,
 		memcpy(out, (void *)(uintptr_t)impl->tpl->addr, impl->tpl->len);
 		return impl->tpl->len;
 	case M_INDIRECT:
-		return pvop_site_plan(&s, impl, PVOP_MODE_INDIRECT,
-				      PATCH_PAD_DEFAULT, ops, out, &why) < 0
+		return pvop_site_plan(s, impl, PVOP_MODE_INDIRECT,
+				      PATCH_PAD_DEFAULT, out, &why) < 0
 			   ? -1
-			   : s.len;
+			   : s->len;
 	case M_CALL:
-		return pvop_site_plan(&s, impl, PVOP_MODE_CALL,
-				      PATCH_PAD_DEFAULT, ops, out, &why) < 0
+		return pvop_site_plan(s, impl, PVOP_MODE_CALL,
+				      PATCH_PAD_DEFAULT, out, &why) < 0
 			   ? -1
-			   : s.len;
+			   : s->len;
 	case M_INLINE:
-		return pvop_site_plan(&s, impl, PVOP_MODE_INLINE,
-				      PATCH_PAD_DEFAULT, ops, out, &why) < 0
+		return pvop_site_plan(s, impl, PVOP_MODE_INLINE,
+				      PATCH_PAD_DEFAULT, out, &why) < 0
 			   ? -1
-			   : s.len;
+			   : s->len;
 	case M_IF: {
 		/* cmpb $0,if_native(%rip); je 1f; <raw>; jmp 2f; 1: call f; 2: */
 		unsigned raw = impl->nop ? 0 : impl->tpl->len;
@@ -208,10 +206,10 @@ static int make_body(const struct op_case *c, int mode, uint8_t *at,
 					 (intptr_t)(at + 5)));
 		return 5;
 	default:
-		return pvop_site_plan(&s, impl, PVOP_MODE_INLINE, mode - M_PAD0,
-				      ops, out, &why) < 0
+		return pvop_site_plan(s, impl, PVOP_MODE_INLINE, mode - M_PAD0,
+				      out, &why) < 0
 			   ? -1
-			   : s.len;
+			   : s->len;
 	}
 }
 
