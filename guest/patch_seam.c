@@ -11,9 +11,9 @@
  * nothing else can write through the alias: unlike a window in the shared
  * kernel tables, there is nothing to race with.
  */
+#include "patch_seam.h"
 #include "kernel.h"
 #include "layout.h"
-#include "patch_seam.h"
 #include "platform.h"
 #include "pvops.h"
 

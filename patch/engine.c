@@ -5,7 +5,6 @@
 #include "patch_bytes.h"
 #include "patch_seam.h"
 
-
 struct patch_stats patch_stats;
 
 const struct patch_kind *patch_kinds[PATCH_KIND_NR];
@@ -51,8 +50,8 @@ static void dump_bytes(const char *what, const uint8_t *p, unsigned n)
 void patch_site_panic(const struct patch_site *r, const char *why,
 		      const uint8_t *wanted)
 {
-	const struct patch_kind *k = r->kind < PATCH_KIND_NR ? kinds[r->kind]
-							     : NULL;
+	const struct patch_kind *k =
+	    r->kind < PATCH_KIND_NR ? kinds[r->kind] : NULL;
 	char payload[64] = "?";
 	uintptr_t at = patch_site_addr(r);
 	bool in_text =

@@ -4,8 +4,8 @@
 #include "nops.h"
 
 const char *const patch_pad_names[PATCH_PAD_NR] = {
-    [PATCH_PAD_NOPS] = "nops",	  [PATCH_PAD_NOP1] = "nop1",
-    [PATCH_PAD_JMP] = "jmp",	  [PATCH_PAD_SINGLE] = "single",
+    [PATCH_PAD_NOPS] = "nops",	   [PATCH_PAD_NOP1] = "nop1",
+    [PATCH_PAD_JMP] = "jmp",	   [PATCH_PAD_SINGLE] = "single",
     [PATCH_PAD_PREFIX] = "prefix",
 };
 

@@ -32,7 +32,8 @@ const char *patch_reloc_scan(const uint8_t *src, unsigned len,
 				return "rel8 branch leaves the bytes";
 		}
 		if (field) {
-			uint64_t target = src_addr + at + n + get32(src + field);
+			uint64_t target =
+			    src_addr + at + n + get32(src + field);
 			if (target >= src_addr && target <= src_addr + len)
 				field = 0; /* inside: moves with the bytes */
 		}

@@ -71,8 +71,9 @@ static void pvop_original(const struct patch_site *r, uint8_t *out)
 	unsigned n = r->len - PVOP_INDIRECT_CALL_LEN;
 	out[0] = 0xff;
 	out[1] = 0x15;
-	put32(out + 2, (int32_t)(patch_site_payload(r) -
-				 (patch_site_addr(r) + PVOP_INDIRECT_CALL_LEN)));
+	put32(out + 2,
+	      (int32_t)(patch_site_payload(r) -
+			(patch_site_addr(r) + PVOP_INDIRECT_CALL_LEN)));
 	if (!pad_known[n])
 		panic("pvops: original of site %lx asked before it was seen",
 		      (unsigned long)patch_site_addr(r));

@@ -1,17 +1,18 @@
 /*
  * plan.c - the pvop client's pure core (see pvop_patch.h).
  */
-#include "pvop_patch.h"
 #include "insn.h"
 #include "patch_bytes.h"
+#include "pvop_patch.h"
 
 void pvop_site_original(const struct patch_site *r, uint8_t *out)
 {
 	memset(out, 0, PATCH_MAX_LEN);
 	out[0] = 0xff;
 	out[1] = 0x15;
-	put32(out + 2, (int32_t)(patch_site_payload(r) -
-				 (patch_site_addr(r) + PVOP_INDIRECT_CALL_LEN)));
+	put32(out + 2,
+	      (int32_t)(patch_site_payload(r) -
+			(patch_site_addr(r) + PVOP_INDIRECT_CALL_LEN)));
 	nops_fill(out + PVOP_INDIRECT_CALL_LEN, r->len - PVOP_INDIRECT_CALL_LEN,
 		  PATCH_PAD_NOPS);
 }
@@ -84,8 +85,8 @@ static void plan_call(const struct pvop_impl *impl, unsigned op, unsigned len,
 	if (!impl->call)
 		return fail(p, "backend has no function for this op");
 	if (impl->call_clobbers & ~pvop_clobbers[op])
-		return fail(p,
-			    "backend function clobbers registers the site keeps");
+		return fail(
+		    p, "backend function clobbers registers the site keeps");
 	/*
 	 * One spare byte (a 6-byte slot) becomes a CS prefix on the call
 	 * rather than a NOP after it: the patched call then executes no
@@ -137,7 +138,8 @@ void pvop_backend_prepare(struct pvop_backend *b)
 		struct pvop_impl *impl = &b->op[op];
 		for (int m = 0; m < PVOP_MODE_NR; m++)
 			for (int pad = 0; pad < PATCH_PAD_NR; pad++)
-				plan_make(impl, op, m, pad, &impl->plan[m][pad]);
+				plan_make(impl, op, m, pad,
+					  &impl->plan[m][pad]);
 		impl->prepared = true;
 	}
 }

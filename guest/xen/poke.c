@@ -53,9 +53,8 @@ uint64_t xen_poke_tables(void)
 	l3[(POKE_BASE >> 30) & 511] = mfn_entry(l2, tflags);
 	l2[(POKE_BASE >> 21) & 511] = mfn_entry(l1, tflags);
 	for (uint64_t va = text; va < (uint64_t)_text_end; va += PAGE_SIZE)
-		l1[(va - text) >> PAGE_SHIFT] =
-		    mfn_entry((void *)va,
-			      PTE_P | PTE_W | PTE_A | PTE_D | mmu_nx_bit());
+		l1[(va - text) >> PAGE_SHIFT] = mfn_entry(
+		    (void *)va, PTE_P | PTE_W | PTE_A | PTE_D | mmu_nx_bit());
 	make_read_only(l1);
 	make_read_only(l2);
 	make_read_only(l3);

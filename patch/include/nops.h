@@ -24,7 +24,7 @@ enum patch_pad {
 #define PATCH_PAD_DEFAULT PATCH_PAD_SINGLE
 extern const char *const patch_pad_names[PATCH_PAD_NR];
 
-#define NOP_MAX_LEN 9	      /* the longest NOP form without extra prefixes */
+#define NOP_MAX_LEN 9	    /* the longest NOP form without extra prefixes */
 #define NOP_INSN_MAX_LEN 15 /* the architectural limit on instruction length */
 
 /* Writes n bytes of NOPs in the given style. */

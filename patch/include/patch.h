@@ -92,7 +92,7 @@ enum patch_form {
  */
 struct patch_state {
 	uint8_t bytes[PATCH_MAX_LEN];
-	uint8_t form;	 /* enum patch_form */
+	uint8_t form; /* enum patch_form */
 	uint8_t pad[3];
 	uint32_t queued; /* the batch (patch_q.batch) it is queued in */
 	/*
@@ -203,8 +203,8 @@ static inline void patch_queue_reloc(const struct patch_site *r,
 	if (__builtin_expect((st->queued == patch_q.batch) |
 				 (patch_q.n == PATCH_QUEUE_MAX),
 			     0) ||
-	    __builtin_expect(!bytes_equal((const uint8_t *)at, st->bytes, r->len),
-			     0)) {
+	    __builtin_expect(
+		!bytes_equal((const uint8_t *)at, st->bytes, r->len), 0)) {
 		patch_queue_slow(r, bytes, rel, tag);
 		return;
 	}
@@ -229,8 +229,7 @@ static inline void patch_queue_reloc(const struct patch_site *r,
 	q->len = r->len;
 }
 
-static inline void patch_queue(const struct patch_site *r,
-			       const uint8_t *bytes)
+static inline void patch_queue(const struct patch_site *r, const uint8_t *bytes)
 {
 	patch_queue_reloc(r, bytes, NULL, 0);
 }

@@ -48,11 +48,11 @@
 #include <stdint.h>
 
 struct patch_site {
-	int32_t site;	 /* first byte of the site, relative to this field */
-	int32_t payload; /* the kind's payload, relative to this field */
-	uint8_t kind;	 /* PATCH_KIND_* */
-	uint8_t len;	 /* bytes the site owns */
-	uint8_t flags;	 /* the kind's flags */
+	int32_t site;	  /* first byte of the site, relative to this field */
+	int32_t payload;  /* the kind's payload, relative to this field */
+	uint8_t kind;	  /* PATCH_KIND_* */
+	uint8_t len;	  /* bytes the site owns */
+	uint8_t flags;	  /* the kind's flags */
 	uint8_t reserved; /* 0 */
 	uint16_t arg;	  /* the kind's first argument */
 	uint16_t arg2;	  /* the kind's second argument */

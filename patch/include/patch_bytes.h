@@ -83,7 +83,8 @@ static inline uint32_t ld32(const void *p)
 static inline bool bytes_equal(const uint8_t *a, const uint8_t *b, unsigned n)
 {
 	if (n > 8) {
-		uint64_t d = (ld64(a) ^ ld64(b)) | (ld64(a + n - 8) ^ ld64(b + n - 8));
+		uint64_t d =
+		    (ld64(a) ^ ld64(b)) | (ld64(a + n - 8) ^ ld64(b + n - 8));
 		if (n > 16)
 			d |= (ld64(a + 8) ^ ld64(b + 8)) |
 			     (ld64(a + n - 16) ^ ld64(b + n - 16));

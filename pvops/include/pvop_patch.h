@@ -66,7 +66,8 @@ static inline bool pvop_plan_apply(const struct pvop_plan *p, uint64_t addr,
 	}
 	bytes_copy_all(out, p->bytes);
 	for (unsigned i = 0; i < p->rel.n; i++) {
-		int64_t d = (int64_t)(p->rel.target[i] - (addr + p->rel.end[i]));
+		int64_t d =
+		    (int64_t)(p->rel.target[i] - (addr + p->rel.end[i]));
 		if (d != (int32_t)d) {
 			*why = "target out of rel32 range from this site";
 			return false;

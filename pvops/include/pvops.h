@@ -56,9 +56,9 @@ register unsigned long pvop_stack_pointer asm("rsp");
 	"771:\n\t"                                                             \
 	"call *pv_ops+8*%c[pv_op](%%rip)\n\t"                                  \
 	".nops %c[pv_slot] - (. - 771b)\n"                                     \
-	"773:\n\t" PATCH_RECORD_ASM("771b", "773b", "pv_ops+8*%c[pv_op]",     \
-				    PATCH_STR(PATCH_KIND_PVOP), "%c[pv_flags]", \
-				    "%c[pv_op]", "%c[pv_clob]")
+	"773:\n\t" PATCH_RECORD_ASM(                                           \
+	    "771b", "773b", "pv_ops+8*%c[pv_op]", PATCH_STR(PATCH_KIND_PVOP),  \
+	    "%c[pv_flags]", "%c[pv_op]", "%c[pv_clob]")
 
 /* Every site of an op carries the op's one clobber mask (pvop_abi.h). */
 #define PVOP_ARGS_FLAGS(op, flags)                                             \
@@ -105,8 +105,8 @@ register unsigned long pvop_stack_pointer asm("rsp");
 
 #define PVOP_CPUID_ASM(ASM, flags, r)                                          \
 	asm volatile(ASM                                                       \
-		     : "+a"((r).eax), "=b"((r).ebx), "+c"((r).ecx),             \
-		       "=d"((r).edx), PVOP_CALL_CONSTRAINT                      \
+		     : "+a"((r).eax), "=b"((r).ebx), "+c"((r).ecx),            \
+		       "=d"((r).edx), PVOP_CALL_CONSTRAINT                     \
 		     : PVOP_ARGS_FLAGS(CPUID, flags)                           \
 		     : "memory", "cc")
 
@@ -311,7 +311,7 @@ struct pvop_backend {
 };
 
 extern const char *const pvop_names[PVOP_NR];
-extern const uint8_t pvop_slots[PVOP_NR];	  /* PVOP_SLOT_* by op number */
+extern const uint8_t pvop_slots[PVOP_NR];     /* PVOP_SLOT_* by op number */
 extern const uint16_t pvop_clobbers[PVOP_NR]; /* PVOP_CLOB_* by op number */
 extern const char *const pvop_kind_names[PVOP_KIND_NR];
 

@@ -31,8 +31,8 @@
 #include <unistd.h>
 
 #include "insn.h"
-#include "patch.h"
 #include "ktap.h"
+#include "patch.h"
 #include "pvop_abi.h"
 
 #define MAX_REPORTED 20

@@ -502,14 +502,14 @@ static void inline_expectations(void)
 	/* A record whose clobbers are not its op's is refused. */
 	s = site_for(PVOP_CPUID);
 	s->arg2 = PVREG_RAX;
-	k = pvop_site_plan(s, &nat.op[s->arg], PVOP_MODE_INLINE,
-			   PATCH_PAD_NOPS, out, &why);
+	k = pvop_site_plan(s, &nat.op[s->arg], PVOP_MODE_INLINE, PATCH_PAD_NOPS,
+			   out, &why);
 	KTAP_CHECK(k < 0, "cpuid planned into a site that keeps rbx/rcx/rdx");
 	/* A record whose length is not its op's slot is refused. */
 	s = site_for(PVOP_IRQ_ENABLE);
 	s->len = 6;
-	k = pvop_site_plan(s, &xen.op[s->arg], PVOP_MODE_INLINE,
-			   PATCH_PAD_NOPS, out, &why);
+	k = pvop_site_plan(s, &xen.op[s->arg], PVOP_MODE_INLINE, PATCH_PAD_NOPS,
+			   out, &why);
 	KTAP_CHECK(k < 0, "a 6-byte irq_enable record was planned (kind %d)",
 		   k);
 	ktap_end_case();

@@ -5,9 +5,9 @@
 #include "cmdline.h"
 #include "ktest.h"
 #include "mm.h"
+#include "patch.h"
 #include "percpu.h"
 #include "platform.h"
-#include "patch.h"
 #include "pvop_backend.h"
 #include "timer.h"
 #include "trap.h"
@@ -40,8 +40,7 @@ static unsigned sites_off_plan(struct ktest_ctx *t)
 KTEST(pvops, sites_hold_intended_bytes)
 {
 	unsigned bad = sites_off_plan(t);
-	KT_EXPECT(t, bad == 0, "%u of %u sites differ", bad,
-		  pvop_stats.total);
+	KT_EXPECT(t, bad == 0, "%u of %u sites differ", bad, pvop_stats.total);
 }
 
 KTEST(pvops, boot_report_promises)
@@ -120,7 +119,8 @@ static void ops_behave(struct ktest_ctx *t, const char *step)
 	read_cr2();
 }
 
-static void switch_to(struct ktest_ctx *t, enum pvop_mode mode, const char *step)
+static void switch_to(struct ktest_ctx *t, enum pvop_mode mode,
+		      const char *step)
 {
 	pvop_patch_all(pvop_current, mode, pvop_pad);
 	unsigned bad = sites_off_plan(t);
@@ -342,9 +342,8 @@ asm(".pushsection .text\n"
     ".globl test_faulting_read_msr\n"
     "test_faulting_read_msr:\n"
     "1:	ud2\n"
-    "2:	jmp pvstub_native_read_msr\n"
-    EXTABLE_JUMP("1b", "2b", "2b")
-    ".popsection\n");
+    "2:	jmp pvstub_native_read_msr\n" EXTABLE_JUMP("1b", "2b",
+						   "2b") ".popsection\n");
 
 KTEST(pvops, safe_msr_ignores_other_faults)
 {
