@@ -75,26 +75,24 @@ void patch_site_panic(const struct patch_site *r, const char *why,
 	panic("patch: site %016lx: %s", (unsigned long)at, why);
 }
 
-static void check_record(const struct patch_site *r,
-			 const struct patch_site *prev)
+const char *patch_record_problem(const struct patch_site *r,
+				 const struct patch_site *prev)
 {
 	uintptr_t at = patch_site_addr(r);
-	const char *why;
 
 	if (r->kind == 0 || r->kind >= PATCH_KIND_NR)
-		patch_site_panic(r, "unknown kind", NULL);
+		return "unknown kind";
 	if (!kinds[r->kind] || !kinds[r->kind]->is_original ||
 	    !kinds[r->kind]->original)
-		patch_site_panic(r, "no client in this kernel handles its kind",
-				 NULL);
+		return "no client in this kernel handles its kind";
 	if (r->reserved)
-		patch_site_panic(r, "reserved field is not zero", NULL);
+		return "reserved field is not zero";
 	if (r->len == 0 || r->len > PATCH_MAX_LEN)
-		patch_site_panic(r, "length outside 1..32", NULL);
+		return "length outside 1..32";
 	/* A compare of a short site reads 8 bytes (patch_bytes.h). */
 	if (at < (uintptr_t)_text_start || at + r->len > (uintptr_t)_text_end ||
 	    at + 8 > (uintptr_t)_text_end)
-		patch_site_panic(r, "outside kernel text", NULL);
+		return "outside kernel text";
 	/*
 	 * Neighbours only: the authority on overlaps, whatever the table
 	 * order, is scripts/check_sites.py at build time.
@@ -102,11 +100,9 @@ static void check_record(const struct patch_site *r,
 	if (prev) {
 		uintptr_t p = patch_site_addr(prev);
 		if (at >= p && at < p + prev->len)
-			patch_site_panic(r, "overlaps the previous site", NULL);
+			return "overlaps the previous site";
 	}
-	why = kinds[r->kind]->check ? kinds[r->kind]->check(r) : NULL;
-	if (why)
-		patch_site_panic(r, why, NULL);
+	return kinds[r->kind]->check ? kinds[r->kind]->check(r) : NULL;
 }
 
 void patch_init(void)
@@ -122,7 +118,9 @@ void patch_init(void)
 	     r < __patch_sites_end; prev = r, r++) {
 		struct patch_state *st = state_of(r);
 		const uint8_t *text = (const uint8_t *)patch_site_addr(r);
-		check_record(r, prev);
+		const char *why = patch_record_problem(r, prev);
+		if (why)
+			patch_site_panic(r, why, NULL);
 		if (st->form != PATCH_UNSEEN)
 			continue; /* patch_init() again: keep what we know */
 		if (!kinds[r->kind]->is_original(r, text))

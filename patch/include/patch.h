@@ -118,8 +118,16 @@ extern struct patch_stats patch_stats;
 
 void patch_register_kind(unsigned kind, const struct patch_kind *k);
 
-/* Checks every record (kind, fields, bounds, overlaps); panics on error. */
+/*
+ * Checks every record (kind, fields, bounds, overlaps, original bytes),
+ * captures the original bytes; panics on error.
+ */
 void patch_init(void);
+
+/* What patch_init() would refuse in record r (prev: the record before it,
+ * or NULL), or NULL if nothing. */
+const char *patch_record_problem(const struct patch_site *r,
+				 const struct patch_site *prev);
 
 extern const struct patch_site __patch_sites_start[], __patch_sites_end[];
 static inline unsigned patch_nr_sites(void)

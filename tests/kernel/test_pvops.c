@@ -360,3 +360,92 @@ KTEST(pvops, safe_msr_ignores_other_faults)
 	KT_EXPECT(t, ok, "read_msr_safe reported another code's fault");
 	KT_EXPECT(t, v & (1 << 10), "EFER %#lx lacks LMA", v);
 }
+
+/*
+ * The boot refuses records whose fields the ABI does not define (the build
+ * checker does too, scripts/check_sites.py): each record below is a copy
+ * of a real irq_disable site's record with one field broken, at the same
+ * address so its relative offsets are re-aimed at the same site.
+ */
+static struct patch_site broken_rec;
+
+static const char *problem_with(const struct patch_site *real,
+				void (*breakit)(struct patch_site *))
+{
+	broken_rec = *real;
+	broken_rec.site =
+	    (int32_t)(patch_site_addr(real) - (uintptr_t)&broken_rec.site);
+	broken_rec.payload = (int32_t)(patch_site_payload(real) -
+				       (uintptr_t)&broken_rec.payload);
+	breakit(&broken_rec);
+	return patch_record_problem(&broken_rec, NULL);
+}
+
+static void nothing_broken(struct patch_site *r)
+{
+	(void)r;
+}
+static void all_clobbers(struct patch_site *r)
+{
+	r->arg2 = 0xffff;
+}
+static void undefined_flag(struct patch_site *r)
+{
+	r->flags = 0x80;
+}
+static void two_modes(struct patch_site *r)
+{
+	r->flags = PVOP_SITE_FORCE_CALL | PVOP_SITE_FORCE_INLINE;
+}
+static void reserved_set(struct patch_site *r)
+{
+	r->reserved = 1;
+}
+static void kind_zero(struct patch_site *r)
+{
+	r->kind = 0;
+}
+static void kind_without_client(struct patch_site *r)
+{
+	r->kind = PATCH_KIND_SCALL;
+}
+static void op_out_of_range(struct patch_site *r)
+{
+	r->arg = PVOP_NR;
+}
+static void wrong_slot(struct patch_site *r)
+{
+	r->payload += 8;
+}
+static void wrong_length(struct patch_site *r)
+{
+	r->len++;
+}
+
+KTEST(pvops, boot_refuses_undefined_record_fields)
+{
+	static const struct {
+		const char *name;
+		void (*breakit)(struct patch_site *);
+	} cases[] = {
+	    {"clobbers 0xffff", all_clobbers},
+	    {"undefined flag bit", undefined_flag},
+	    {"two pinned modes", two_modes},
+	    {"reserved byte set", reserved_set},
+	    {"kind 0", kind_zero},
+	    {"kind with no client", kind_without_client},
+	    {"op out of range", op_out_of_range},
+	    {"payload not the op's slot", wrong_slot},
+	    {"length not the op's slot", wrong_length},
+	};
+	const struct patch_site *real = NULL;
+	for_each_pvop_site(r) if (!real && r->arg == PVOP_IRQ_DISABLE &&
+				  !r->flags) real = r;
+	KT_ASSERT(t, real, "no irq_disable site");
+	const char *ok = problem_with(real, nothing_broken);
+	KT_ASSERT(t, !ok, "the unbroken copy is refused: %s", ok);
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *why = problem_with(real, cases[i].breakit);
+		KT_EXPECT(t, why, "%s: accepted", cases[i].name);
+	}
+}
