@@ -99,7 +99,7 @@ static void patch_cost_report(void)
 	printk("patch: %u site records checked in %lu %s\n", patch_nr_sites(),
 	       boot.patch_check_ticks, unit);
 	printk("pvops: patching took %lu %s (%lu us; %lu per site), %lu "
-	       "writes in %lu batches\n",
+	       "writes in %lu batch(es)\n",
 	       boot.patch_ticks, unit,
 	       tsc_khz ? boot.patch_ticks * 1000 / tsc_khz : 0,
 	       n ? boot.patch_ticks / n : 0, patch_stats.writes,
@@ -151,11 +151,6 @@ static void inject_corrupt_site(void)
 	}
 }
 
-/*
- * Text is read-only before the first write (writes go through the private
- * poke mapping); every record is checked once, then one batch patches
- * every pvop site. Both steps are timed for the boot report.
- */
 /* True if a write to kernel text faults (it is read-only), via a fixup. */
 static bool text_write_faults(void)
 {
@@ -168,6 +163,11 @@ static bool text_write_faults(void)
 	return fault_count() == before + 1;
 }
 
+/*
+ * Text is read-only before the first write (writes go through the private
+ * poke mapping); every record is checked once, then one batch patches
+ * every pvop site. Both steps are timed for the boot report.
+ */
 static void patch_boot(const struct pvop_backend *b)
 {
 	boot.text_ro_when_patched = text_write_faults();
@@ -197,9 +197,12 @@ void kernel_main(void)
 		inject_corrupt_site();
 	patch_boot(&backend);
 	if (opts.inject && !strcmp(opts.inject, "corrupt-patched-site")) {
-		/* A stray write after patching: the next pass must refuse. */
+		/*
+		 * A stray write after patching: the next pass must refuse it,
+		 * though that pass (same mode) has nothing to write there.
+		 */
 		inject_corrupt_site();
-		pvop_patch_all(&backend, PVOP_MODE_INDIRECT, pvop_pad);
+		pvop_patch_all(&backend, pvop_mode, pvop_pad);
 	}
 	boot_report();
 

@@ -10,7 +10,8 @@
  *     executable, rodata read-only, data and bss writable, no-execute;
  *   - no identity map (a NULL dereference faults).
  * CR0.WP is on, so even the kernel cannot write through a read-only PTE:
- * text changes go through text_poke() and its temporary alias.
+ * text changes go through the patch engine's private poke mapping
+ * (mmu_poke_tables() below, guest/patch_seam.c).
  */
 #include "kernel.h"
 #include "mm.h"
@@ -132,6 +133,8 @@ uint64_t mmu_poke_tables(void)
 		panic("mmu: no memory for the poke tables");
 	uint64_t *pml4 = phys_to_virt(pml4_pa);
 	memcpy(pml4, phys_to_virt(read_cr3() & PTE_ADDR), PAGE_SIZE);
+	if (pml4[(POKE_BASE >> 39) & 511] & PTE_P)
+		panic("mmu: the poke slot of the PML4 is already in use");
 	for (uint64_t va = text; va < (uint64_t)_text_end; va += PAGE_SIZE)
 		*walk(pml4, POKE_BASE + (va - text), 1, true) =
 		    (va - KERNEL_VBASE) | PTE_P | PTE_W | nx;

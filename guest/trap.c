@@ -172,18 +172,20 @@ static bool fixup(struct trap_frame *f, uint64_t cr2)
 	}
 	if (!e || e->kind != EXT_JUMP)
 		return false;
+	uint64_t *report = NULL;
+	if (e->reg != EXT_REG_NONE) {
+		report = frame_reg(f, e->reg);
+		if (!report)
+			return false; /* a record we cannot honour: fatal */
+	}
 	struct fault_record *fr = &this_cpu()->fault;
 	fr->count++;
 	fr->vector = f->vector;
 	fr->error = f->error;
 	fr->rip = f->rip;
 	fr->cr2 = cr2;
-	if (e->reg != EXT_REG_NONE) {
-		uint64_t *r = frame_reg(f, e->reg);
-		if (!r)
-			return false; /* a record we cannot honour: fatal */
-		*r = EXT_FAULTED | (f->error & 0xffffffff) << 8 | f->vector;
-	}
+	if (report)
+		*report = EXT_FAULTED | (f->error & 0xffffffff) << 8 | f->vector;
 	f->rip = e->insn + e->fixup;
 	f->rsp = rsp;
 	return true;

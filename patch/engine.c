@@ -17,7 +17,7 @@ static const char *const kind_names[PATCH_KIND_NR] = {
     [PATCH_KIND_PCALL] = "promoted-call",
 };
 
-struct patch_queue patch_q = {.batch = 1};
+struct patch_queue patch_q; /* batch 0 until patch_init() */
 #define queued_nr patch_q.n
 static struct seam_lock poke_lock;
 
@@ -89,9 +89,10 @@ const char *patch_record_problem(const struct patch_site *r,
 		return "reserved field is not zero";
 	if (r->len == 0 || r->len > PATCH_MAX_LEN)
 		return "length outside 1..32";
-	/* A compare of a short site reads 8 bytes (patch_bytes.h). */
+	/* The engine captures and compares whole PATCH_MAX_LEN words from a
+	 * site (patch_bytes.h); text ends with the hypercall page. */
 	if (at < (uintptr_t)_text_start || at + r->len > (uintptr_t)_text_end ||
-	    at + 8 > (uintptr_t)_text_end)
+	    at + PATCH_MAX_LEN > (uintptr_t)_text_end)
 		return "outside kernel text";
 	/*
 	 * Neighbours only: the authority on overlaps, whatever the table
@@ -129,6 +130,8 @@ void patch_init(void)
 		bytes_copy_all(st->bytes, text);
 		st->form = PATCH_ORIGINAL;
 	}
+	if (!patch_q.batch)
+		patch_q.batch = 1; /* queueing may begin */
 }
 
 enum patch_form patch_form(const struct patch_site *r)
@@ -158,7 +161,7 @@ void patch_queue_slow(const struct patch_site *r, const uint8_t *bytes,
 	struct patch_state *st = state_of(r);
 	const uint8_t *text = (const uint8_t *)patch_site_addr(r);
 
-	if (st->form == PATCH_UNSEEN)
+	if (st->form == PATCH_UNSEEN || !patch_q.batch)
 		patch_site_panic(r, "queued before patch_init()", bytes);
 	if (st->queued == patch_q.batch)
 		patch_site_panic(r, "queued twice in one batch", bytes);
@@ -168,6 +171,8 @@ void patch_queue_slow(const struct patch_site *r, const uint8_t *bytes,
 				     ? "no longer holds its original bytes"
 				     : "holds bytes the engine did not write",
 				 bytes);
+	if (!bytes)
+		return; /* patch_check(): nothing to queue */
 	patch_finish(); /* the queue was full */
 	patch_queue_reloc(r, bytes, rel, tag);
 }
@@ -177,8 +182,9 @@ void patch_queue_original(const struct patch_site *r)
 	struct patch_state *st = state_of(r);
 	uint8_t orig[PATCH_MAX_LEN];
 
-	if (st->form == PATCH_ORIGINAL && st->queued != patch_q.batch) {
-		/* Already as assembled: no write, so nothing to validate. */
+	if (st->form == PATCH_ORIGINAL) {
+		/* Already as assembled: check it still is, write nothing. */
+		patch_check(r);
 		st->tag = 0;
 		patch_stats.skipped++;
 		return;
@@ -207,7 +213,7 @@ void patch_finish(void)
 	patch_stats.writes += queued_nr;
 	patch_stats.batches++;
 	queued_nr = 0;
-	if (++patch_q.batch == 0) /* after 2^32 batches: never 0 */
+	if (++patch_q.batch == 0) /* 0 means "before patch_init()" */
 		patch_q.batch = 1;
 	seam_unlock(&poke_lock);
 	seam_irq_restore(fl);

@@ -123,19 +123,3 @@ bool nops_valid(const uint8_t *p, size_t n)
 	}
 	return true;
 }
-
-/*
- * Runs of n NOP bytes in each style, made the first time they are asked
- * for: a site's padding is then a copy, not a fill.
- */
-static uint8_t run_bytes[PATCH_PAD_NR][NOPS_RUN_MAX + 1][NOPS_RUN_MAX];
-static bool run_ready[PATCH_PAD_NR][NOPS_RUN_MAX + 1];
-
-const uint8_t *nops_run(enum patch_pad style, unsigned n)
-{
-	if (!run_ready[style][n]) {
-		nops_fill(run_bytes[style][n], n, style);
-		run_ready[style][n] = true;
-	}
-	return run_bytes[style][n];
-}

@@ -20,6 +20,11 @@ const char *patch_reloc_scan(const uint8_t *src, unsigned len,
 		unsigned n = insn_decode(src + at, len - at, insn_flags, &in);
 		if (!n)
 			return "undecodable instruction";
+		/* Forms whose target cannot be re-aimed by a disp32 fix-up. */
+		if (in.rel_size == 2)
+			return "rel16 branch (66-prefixed xbegin)";
+		if (in.rip_rel && (in.legacy & INSN_PFX_ADSIZE))
+			return "32-bit RIP-relative operand (67 prefix)";
 		unsigned field = 0;
 		if (in.rel_size == 4)
 			field = at + in.imm_off;

@@ -58,7 +58,8 @@ static bool pvop_is_original(const struct patch_site *r, const uint8_t *text)
 		return false;
 	if (pad_known[n] && bytes_equal(pad, pad_seen[n], n))
 		return true;
-	if (!nops_valid(pad, n))
+	/* First padding of this length: the full (host-tested) check. */
+	if (!pvop_site_is_original(r, text))
 		return false;
 	bytes_copy(pad_seen[n], pad, n);
 	pad_known[n] = true;
@@ -145,12 +146,19 @@ static const struct pvop_plan *pinned_plan(const struct pvop_backend *b,
 		    .plan[pvop_site_mode(r, mode)][pvop_site_pad(r, pad)];
 }
 
+/* Out of line: only re-patching passes keep sites, and the boot's hot
+ * loop stays small without it. */
+static __attribute__((noinline)) void keep_site(const struct patch_site *r)
+{
+	patch_check(r);
+}
+
 static void queue_plan(const struct patch_site *r, const struct pvop_plan *p)
 {
 	if (p->kind == PVOP_KIND_INDIRECT)
 		patch_queue_original(r);
 	else if (p->kind >= 0)
-		patch_queue_reloc(r, p->bytes, &p->rel, (uintptr_t)p);
+		patch_queue_reloc(r, p->bytes, &p->rel, p->tag);
 	else
 		cannot_patch(r, p->why);
 }
@@ -178,13 +186,19 @@ void pvop_patch_all(const struct pvop_backend *b, enum pvop_mode mode,
 			if (r->flags & PVOP_SITE_FORCE_MASK)
 				pvop_stats.pinned++;
 			else
-				pvop_stats.sites[r->arg][p->kind]++;
+				pvop_stats.sites[r->arg][p->stat]++;
 		} else {
-			pvop_stats.sites[r->arg][p->kind]++;
+			pvop_stats.sites[r->arg][p->stat]++;
 		}
-		/* A site that got this very plan last time needs nothing. */
-		if (patch_tag(r) != (uintptr_t)p)
+		/*
+		 * A site that got this very plan last time needs no write, only
+		 * the engine's check that it still holds it. (A plan that
+		 * failed, kind -1, is never a site's tag: queue_plan panics.)
+		 */
+		if (patch_tag(r) != p->tag)
 			queue_plan(r, p);
+		else
+			keep_site(r);
 	}
 	pvop_stats.total = pvop_sites_nr;
 	patch_finish();

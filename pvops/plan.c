@@ -132,14 +132,29 @@ static void plan_make(const struct pvop_impl *impl, unsigned op,
 	plan_call(impl, op, len, pad, p);
 }
 
+/*
+ * Every plan gets a tag no other plan of any prepare() has had (never 0,
+ * the tag of a site no plan has been applied to): the count of prepares
+ * so far, then the plan's index. A site tagged with it holds exactly this
+ * plan's bytes (pvops/client.c), so re-preparing a backend, or another
+ * backend at the same address, never matches an old tag.
+ */
+static uintptr_t prepares;
+
 void pvop_backend_prepare(struct pvop_backend *b)
 {
+	uintptr_t gen = ++prepares, index = 0;
+
 	for (unsigned op = 0; op < PVOP_NR; op++) {
 		struct pvop_impl *impl = &b->op[op];
 		for (int m = 0; m < PVOP_MODE_NR; m++)
-			for (int pad = 0; pad < PATCH_PAD_NR; pad++)
-				plan_make(impl, op, m, pad,
-					  &impl->plan[m][pad]);
+			for (int pad = 0; pad < PATCH_PAD_NR; pad++) {
+				struct pvop_plan *p = &impl->plan[m][pad];
+				plan_make(impl, op, m, pad, p);
+				p->tag = gen << 16 | ++index;
+				p->stat = p->kind < 0 ? PVOP_KIND_NR
+						      : (uint8_t)p->kind;
+			}
 		impl->prepared = true;
 	}
 }

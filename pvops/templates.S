@@ -176,8 +176,8 @@ TPL_END(xen, cpuid, XEN, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 
 /*
  * Never executed: scratch text for the text_poke tests. The linker script
- * places it so that it straddles a page boundary 32 bytes in, to exercise
- * the two-page alias.
+ * places it so that it straddles a page boundary 32 bytes in, so a write
+ * through the poke mapping crosses a page.
  */
 	.section .pvop.scratch, "ax"
 GLOBAL(pvop_poke_scratch)

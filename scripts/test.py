@@ -111,6 +111,11 @@ BOOT_CONFIGS = [
     {"name": "xen-pv-corrupt-patched-site", "platform": "xen", "icount": False,
      "append": "inject=corrupt-patched-site",
      "expect_panic": r"patch: site [0-9a-f]+: holds bytes the engine did not write"},
+    # ... also where the site is left as assembled (pvops=off): the
+    # engine checks a site it is asked to keep, not only one it rewrites.
+    {"name": "native-tcg-off-corrupt-patched-site", "platform": "native",
+     "icount": False, "append": "pvops=off inject=corrupt-patched-site",
+     "expect_panic": r"patch: site [0-9a-f]+: no longer holds its original bytes"},
 ]
 
 CONFIG_KEYS = {"name", "platform", "icount", "append", "timeout",

@@ -45,10 +45,13 @@ uint64_t xen_poke_tables(void)
 	const uint64_t *kl4 = (const uint64_t *)xen_start_info->pt_base;
 	uint64_t *l4 = new_table(), *l3 = new_table(), *l2 = new_table();
 	uint64_t *l1 = new_table();
-	/* Intermediate entries as Xen's builder made ours (user bit and all). */
-	uint64_t tflags = kl4[(KERNEL_VBASE >> 39) & 511] & 0xfff;
+	/* Intermediate entries: present, writable, and user as every entry
+	 * of a 64-bit PV guest's kernel tables is (it runs in ring 3). */
+	uint64_t tflags = PTE_P | PTE_W | PTE_U | PTE_A;
 	uint64_t text = (uint64_t)_text_start;
 
+	if (kl4[(POKE_BASE >> 39) & 511] & PTE_P)
+		panic("xen: the poke slot of the L4 is already in use");
 	memcpy(l4, kl4, PAGE_SIZE);
 	l4[(POKE_BASE >> 39) & 511] = mfn_entry(l3, tflags);
 	l3[(POKE_BASE >> 30) & 511] = mfn_entry(l2, tflags);

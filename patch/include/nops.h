@@ -37,10 +37,6 @@ void nops_fill(uint8_t *p, size_t n, enum patch_pad style);
  */
 size_t nop_insn_len(const uint8_t *p, size_t n);
 
-/* n (<= NOPS_RUN_MAX) bytes of NOPs in a style, from a cache. */
-#define NOPS_RUN_MAX 32
-const uint8_t *nops_run(enum patch_pad style, unsigned n);
-
 /* True if p[0..n) is entirely NOP instructions. */
 bool nops_valid(const uint8_t *p, size_t n);
 

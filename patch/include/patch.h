@@ -14,10 +14,10 @@
  *
  * Site state. For each record the engine keeps, in a writable table sized
  * by the linker, what it believes the site holds:
- *   ORIGINAL  as assembled (checked by the kind's is_original() the first
- *             time the engine looks at the site, then captured);
- *   QUEUED    a write is pending in the current batch;
- *   WRITTEN   the engine's last write.
+ *   ORIGINAL  as assembled (recognised by the kind's is_original() in
+ *             patch_init(), then captured);
+ *   WRITTEN   the engine's last write;
+ * and whether a write to it is queued in the current batch.
  * Before queueing, the bytes in text must equal that belief; anything else
  * (a stale table, a stray write) panics naming the site, kind, payload and
  * bytes. Any site can be re-patched any number of times, to any bytes its
@@ -112,7 +112,7 @@ struct patch_stats {
 	uint64_t writes;  /* site writes (and raw text_poke writes) */
 	uint64_t bytes;	  /* bytes written */
 	uint64_t batches; /* poke-mapping round trips */
-	uint64_t skipped; /* queued bytes equal to what the site held */
+	uint64_t skipped; /* requests for the form a site already held */
 };
 extern struct patch_stats patch_stats;
 
@@ -157,6 +157,12 @@ static inline void patch_queue(const struct patch_site *r,
 			       const uint8_t *bytes);
 /* The tag of the site's last write, or 0 before any. */
 static inline uintptr_t patch_tag(const struct patch_site *r);
+/*
+ * For a site the client leaves as it is (its tag says it already holds
+ * what the client wants): still check it holds what the engine believes,
+ * so a stray write is refused even when nothing is rewritten.
+ */
+static inline void patch_check(const struct patch_site *r);
 /* Queue putting back the site's assembled bytes. */
 void patch_queue_original(const struct patch_site *r);
 /* Write everything queued (one poke-mapping round trip). */
@@ -205,8 +211,9 @@ static inline void patch_queue_reloc(const struct patch_site *r,
 	uintptr_t at = patch_site_addr(r);
 
 	/*
-	 * Refusals and a full queue, out of line. (A site never looked at
-	 * has form UNSEEN and zero bytes: it fails the compare too.)
+	 * Refusals and a full queue, out of line. Before patch_init() the
+	 * batch number is 0, which every state's queued field also is, so
+	 * nothing is queued until every record has been checked.
 	 */
 	if (__builtin_expect((st->queued == patch_q.batch) |
 				 (patch_q.n == PATCH_QUEUE_MAX),
@@ -245,6 +252,16 @@ static inline void patch_queue(const struct patch_site *r, const uint8_t *bytes)
 static inline uintptr_t patch_tag(const struct patch_site *r)
 {
 	return patch_state_of(r)->tag;
+}
+
+static inline void patch_check(const struct patch_site *r)
+{
+	struct patch_state *st = patch_state_of(r);
+	if (__builtin_expect(st->queued == patch_q.batch ||
+				 !bytes_equal((const uint8_t *)patch_site_addr(r),
+					      st->bytes, r->len),
+			     0))
+		patch_queue_slow(r, NULL, NULL, 0);
 }
 
 /* Panics naming the site, kind, payload and the bytes it holds. */

@@ -83,7 +83,9 @@ void pvop_backend_xen(struct pvop_backend *b);
 
 /* pvops/client.c */
 struct pvop_stats {
-	unsigned sites[PVOP_NR][PVOP_KIND_NR];
+	/* Per op and kind; the extra column counts sites of failed plans
+	 * for the instant before the pass panics on them. */
+	unsigned sites[PVOP_NR][PVOP_KIND_NR + 1];
 	unsigned total;	 /* every site */
 	unsigned pinned; /* benchmark sites with a PVOP_SITE_FORCE_* mode */
 };

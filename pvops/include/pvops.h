@@ -2,10 +2,11 @@
  * pvops.h - the only way the kernel performs a privileged operation.
  *
  * Every wrapper below emits a patchable call site: an indirect call through
- * pv_ops.fn[op], padded with NOPs to the op's slot, and a record in
- * .pvop.sites (address, length, op, clobber mask). Unpatched, the site
- * works as it stands. At boot pvop_patch_all() rewrites each site for the
- * detected backend: the backend's bytes inline, a direct call, or NOPs.
+ * pv_ops.fn[op], padded with NOPs to the op's slot, and a patch-engine
+ * record of kind PATCH_KIND_PVOP in .patch.sites (the site, its pv_ops
+ * slot, op, clobber mask). Unpatched, the site works as it stands. At boot
+ * pvop_patch_all() has the engine rewrite each site for the detected
+ * backend: the backend's bytes inline, a direct call, or NOPs.
  *
  *   unsigned long fl = irq_save();   // save_fl + irq_disable
  *   ...
@@ -230,8 +231,9 @@ static inline bool read_msr_safe(uint32_t msr, uint64_t *val)
 		     : "=a"(lo), "=d"(hi), "+c"(rcx), PVOP_CALL_CONSTRAINT
 		     : PVOP_ARGS(READ_MSR)
 		     : "memory", "cc");
-	*val = ((uint64_t)hi << 32) | lo;
-	return !(rcx & EXT_FAULTED);
+	bool ok = !(rcx & EXT_FAULTED);
+	*val = ok ? ((uint64_t)hi << 32) | lo : 0;
+	return ok;
 }
 
 static inline bool write_msr_safe(uint32_t msr, uint64_t v)
@@ -298,7 +300,9 @@ struct pvop_impl {
 	bool prepared;
 	struct pvop_plan {
 		int8_t kind;		/* PVOP_KIND_*, -1: cannot serve */
+		uint8_t stat; /* its pvop_stats column: kind, or PVOP_KIND_NR */
 		const char *why;	/* when kind is -1 */
+		uintptr_t tag; /* unique per plan and prepare() (patch_tag) */
 		struct patch_reloc rel; /* fields aimed per site */
 		uint8_t bytes[PATCH_MAX_LEN];
 	} plan[PVOP_MODE_NR][PATCH_PAD_NR];

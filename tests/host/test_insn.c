@@ -1171,6 +1171,30 @@ static void relocation(const struct rel_case *c)
 				     c->flags & INSN_EMULATE_PREFIX ? 5 : 0,
 				     SRC, dst);
 	}
+	/*
+	 * The engine's own path (patch/reloc.c: scan once, apply per site)
+	 * must agree: the same bytes where insn_relocate() succeeds, a
+	 * refusal where it fails. It is stricter in one way: it never
+	 * re-aims a rel8 branch that leaves the bytes, even one that fits.
+	 */
+	struct patch_reloc rl;
+	uint8_t eng[64];
+	const char *scan = patch_reloc_scan(e.b, e.n, SRC, c->flags, &rl);
+	const char *apply = NULL;
+	if (!scan) {
+		memcpy(eng, e.b, e.n);
+		apply = patch_reloc_apply(&rl, eng, dst);
+	}
+	if (err)
+		KTAP_CHECK(scan || apply, "engine moved what insn_relocate "
+					  "refused ('%s')",
+			   err);
+	else if (scan)
+		KTAP_CHECK(strstr(scan, "rel8"), "engine refused: %s", scan);
+	else
+		KTAP_CHECK(!apply && !memcmp(eng, moved, e.n),
+			   "engine's bytes differ from insn_relocate's (%s)",
+			   apply ? apply : "same length");
 	ktap_end_case();
 }
 

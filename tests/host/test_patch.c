@@ -1,9 +1,10 @@
 /*
  * test_patch.c - the real patcher, templates and backends, in user space.
  *
- * Compiles pvops/{patch,nops,templates,native,kvm,xen,ops} unchanged and
- * patches sites laid out in an executable buffer, for every backend, op,
- * mode and padding style. Then:
+ * Compiles pvops/{plan,templates,native,kvm,xen,ops}.c and the engine's
+ * patch/{nops,reloc,insn}.c unchanged, prepares every backend and plans
+ * sites (engine records) laid out in an executable buffer, for every
+ * backend, op, mode and padding style. Then:
  *   - objdump decodes each patched site: the instructions must be the
  *     template's (same targets after relocation), or a call to the
  *     backend's function, or the original indirect call, then NOPs only,

@@ -16,7 +16,10 @@ against the engine's state, every write through the poke mapping). Checks:
   - per site at most 100 guest instructions natively, 150 under Xen, in
     both builds (the Xen figure includes Xen's own hypercall path);
   - the big build has at least 4x the sites of the normal one;
-  - the cost per site of the two builds differs by at most 10%.
+  - the cost per site of the two builds differs by at most 10%;
+  - the once-per-boot check of every record (`patch: N site records
+    checked in X`: fields, bounds, original bytes recognised and captured)
+    costs at most 200 per site and is linear within 10% too.
 
 Why: the issue that built the engine set these targets, and a cost that
 grows faster than the site count would not show in either build alone.
@@ -35,17 +38,20 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import tinypv_harness as h  # noqa: E402
 
 LIMIT = {"native": 100, "xen": 150}
+CHECK_LIMIT = 200
 LINEAR_TOLERANCE = 0.10
 MIN_RATIO = 4.0
 PATCHING = re.compile(r"^pvops: patching took (\d+) (\S+ \S+) \(.*; (\d+) per site\)")
 SITES = re.compile(r"^pvops: \S+, mode \S+, padding \S+, (\d+) sites")
+CHECKED = re.compile(r"^patch: (\d+) site records checked in (\d+) guest instructions")
 
 
 def measure(platform, kernel):
-    """(instructions, sites) of the boot batch, or raises RuntimeError."""
+    """(batch instructions, pvop sites, check instructions, records), or
+    raises RuntimeError."""
     boot = h.boot_tinypv(platform, kernel, "icount notests", icount=True,
                          timeout=120)
-    total = sites = None
+    total = sites = check = records = None
     for line in boot.run.lines:
         m = PATCHING.match(line)
         if m:
@@ -55,10 +61,13 @@ def measure(platform, kernel):
         m = SITES.match(line)
         if m:
             sites = int(m.group(1))
-    if total is None or sites is None:
+        m = CHECKED.match(line)
+        if m:
+            records, check = int(m.group(1)), int(m.group(2))
+    if total is None or sites is None or check is None:
         tail = " | ".join(boot.run.lines[-5:])
         raise RuntimeError(f"{kernel} on {platform}: no patching report ({tail})")
-    return total, sites
+    return total, sites, check, records
 
 
 def main():
@@ -70,15 +79,15 @@ def main():
         if platform == "xen" and not reason:
             _, reason = h.prepare_xen_elf()
         if reason:
-            cases.append((f"{platform}_cost_per_site", True, reason, []))
-            cases.append((f"{platform}_cost_is_linear", True, reason, []))
+            for what in ("cost_per_site", "cost_is_linear", "check_cost"):
+                cases.append((f"{platform}_{what}", True, reason, []))
             continue
         try:
-            n_total, n_sites = measure(platform, normal)
-            b_total, b_sites = measure(platform, big)
+            n_total, n_sites, n_check, n_recs = measure(platform, normal)
+            b_total, b_sites, b_check, b_recs = measure(platform, big)
         except RuntimeError as e:
-            cases.append((f"{platform}_cost_per_site", False, None, [str(e)]))
-            cases.append((f"{platform}_cost_is_linear", False, None, [str(e)]))
+            for what in ("cost_per_site", "cost_is_linear", "check_cost"):
+                cases.append((f"{platform}_{what}", False, None, [str(e)]))
             continue
         n_per, b_per = n_total / n_sites, b_total / b_sites
         table = [f"{platform}: {n_sites} sites {n_total} instructions = "
@@ -94,6 +103,15 @@ def main():
                       [f"{ratio:.2f}x the sites (want >= {MIN_RATIO}), cost "
                        f"per site differs by {100 * spread:.1f}% (want <= "
                        f"{100 * LINEAR_TOLERANCE:.0f}%)"]))
+        n_cper, b_cper = n_check / n_recs, b_check / b_recs
+        cspread = abs(b_cper - n_cper) / n_cper
+        cases.append((f"{platform}_check_cost",
+                      max(n_cper, b_cper) <= CHECK_LIMIT
+                      and cspread <= LINEAR_TOLERANCE, None,
+                      [f"records checked: {n_recs} in {n_check} = "
+                       f"{n_cper:.1f} per record; {b_recs} in {b_check} = "
+                       f"{b_cper:.1f} per record (limit {CHECK_LIMIT}, "
+                       f"differ by {100 * cspread:.1f}%)"]))
     print("KTAP version 1")
     print(f"1..{len(cases)}")
     failed = 0

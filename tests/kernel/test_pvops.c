@@ -29,10 +29,15 @@ static unsigned sites_off_plan(struct ktest_ctx *t)
 		patch_current(r, believed);
 		ok = ok && !memcmp(cur, believed, r->len);
 		if (!ok && bad++ < 5)
-			ktest_fail(t, __FILE__, __LINE__,
-				   "site %lx (%s) differs from plan",
-				   (unsigned long)patch_site_addr(r),
-				   pvop_names[r->arg]);
+			ktest_fail(
+			    t, __FILE__, __LINE__,
+			    "site %lx (%s) differs from plan: text "
+			    "%02x %02x %02x, plan %02x %02x %02x, engine "
+			    "%02x %02x %02x",
+			    (unsigned long)patch_site_addr(r),
+			    pvop_names[r->arg], cur[0], cur[1], cur[2], want[0],
+			    want[1], want[2], believed[0], believed[1],
+			    believed[2]);
 	}
 	return bad;
 }
@@ -45,7 +50,7 @@ KTEST(pvops, sites_hold_intended_bytes)
 
 KTEST(pvops, boot_report_promises)
 {
-	const unsigned(*k)[PVOP_KIND_NR] = pvop_stats.sites;
+	const unsigned(*k)[PVOP_KIND_NR + 1] = pvop_stats.sites;
 	static const int irq_ops[] = {PVOP_IRQ_DISABLE, PVOP_IRQ_ENABLE,
 				      PVOP_SAVE_FL, PVOP_RESTORE_FL};
 
@@ -448,4 +453,51 @@ KTEST(pvops, boot_refuses_undefined_record_fields)
 		const char *why = problem_with(real, cases[i].breakit);
 		KT_EXPECT(t, why, "%s: accepted", cases[i].name);
 	}
+}
+
+/*
+ * A site is skipped when its tag says it holds the plan asked for. Tags
+ * are unique per prepare(): a re-prepared backend whose op changed, even
+ * in the same struct, must rewrite that op's sites, and switching back
+ * must rewrite them again.
+ */
+KTEST(pvops, reprepared_backend_rewrites_its_sites)
+{
+	static struct pvop_backend alt;
+	const struct pvop_backend *orig = pvop_current;
+	enum pvop_mode mode = pvop_mode;
+
+	if (mode != PVOP_MODE_INLINE)
+		KT_SKIP(t, "patch mode is not inline");
+	alt = *orig;
+	/*
+	 * io_delay: "nothing" if it was real; if it was nothing, a direct
+	 * call to the bare `ret` (safe on every platform, unlike a port).
+	 */
+	if (orig->op[PVOP_IO_DELAY].nop)
+		alt.op[PVOP_IO_DELAY] = (struct pvop_impl){
+		    .call = (void *)pvstub_nothing, .call_clobbers = 0};
+	else
+		alt.op[PVOP_IO_DELAY] = PVOP_IMPL_NOP;
+	pvop_backend_prepare(&alt);
+	uint64_t writes = patch_stats.writes;
+	pvop_patch_all(&alt, mode, pvop_pad);
+	const unsigned *k = pvop_stats.sites[PVOP_IO_DELAY];
+	unsigned io_sites = k[PVOP_KIND_NOP] + k[PVOP_KIND_CALL];
+	KT_EXPECT(t, patch_stats.writes - writes >= io_sites && io_sites,
+		  "%lu writes for %u io_delay sites",
+		  patch_stats.writes - writes, io_sites);
+	KT_EXPECT(t, !sites_off_plan(t), "sites differ from the new plan");
+	io_delay();
+	/* The same struct, changed back and prepared again. */
+	alt.op[PVOP_IO_DELAY] = orig->op[PVOP_IO_DELAY];
+	pvop_backend_prepare(&alt);
+	writes = patch_stats.writes;
+	pvop_patch_all(&alt, mode, pvop_pad);
+	KT_EXPECT(t, patch_stats.writes - writes >= io_sites,
+		  "%lu writes switching io_delay back",
+		  patch_stats.writes - writes);
+	KT_EXPECT(t, !sites_off_plan(t), "sites differ after switching back");
+	pvop_patch_all(orig, mode, pvop_pad);
+	KT_EXPECT(t, !sites_off_plan(t), "sites differ from the boot plan");
 }
