@@ -120,6 +120,8 @@ $(BUILD)/host/test_insn: tests/host/test_insn.c patch/insn.c patch/reloc.c
 PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
+$(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
+	pvops/client.c $(PVOP_HOST_SRC)
 
 $(BUILD)/host/%: tests/host/%.c | $(XEN_INC)
 	@mkdir -p $(dir $@)
