@@ -27,6 +27,8 @@ static const struct option_desc options[] = {
     {"notests", FLAG(notests), NULL, "boot report only"},
     {"icount", FLAG(icount), NULL,
      "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},
+    {"nosmp", FLAG(nosmp), NULL, "run on the boot CPU only"},
+    {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (N >= 1)"},
     {"inject", STR(inject), "corrupt-site|corrupt-patched-site",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, to test the engine's check"},

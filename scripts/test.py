@@ -34,6 +34,9 @@ import tinypv_harness as h
 #   name      unique; prefixes the test names and names the log build/logs/<name>.log
 #   platform  "native" (QEMU TCG), "kvm", or "xen" (tinypv as Xen PV dom0, TCG)
 #   icount    True adds -icount shift=0 (TCG only: native or xen)
+#   smp       optional CPU count (default 1): QEMU -smp N, under TCG without
+#             icount with -accel tcg,thread=multi, under xen also
+#             dom0_max_vcpus=N
 #   append    kernel command line
 #   timeout   optional, seconds (default 60, or --timeout)
 #   expect_log    optional list of regexes that must each match a log line
@@ -111,9 +114,46 @@ BOOT_CONFIGS = [
     {"name": "xen-pv-corrupt-patched-site", "platform": "xen", "icount": False,
      "append": "inject=corrupt-patched-site",
      "expect_panic": r"patch: site [0-9a-f]+: holds bytes the engine did not write"},
+    # SMP: every CPU comes up and runs the per-CPU checks (the smp suite),
+    # and the whole suite runs with the others idling (text patching stops
+    # them). thread=multi under TCG: the CPUs really run in parallel.
+    {"name": "native-tcg-smp2", "platform": "native", "icount": False, "smp": 2,
+     "append": "",
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$"]},
+    {"name": "native-tcg-smp4", "platform": "native", "icount": False, "smp": 4,
+     "append": "",
+     "expect_log": [r"^cpus: 4 online \(of 4 present\)$", r"^cpu 3: up \(apic id 3\)$"]},
+    {"name": "native-kvm-smp2", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "",
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$"]},
+    {"name": "xen-pv-smp2", "platform": "xen", "icount": False, "smp": 2,
+     "append": "",
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(vcpu 1\)$"]},
+    # icount runs the CPUs in turn on one thread: deterministic SMP.
+    {"name": "native-tcg-icount-smp2", "platform": "native", "icount": True, "smp": 2,
+     "append": "icount",
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$"]},
+    # nosmp and maxcpus= keep CPUs off; the smp suite then skips.
+    {"name": "native-tcg-smp2-nosmp", "platform": "native", "icount": False, "smp": 2,
+     "append": "nosmp ktest=smp.*",
+     "expect_log": [r"^cpus: 1 online \(of 2 present\)$"]},
+    {"name": "native-tcg-smp4-maxcpus1", "platform": "native", "icount": False, "smp": 4,
+     "append": "maxcpus=1 ktest=smp.*",
+     "expect_log": [r"^cpus: 1 online \(of 4 present\)$"]},
+    {"name": "native-tcg-smp4-maxcpus3", "platform": "native", "icount": False, "smp": 4,
+     "append": "maxcpus=3 ktest=smp.*",
+     "expect_log": [r"^cpus: 3 online \(of 4 present\)$"]},
+    {"name": "xen-pv-smp2-maxcpus1", "platform": "xen", "icount": False, "smp": 2,
+     "append": "maxcpus=1 ktest=smp.*",
+     "expect_log": [r"^cpus: 1 online \(of 2 present\)$"]},
+    # More CPUs than the kernel supports (NR_CPUS_MAX 16): the maximum, and a warning.
+    {"name": "native-tcg-smp18", "platform": "native", "icount": False, "smp": 18,
+     "append": "ktest=smp.*",
+     "expect_log": [r"^warning: 18 CPUs present, this kernel supports 16; starting 16$",
+                    r"^cpus: 16 online \(of 18 present\)$"]},
 ]
 
-CONFIG_KEYS = {"name", "platform", "icount", "append", "timeout",
+CONFIG_KEYS = {"name", "platform", "icount", "append", "smp", "timeout",
                "expect_log", "expect_panic", "expect_error"}
 INTERPRETERS = {"python", "python3", "sh", "bash", "env", "valgrind"}
 RESERVED_PREFIXES = ("host-", "run-", "bench-")     # other logs' names
@@ -155,7 +195,8 @@ def check_configs(configs) -> None:
             sys.exit(f"test: {where}: platform must be one of {', '.join(h.PLATFORMS)}")
         if row.get("icount") and row["platform"] == "kvm":
             sys.exit(f"test: {where}: icount needs TCG, not kvm")
-        problem = h.append_problem(row["platform"], row.get("append", ""))
+        problem = (h.smp_problem(row.get("smp", 1))
+                   or h.append_problem(row["platform"], row.get("append", "")))
         if problem:
             sys.exit(f"test: {where}: {problem}")
         seen.add(row["name"])
@@ -195,6 +236,8 @@ def host_test_names(commands) -> list[str]:
 
 def describe_config(row) -> str:
     icount = ", icount" if row.get("icount") else ""
+    if row.get("smp", 1) > 1:
+        icount += f", smp {row['smp']}"
     append = row.get("append", "")
     if len(append) > 60:
         append = append[:40] + f"...({len(append)} chars)"
@@ -236,7 +279,8 @@ def run_boot(row, kernel: Path, timeout: float, log_dir: Path) -> Report:
         return cannot_log(name, err, log_dir)
     try:
         boot = h.boot_tinypv(row["platform"], kernel, row.get("append", ""),
-                             row.get("icount", False), timeout, log_path)
+                             row.get("icount", False), timeout, log_path,
+                             smp=row.get("smp", 1))
     except (OSError, subprocess.SubprocessError) as err:
         failure = h.TestResult("boot", h.ERROR, f"cannot run QEMU or write its log: "
                                                 f"{getattr(err, 'strerror', None) or err}")

@@ -18,6 +18,7 @@ KTAP v1 line, one nested suite per TestCase class.  Exit status 0 when all
 tests pass.  Run: python3 tests/host/test_harness.py
 """
 
+import argparse
 import contextlib
 import gzip
 import importlib.util
@@ -707,6 +708,43 @@ class QemuCommandTest(unittest.TestCase):
         cmd = h.qemu_command("native", "k.elf", icount=True, gdb_stub=True)
         self.assert_has(cmd, "-icount", "shift=0")
         self.assert_has(cmd, "-s", "-S")
+
+    def test_one_cpu_by_default(self):
+        cmd = h.qemu_command("native", "k.elf")
+        self.assert_has(cmd, "-smp", "1")
+        self.assert_has(cmd, "-accel", "tcg", "-cpu")
+        self.assertEqual(h.qemu_command("xen", "k.elf")[-1], h.XEN_CMDLINE)
+
+    def test_smp_under_tcg_runs_cpus_in_parallel(self):
+        cmd = h.qemu_command("native", "k.elf", smp=4)
+        self.assert_has(cmd, "-smp", "4")
+        self.assert_has(cmd, "-accel", "tcg,thread=multi", "-cpu", "max")
+
+    def test_smp_with_icount_stays_single_threaded(self):
+        cmd = h.qemu_command("native", "k.elf", icount=True, smp=2)
+        self.assert_has(cmd, "-smp", "2")
+        self.assert_has(cmd, "-accel", "tcg", "-cpu", "max")
+        self.assertNotIn("tcg,thread=multi", cmd)
+
+    def test_smp_under_kvm(self):
+        cmd = h.qemu_command("kvm", "k.elf", smp=2)
+        self.assert_has(cmd, "-smp", "2")
+        self.assert_has(cmd, "-accel", "kvm", "-cpu", "host,-arch-capabilities")
+
+    def test_smp_under_xen_gives_dom0_the_vcpus(self):
+        cmd = h.qemu_command("xen", "k.elf", smp=4)
+        self.assert_has(cmd, "-smp", "4")
+        self.assertEqual(cmd[cmd.index("-append") + 1],
+                         h.XEN_CMDLINE + " dom0_max_vcpus=4")
+
+    def test_smp_count_is_checked(self):
+        for bad in (0, -1, h.MAX_SMP + 1, "2", 2.0, True):
+            with self.assertRaisesRegex(ValueError, "CPU count"):
+                h.qemu_command("native", "k.elf", smp=bad)
+        self.assertEqual(h.smp_arg("8"), 8)
+        for bad in ("", "x", "0", "2.5", "-3"):
+            with self.assertRaises(argparse.ArgumentTypeError):
+                h.smp_arg(bad)
 
     def test_icount_needs_tcg(self):
         with self.assertRaises(ValueError):
