@@ -12,6 +12,7 @@
 
 unsigned smp_online = 1;
 unsigned smp_present = 1;
+struct percpu *smp_cpus[NR_CPUS_MAX] = {&percpu0};
 
 static uint8_t ap_stacks[NR_CPUS_MAX][AP_STACK_SIZE]
     __attribute__((aligned(4096)));
@@ -48,6 +49,26 @@ static bool wait_online(struct percpu *p)
 	return true;
 }
 
+/* inject=ap-hang: the first AP stops before it is up, for good. */
+static volatile bool inject_never;
+
+static bool inject_hang(void)
+{
+	static bool done;
+
+	if (!opts.inject || strcmp(opts.inject, "ap-hang") || done)
+		return false;
+	done = true;
+	return true;
+}
+
+/* inject=ap-fault: the last CPU takes an exception its report must name. */
+static void inject_fault(void *arg)
+{
+	(void)arg;
+	asm volatile("ud2");
+}
+
 void smp_boot(void)
 {
 	uint32_t ids[NR_CPUS_MAX];
@@ -65,25 +86,32 @@ void smp_boot(void)
 		       "starting %u\n",
 		       n, NR_CPUS_MAX, MIN(limit, NR_CPUS_MAX));
 	unsigned want = MIN(MIN(n, limit), NR_CPUS_MAX);
-	for (unsigned i = 1; i < want; i++) {
-		struct percpu *p = &percpu_area[smp_online];
+	for (unsigned i = 1, area = 1; i < want && area < NR_CPUS_MAX; i++) {
+		struct percpu *p = &percpu_area[area];
 		p->self = p;
 		p->cpu = smp_online;
 		p->apic_id = ids[i];
-		p->stack_top = (uint64_t)ap_stacks[smp_online] + AP_STACK_SIZE;
+		p->stack_top = (uint64_t)ap_stacks[area] + AP_STACK_SIZE;
+		area++;
 		if (!platform->cpu_start(p) || !wait_online(p)) {
 			printk("warning: cpu %lu did not come up (%s %u)\n",
 			       p->cpu,
 			       platform->id == PLATFORM_XEN_PV ? "vcpu"
 							       : "apic id",
 			       ids[i]);
-			/* Stop it for good, so its area can be reused. */
+			/*
+			 * Stop it; its area and stack are never reused
+			 * (under Xen its vcpu_info stays registered there).
+			 */
 			platform->cpu_abandon(p);
-			memset(p, 0, sizeof(*p));
+			p->cpu = ~0UL;
 			continue;
 		}
-		smp_online++;
+		smp_cpus[smp_online++] = p;
 	}
+	if (opts.inject && !strcmp(opts.inject, "ap-fault") && smp_online > 1)
+		smp_call_on(smp_online - 1, inject_fault, NULL,
+			    SMP_CALL_TIMEOUT_NS);
 }
 
 void smp_report(void)
@@ -117,6 +145,9 @@ static __attribute__((noreturn)) void smp_ap_idle(struct percpu *p)
 
 void smp_ap_online(struct percpu *p)
 {
+	if (inject_hang())
+		while (!inject_never)
+			asm volatile("pause");
 	printk("cpu %lu: up (%s %u)\n", p->cpu,
 	       platform->id == PLATFORM_XEN_PV ? "vcpu" : "apic id",
 	       p->apic_id);
@@ -173,7 +204,7 @@ bool smp_call_on(unsigned cpu, void (*fn)(void *), void *arg,
 	}
 	if (cpu >= smp_online)
 		return false;
-	struct percpu *p = &percpu_area[cpu];
+	struct percpu *p = smp_cpus[cpu];
 	return post(p, fn, arg, &seq) && wait_done(p, seq, timeout_ns);
 }
 
@@ -213,8 +244,8 @@ void smp_stop_others(void)
 		if (i == me)
 			continue;
 		/* It may still be leaving the last stop. */
-		if (!wait_free(&percpu_area[i], SMP_CALL_TIMEOUT_NS) ||
-		    !post(&percpu_area[i], smp_parked_loop,
+		if (!wait_free(smp_cpus[i], SMP_CALL_TIMEOUT_NS) ||
+		    !post(smp_cpus[i], smp_parked_loop,
 			  (void *)(uint64_t)park_gen, &seq))
 			panic("smp: cpu %u is busy and cannot stop for a text "
 			      "write",

@@ -42,6 +42,11 @@
 
 extern unsigned smp_online;  /* CPUs up, the boot CPU included */
 extern unsigned smp_present; /* CPUs the platform lists */
+/*
+ * The struct percpu of each online CPU, by CPU number. Usually
+ * &percpu_area[n]; after a CPU failed to come up its area is skipped.
+ */
+extern struct percpu *smp_cpus[NR_CPUS_MAX];
 
 static inline unsigned smp_cpu(void)
 {

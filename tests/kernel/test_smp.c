@@ -79,7 +79,7 @@ KTEST(smp, every_cpu_reports_in)
 		if (!run_on(t, i, &c))
 			continue;
 		KT_EXPECT(t, c.cpu == i, "cpu %u says it is cpu %u", i, c.cpu);
-		KT_EXPECT(t, percpu_area[i].online, "cpu %u not marked online",
+		KT_EXPECT(t, smp_cpus[i]->online, "cpu %u not marked online",
 			  i);
 	}
 }
@@ -91,9 +91,9 @@ KTEST(smp, own_percpu_through_gs)
 		struct cpu_check c;
 		if (!run_on(t, i, &c))
 			continue;
-		KT_EXPECT(t, c.self == &percpu_area[i],
+		KT_EXPECT(t, c.self == smp_cpus[i],
 			  "cpu %u: %%gs:0 is %p, not its area %p", i, c.self,
-			  &percpu_area[i]);
+			  smp_cpus[i]);
 		KT_EXPECT(t, c.gs_cpu == i, "cpu %u: %%gs:%d holds %lu", i,
 			  PERCPU_CPU, c.gs_cpu);
 	}
@@ -121,8 +121,18 @@ KTEST(smp, irq_flag_pvops_on_each_cpu)
 	}
 }
 
+/*
+ * Each CPU's clock must fall inside the caller's window around the call,
+ * give or take a skew: 1 ms natively and on KVM (one TSC, or the boot
+ * vCPU's kvmclock). Xen PV reads each vCPU's own vcpu_time_info, which Xen
+ * extrapolates per physical CPU; under QEMU TCG with 8 vCPUs on this
+ * 2-core host they were seen 3 ms apart, so Xen gets 10 ms.
+ */
 KTEST(smp, clock_agrees_on_each_cpu)
 {
+	uint64_t skew =
+	    platform->id == PLATFORM_XEN_PV ? 10000000ULL : 1000000ULL;
+
 	NEED_TWO(t);
 	for (unsigned i = 0; i < smp_online; i++) {
 		struct cpu_check c;
@@ -132,10 +142,8 @@ KTEST(smp, clock_agrees_on_each_cpu)
 		uint64_t after = clock_read();
 		KT_EXPECT(t, c.clock1 > c.clock0, "cpu %u: clock %lu -> %lu", i,
 			  c.clock0, c.clock1);
-		/* Allow 1 ms of skew between the CPUs' clocks. */
 		KT_EXPECT(t,
-			  c.clock0 + 1000000 >= before &&
-			      c.clock1 <= after + 1000000,
+			  c.clock0 + skew >= before && c.clock1 <= after + skew,
 			  "cpu %u: its clock %lu..%lu is outside cpu %u's "
 			  "%lu..%lu",
 			  i, c.clock0, c.clock1, smp_cpu(), before, after);
