@@ -20,8 +20,9 @@
  * to vanish), switches to the kernel's page tables (no identity map from
  * here on), points MSR_GS_BASE at the AP's struct percpu and calls
  * ap_main_native(percpu). Interrupts stay off throughout; the IDT is
- * loaded in C (trap_init_cpu), so a fault before that resets the AP and
- * the boot CPU reports it as not come up.
+ * loaded in C (trap_init_cpu), so a fault before that is a triple fault,
+ * which QEMU turns into a reset of the whole machine (with -no-reboot:
+ * QEMU exits, and the harness reports a guest reset, not a hang).
  *
  * Xen PV: xen_ap_start is where VCPUOP_initialise points a new vCPU: the
  * context Xen loads already has the stack, %rdi = percpu and the GS base.
