@@ -118,6 +118,7 @@ HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/te
 
 $(BUILD)/host/test_format: tests/host/test_format.c guest/lib/format.c
 $(BUILD)/host/test_insn: tests/host/test_insn.c patch/insn.c patch/reloc.c
+$(BUILD)/host/test_acpi: tests/host/test_acpi.c guest/acpi.c
 PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
