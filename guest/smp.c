@@ -213,6 +213,7 @@ bool smp_call_on(unsigned cpu, void (*fn)(void *), void *arg,
 static volatile uint64_t park_gen;
 static volatile unsigned parked;
 static unsigned stop_depth;
+struct smp_stop_stats smp_stop_stats;
 
 /*
  * The parked loop: no pvop or other patch site may run here, since text
@@ -252,7 +253,7 @@ void smp_stop_others(void)
 			      i);
 		want++;
 	}
-	uint64_t end = clock_read() + SMP_CALL_TIMEOUT_NS;
+	uint64_t t0 = clock_read(), end = t0 + SMP_CALL_TIMEOUT_NS;
 	while (__atomic_load_n(&parked, __ATOMIC_ACQUIRE) != want) {
 		if (clock_read() > end)
 			panic("smp: %u of %u CPUs stopped for a text write in "
@@ -260,11 +261,27 @@ void smp_stop_others(void)
 			      parked, want);
 		asm volatile("pause");
 	}
+	smp_stop_stats.rounds++;
+	smp_stop_stats.last_parked = want;
+	smp_stop_stats.wait_ns += clock_read() - t0;
 }
 
+/*
+ * Let them go, and wait until each has left its loop (its mailbox is free
+ * again), so that a request right after a text write finds it ready. Under
+ * -icount the CPUs take turns on one thread: without this wait the writer
+ * would go on before the others had run at all.
+ */
 void smp_resume_others(void)
 {
+	unsigned me = smp_cpu();
+
 	if (smp_online == 1 || --stop_depth)
 		return;
 	__atomic_fetch_add(&park_gen, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < smp_online; i++)
+		if (i != me && !wait_free(smp_cpus[i], SMP_CALL_TIMEOUT_NS))
+			printk("warning: smp: cpu %u did not leave its stop "
+			       "after a text write\n",
+			       i);
 }

@@ -69,6 +69,14 @@ bool smp_call_on(unsigned cpu, void (*fn)(void *arg), void *arg,
 void smp_stop_others(void);
 void smp_resume_others(void);
 
+/* What the stops cost (tests, reports): written by the stopping CPU. */
+struct smp_stop_stats {
+	uint64_t rounds;      /* stops that parked at least one CPU */
+	unsigned last_parked; /* CPUs parked by the latest */
+	uint64_t wait_ns;     /* total time spent waiting for them */
+};
+extern struct smp_stop_stats smp_stop_stats;
+
 /* The end of every AP's start-up: say so, mark it online, idle. */
 void smp_ap_online(struct percpu *p) __attribute__((noreturn));
 

@@ -5,6 +5,7 @@
  * With one CPU online the checks that need another SKIP and say so.
  */
 #include "ktest.h"
+#include "patch.h"
 #include "platform.h"
 #include "pvops.h"
 #include "smp.h"
@@ -159,6 +160,29 @@ KTEST(smp, own_timer_ticks_on_each_cpu)
 			continue;
 		KT_EXPECT(t, c.ticked, "cpu %u: no tick in 300 ms (ticks %lu)",
 			  i, c.ticks_before);
+	}
+}
+
+KTEST(smp, text_write_stops_the_others)
+{
+	extern uint8_t pvop_poke_scratch[];
+	uint8_t bytes[8];
+
+	NEED_TWO(t);
+	memcpy(bytes, pvop_poke_scratch, sizeof(bytes));
+	uint64_t rounds = smp_stop_stats.rounds;
+	text_poke(pvop_poke_scratch, bytes, sizeof(bytes));
+	KT_EXPECT(t, smp_stop_stats.rounds == rounds + 1,
+		  "text_poke stopped the others %lu times, not once",
+		  smp_stop_stats.rounds - rounds);
+	KT_EXPECT(t, smp_stop_stats.last_parked == smp_online - 1,
+		  "%u of %u other CPUs parked", smp_stop_stats.last_parked,
+		  smp_online - 1);
+	/* Every CPU is back and answering after the write. */
+	for (unsigned i = 0; i < smp_online; i++) {
+		struct cpu_check c;
+		KT_EXPECT(t, run_on(t, i, &c) && c.cpu == i,
+			  "cpu %u after the write", i);
 	}
 }
 
