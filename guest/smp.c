@@ -49,6 +49,12 @@ static bool wait_online(struct percpu *p)
 	return true;
 }
 
+/* What a CPU's platform id is called in messages. */
+static const char *id_kind(void)
+{
+	return platform->id == PLATFORM_XEN_PV ? "vcpu" : "apic id";
+}
+
 /* inject=ap-hang: the first AP stops before it is up, for good. */
 static volatile bool inject_never;
 
@@ -77,10 +83,12 @@ void smp_boot(void)
 	    platform->cpus_list ? platform->cpus_list(ids, NR_CPUS_MAX) : 0;
 
 	percpu0.online = true;
+	if (n)
+		percpu0.apic_id = ids[0];
+	printk("cpu 0: up (%s %u, the boot CPU)\n", id_kind(), percpu0.apic_id);
 	if (!n)
 		return; /* the platform said why */
 	smp_present = n;
-	percpu0.apic_id = ids[0];
 	if (n > NR_CPUS_MAX)
 		printk("warning: %u CPUs present, this kernel supports %u; "
 		       "starting %u\n",
@@ -95,10 +103,7 @@ void smp_boot(void)
 		area++;
 		if (!platform->cpu_start(p) || !wait_online(p)) {
 			printk("warning: cpu %lu did not come up (%s %u)\n",
-			       p->cpu,
-			       platform->id == PLATFORM_XEN_PV ? "vcpu"
-							       : "apic id",
-			       ids[i]);
+			       p->cpu, id_kind(), ids[i]);
 			/*
 			 * Stop it; its area and stack are never reused
 			 * (under Xen its vcpu_info stays registered there).
@@ -148,9 +153,7 @@ void smp_ap_online(struct percpu *p)
 	if (inject_hang())
 		while (!inject_never)
 			asm volatile("pause");
-	printk("cpu %lu: up (%s %u)\n", p->cpu,
-	       platform->id == PLATFORM_XEN_PV ? "vcpu" : "apic id",
-	       p->apic_id);
+	printk("cpu %lu: up (%s %u)\n", p->cpu, id_kind(), p->apic_id);
 	__atomic_store_n(&p->online, true, __ATOMIC_RELEASE);
 	smp_ap_idle(p);
 }

@@ -119,7 +119,8 @@ BOOT_CONFIGS = [
     # them). thread=multi under TCG: the CPUs really run in parallel.
     {"name": "native-tcg-smp2", "platform": "native", "icount": False, "smp": 2,
      "append": "",
-     "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$"]},
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$",
+                    r"^cpu 0: up \(apic id 0, the boot CPU\)$", r"^cpu 1: up \(apic id 1\)$"]},
     {"name": "native-tcg-smp4", "platform": "native", "icount": False, "smp": 4,
      "append": "",
      "expect_log": [r"^cpus: 4 online \(of 4 present\)$", r"^cpu 3: up \(apic id 3\)$"]},
@@ -128,7 +129,8 @@ BOOT_CONFIGS = [
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$"]},
     {"name": "xen-pv-smp2", "platform": "xen", "icount": False, "smp": 2,
      "append": "",
-     "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(vcpu 1\)$"]},
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$",
+                    r"^cpu 0: up \(vcpu 0, the boot CPU\)$", r"^cpu 1: up \(vcpu 1\)$"]},
     # icount runs the CPUs in turn on one thread: deterministic SMP.
     {"name": "native-tcg-icount-smp2", "platform": "native", "icount": True, "smp": 2,
      "append": "icount",
