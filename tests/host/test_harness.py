@@ -243,7 +243,7 @@ def child_env() -> dict:
     """The environment for a nested make: none of the outer make's flags."""
     env = dict(os.environ)
     for key in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "TINYPV_APPEND",
-                "TINYPV_PLATFORM"):
+                "TINYPV_PLATFORM", "TINYPV_SMP"):
         env.pop(key, None)
     return env
 
@@ -1109,6 +1109,22 @@ class ScriptArgumentTest(TempDirTest):
             with self.assertRaises(SystemExit):
                 run_script.parse_args([])
 
+    def test_run_reads_smp_from_the_environment(self):
+        os.environ.pop("TINYPV_SMP", None)
+        self.assertEqual(run_script.parse_args([]).smp, 1)
+        os.environ["TINYPV_SMP"] = ""
+        self.assertEqual(run_script.parse_args([]).smp, 1)
+        os.environ["TINYPV_SMP"] = "4"
+        self.assertEqual(run_script.parse_args([]).smp, 4)
+        self.assertEqual(run_script.parse_args(["--smp", "2"]).smp, 2)
+        for bad in ("4; touch F", "0", "x", "2.0", str(h.MAX_SMP + 1)):
+            with self.subTest(value=bad):
+                os.environ["TINYPV_SMP"] = bad
+                with contextlib.redirect_stderr(io.StringIO()):
+                    with self.assertRaises(SystemExit) as stop:
+                        run_script.parse_args([])
+                self.assertEqual(stop.exception.code, 2)
+
     def test_run_refuses_a_command_line_xen_would_cut(self):
         code, out, _ = capture(run_script.main, ["--platform", "xen", "--append", "k" * 1100,
                                                  "--log-dir", str(self.dir)])
@@ -1185,6 +1201,7 @@ class MakefileTest(TempDirTest):
     FAKE_PYTHON = """#!/bin/sh
 printf '%s\\n' "$TINYPV_PLATFORM" > "$FAKE_OUT.platform"
 printf '%s\\n' "$TINYPV_APPEND" > "$FAKE_OUT.append"
+printf '%s\\n' "$TINYPV_SMP" > "$FAKE_OUT.smp"
 printf '%s\\n' "$*" > "$FAKE_OUT.argv"
 """
 
@@ -1213,13 +1230,16 @@ printf '%s\\n' "$*" > "$FAKE_OUT.argv"
                 with self.subTest(target=target, payload=payload):
                     done = self.make("-s", target, "-o", "deps-run", "-o", "build/tinypv.elf",
                                      f"PYTHON={fake_python}", f"APPEND={payload}",
-                                     f"PLATFORM=native; touch {marker}9", env=env)
+                                     f"PLATFORM=native; touch {marker}9",
+                                     f"SMP=2; touch {marker}8", env=env)
                     self.assertEqual(done.returncode, 0, done.stderr)
                     self.assertEqual(list(self.dir.glob("ran*")), [])
                     append = (self.dir / "out.append").read_text().rstrip("\n")
                     self.assertEqual(append, payload.replace("$$", "$"))
                     self.assertEqual((self.dir / "out.platform").read_text(),
                                      f"native; touch {marker}9\n")
+                    self.assertEqual((self.dir / "out.smp").read_text(),
+                                     f"2; touch {marker}8\n")
 
     def test_deleting_a_source_relinks(self):
         if not Path("/usr/include/xen/xen.h").is_file():
