@@ -9,8 +9,10 @@
  * instruction on any CPU.
  *
  * There is one struct percpu per possible CPU, percpu_area[NR_CPUS_MAX]
- * (page-aligned, in .bss); percpu0 is the boot CPU's. CPU numbers are
- * dense, 0 .. smp_online - 1, in the order the CPUs came up (guest/smp.c).
+ * (one page each, in .bss); percpu0 is the boot CPU's. CPU numbers are
+ * dense, 0 .. smp_online - 1, in the order the CPUs came up; CPU n's area
+ * is smp_cpus[n] (smp.h), which is percpu_area[n] unless an earlier CPU
+ * failed to come up and its area was retired.
  */
 #ifndef TINYPV_PERCPU_H
 #define TINYPV_PERCPU_H
@@ -68,6 +70,9 @@ _Static_assert(offsetof(struct percpu, vcpu_info.evtchn_upcall_mask) ==
 	       "percpu");
 _Static_assert(offsetof(struct percpu, vcpu_info.arch.cr2) == PERCPU_VCPU_CR2,
 	       "percpu");
+
+/* One page each: Xen's vcpu_info (at 64) must not cross a page. */
+_Static_assert(sizeof(struct percpu) == 4096, "struct percpu is one page");
 
 extern struct percpu percpu_area[NR_CPUS_MAX];
 #define percpu0 (percpu_area[0])
