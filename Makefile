@@ -2,7 +2,7 @@
 # as a Xen PV dom0, with every privileged operation behind a patchable pvop.
 #
 #   make            build build/tinypv.elf (+ .lst, .sym)
-#   make run        boot it (PLATFORM=native|kvm|xen, APPEND="options")
+#   make run        boot it (PLATFORM=native|kvm|xen, APPEND="options", SMP=N)
 #   make test       host unit tests + every boot configuration
 #   make list-tests every in-kernel test (suite.name) and boot configuration
 #   make bench      cycle/instruction tables and plots
@@ -12,6 +12,7 @@
 BUILD    ?= build
 PLATFORM ?= native
 APPEND   ?=
+SMP      ?=
 PYTHON   ?= python3
 
 ifeq ($(V),1)
@@ -117,6 +118,7 @@ HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/te
 
 $(BUILD)/host/test_format: tests/host/test_format.c guest/lib/format.c
 $(BUILD)/host/test_insn: tests/host/test_insn.c patch/insn.c patch/reloc.c
+$(BUILD)/host/test_acpi: tests/host/test_acpi.c guest/acpi.c
 PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
@@ -144,6 +146,7 @@ deps-%:
 # to $ as usual; the shell never sees the value).
 run debug: export TINYPV_APPEND = $(APPEND)
 run debug: export TINYPV_PLATFORM = $(PLATFORM)
+run debug: export TINYPV_SMP = $(SMP)
 
 run: deps-run $(KERNEL)
 	$(Q)$(PYTHON) scripts/run.py
@@ -156,11 +159,11 @@ HOST_TEST_ARGS = $(foreach t,$(HOST_TESTS),--host-test $(t)) \
 	--host-test "$(PYTHON) tests/host/test_check_sites.py" \
 	--host-test "$(PYTHON) tests/host/test_patch_cost.py $(KERNEL) $(KERNEL_X4)"
 
-# The same kernel with 48 x 16 generated sites (over 4x the normal count),
+# The same kernel with 64 x 16 generated sites (over 4x the normal count),
 # for tests/host/test_patch_cost.py: boot patching must scale linearly.
 KERNEL_X4 := $(BUILD)/x4/tinypv.elf
 $(KERNEL_X4): FORCE
-	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/x4 EXTRA_SITES=48 $@
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/x4 EXTRA_SITES=64 $@
 
 test: deps-test all host-tests $(KERNEL_X4)
 	$(Q)$(PYTHON) scripts/test.py $(HOST_TEST_ARGS)

@@ -106,7 +106,7 @@ GLOBAL(boot_gdt)
 	.quad	0x00af9a000000ffff		/* 0x08: 64-bit code, DPL 0 */
 	.quad	0x00cf92000000ffff		/* 0x10: data, DPL 0 */
 GLOBAL(boot_gdt_tss)
-	.quad	0, 0				/* 0x18: TSS, filled by guest/desc.c */
+	.quad	0, 0				/* 0x18: TSS (each CPU's own GDT, guest/desc.c) */
 boot_gdt_end:
 	.balign 8
 boot_gdt_ptr32:

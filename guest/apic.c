@@ -18,6 +18,8 @@
 #define APIC_ID 0x20
 #define APIC_EOI 0xb0
 #define APIC_SVR 0xf0
+#define APIC_ICR_LO 0x300
+#define APIC_ICR_HI 0x310
 #define APIC_LVT_TIMER 0x320
 #define APIC_TIMER_INIT 0x380
 #define APIC_TIMER_CUR 0x390
@@ -138,6 +140,65 @@ void apic_init(void)
 	apic_write(APIC_SVR, 0x100 | VEC_SPURIOUS);
 	calibrate();
 	irq_register(VEC_TIMER, timer_irq);
+}
+
+/* An AP: its LAPIC on, in the boot CPU's mode (x2APIC or xAPIC). */
+void apic_init_ap(void)
+{
+	uint64_t base = read_msr(MSR_APIC_BASE) | APIC_BASE_EN;
+
+	if (x2apic)
+		base |= APIC_BASE_X2;
+	write_msr(MSR_APIC_BASE, base);
+	apic_write(APIC_SVR, 0x100 | VEC_SPURIOUS);
+}
+
+uint32_t apic_id(void)
+{
+	uint32_t id = apic_read(APIC_ID);
+	return x2apic ? id : id >> 24;
+}
+
+/* One interprocessor interrupt command; false if xAPIC never sent it. */
+static bool apic_icr(uint32_t dest, uint32_t cmd)
+{
+	if (x2apic) {
+		write_msr(MSR_X2APIC(APIC_ICR_LO), (uint64_t)dest << 32 | cmd);
+		return true;
+	}
+	apic_write(APIC_ICR_HI, dest << 24);
+	apic_write(APIC_ICR_LO, cmd);
+	uint64_t end = clock_read() + 1000000;	    /* 1 ms */
+	while (apic_read(APIC_ICR_LO) & (1u << 12)) /* delivery pending */
+		if (clock_read() > end)
+			return false;
+	return true;
+}
+
+#define ICR_INIT 0x4500	   /* INIT, level assert */
+#define ICR_STARTUP 0x4600 /* start-up, vector in bits 0-7 */
+
+/*
+ * The MP start-up sequence: INIT, 10 ms, then two start-up IPIs 200 us
+ * apart, each telling the CPU to start in real mode at vector << 12.
+ */
+bool apic_start_cpu(uint32_t dest, uint8_t vector)
+{
+	if (!apic_icr(dest, ICR_INIT))
+		return false;
+	delay_ns(10000000);
+	for (int i = 0; i < 2; i++) {
+		if (!apic_icr(dest, ICR_STARTUP | vector))
+			return false;
+		delay_ns(200000);
+	}
+	return true;
+}
+
+/* Back to wait-for-SIPI: a CPU that missed its start-up deadline. */
+void apic_stop_cpu(uint32_t dest)
+{
+	apic_icr(dest, ICR_INIT);
 }
 
 void native_tick_start(unsigned hz)

@@ -27,9 +27,13 @@ static const struct option_desc options[] = {
     {"notests", FLAG(notests), NULL, "boot report only"},
     {"icount", FLAG(icount), NULL,
      "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},
-    {"inject", STR(inject), "corrupt-site|corrupt-patched-site",
+    {"nosmp", FLAG(nosmp), NULL, "run on the boot CPU only"},
+    {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (N >= 1)"},
+    {"inject", STR(inject),
+     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
-     "site) boot patching, to test the engine's check"},
+     "site) boot patching, to test the engine's check; make the first AP "
+     "hang before it is up (ap-hang) or the last one fault (ap-fault)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

@@ -2,8 +2,10 @@
  * desc.c - native descriptor tables: the TSS (with IST stacks for the
  * faults that must not run on a broken stack) and the IDT.
  *
- * The GDT itself is static (entry/pvh.S). lgdt/lidt/ltr appear only in
- * desc_* functions, which the build-time checker allows.
+ * Every CPU gets its own GDT (a copy of the boot GDT, entry/pvh.S, with
+ * its own TSS descriptor: a loaded TSS is marked busy), TSS and IST
+ * stacks; the IDT is shared. lgdt/lidt/ltr appear only in desc_*
+ * functions, which the build-time checker allows.
  */
 #include "kernel.h"
 #include "layout.h"
@@ -32,12 +34,29 @@ struct idt_gate {
 _Static_assert(sizeof(struct tss) == 104, "TSS is 104 bytes");
 _Static_assert(sizeof(struct idt_gate) == 16, "IDT gate is 16 bytes");
 
-extern uint64_t boot_gdt_tss[2];
+extern uint64_t boot_gdt[3];
 extern char trap_stubs[];
 
-static struct tss tss;
+#define GDT_ENTRIES 5 /* null, code, data, TSS (two) */
+
+struct cpu_desc {
+	uint64_t gdt[GDT_ENTRIES];
+	struct tss tss;
+} __attribute__((aligned(16)));
+
+static struct cpu_desc descs[NR_CPUS_MAX];
 static struct idt_gate idt[256] __attribute__((aligned(16)));
-static uint8_t ist_stack[2][4096] __attribute__((aligned(16)));
+static uint8_t ist_stack[NR_CPUS_MAX][2][4096] __attribute__((aligned(16)));
+
+/* CS and DS keep their selectors and descriptors: no reload needed. */
+static __attribute__((noinline)) void desc_load_gdt(void *base, uint16_t limit)
+{
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) p = {limit, (uint64_t)base};
+	asm volatile("lgdt %0" : : "m"(p) : "memory");
+}
 
 static __attribute__((noinline)) void desc_load_tr(uint16_t sel)
 {
@@ -65,21 +84,29 @@ static void set_gate(unsigned v, uint64_t handler, unsigned ist)
 	};
 }
 
+/* This CPU's GDT, TSS (#DF and NMI on IST stacks of its own) and the IDT. */
+void trap_init_cpu(unsigned cpu)
+{
+	struct cpu_desc *d = &descs[cpu];
+	uint64_t base = (uint64_t)&d->tss;
+
+	memcpy(d->gdt, boot_gdt, sizeof(boot_gdt));
+	d->tss.ist[0] = (uint64_t)ist_stack[cpu][0] + sizeof(ist_stack[0][0]);
+	d->tss.ist[1] = (uint64_t)ist_stack[cpu][1] + sizeof(ist_stack[0][1]);
+	d->tss.iomap_base = sizeof(d->tss);
+	d->gdt[GDT_TSS / 8] = (sizeof(d->tss) - 1) | (base & 0xffffff) << 16 |
+			      0x89ULL << 40 | ((base >> 24) & 0xff) << 56;
+	d->gdt[GDT_TSS / 8 + 1] = base >> 32;
+	desc_load_gdt(d->gdt, sizeof(d->gdt) - 1);
+	desc_load_tr(GDT_TSS);
+	desc_load_idt(idt, sizeof(idt) - 1);
+}
+
 void trap_init_native(void)
 {
-	uint64_t base = (uint64_t)&tss;
-
-	tss.ist[0] = (uint64_t)ist_stack[0] + sizeof(ist_stack[0]);
-	tss.ist[1] = (uint64_t)ist_stack[1] + sizeof(ist_stack[1]);
-	tss.iomap_base = sizeof(tss);
-	boot_gdt_tss[0] = (sizeof(tss) - 1) | (base & 0xffffff) << 16 |
-			  0x89ULL << 40 | ((base >> 24) & 0xff) << 56;
-	boot_gdt_tss[1] = base >> 32;
-	desc_load_tr(GDT_TSS);
-
 	for (unsigned v = 0; v < 256; v++)
 		set_gate(v, (uint64_t)trap_stubs + 16 * v, 0);
 	set_gate(VEC_DF, (uint64_t)trap_stubs + 16 * VEC_DF, 1);
 	set_gate(VEC_NMI, (uint64_t)trap_stubs + 16 * VEC_NMI, 2);
-	desc_load_idt(idt, sizeof(idt) - 1);
+	trap_init_cpu(0);
 }

@@ -4,6 +4,7 @@
 #include "kvm.h"
 #include "kernel.h"
 #include "layout.h"
+#include "percpu.h"
 #include "pvclock.h"
 #include "pvops.h"
 #include "timer.h"
@@ -11,7 +12,6 @@
 uint32_t kvm_features;
 
 static struct vcpu_time_info kvmclock __attribute__((aligned(64)));
-static volatile uint64_t pv_eoi_word __attribute__((aligned(8)));
 static uint64_t kvmclock_base;
 static uint64_t pv_eoi_skipped;
 
@@ -29,8 +29,19 @@ void kvm_init(void)
 		/* The host's figure beats our 10 ms PIT estimate. */
 		tsc_khz = pvclock_tsc_khz(&kvmclock);
 	}
+	kvm_init_cpu();
+}
+
+/*
+ * Per CPU: the PV EOI word (each vCPU's own, in its struct percpu). The
+ * kvmclock page stays the boot CPU's: with KVM's stable bit every vCPU
+ * may read it (pvclock_read_system uses no per-vCPU state).
+ */
+void kvm_init_cpu(void)
+{
 	if (kvm_features & KVM_FEATURE_PV_EOI)
-		write_msr(MSR_KVM_PV_EOI_EN, kernel_pa(&pv_eoi_word) | 1);
+		write_msr(MSR_KVM_PV_EOI_EN,
+			  kernel_pa(&this_cpu()->pv_eoi_word) | 1);
 }
 
 uint64_t kvmclock_read(void)
@@ -46,11 +57,11 @@ uint64_t kvm_pv_eoi(void)
 {
 	uint8_t was_set;
 	asm volatile("lock btrq $0, %0; setc %1"
-		     : "+m"(pv_eoi_word), "=q"(was_set)
+		     : "+m"(this_cpu()->pv_eoi_word), "=q"(was_set)
 		     :
 		     : "memory", "cc");
 	if (was_set) {
-		pv_eoi_skipped++;
+		__atomic_fetch_add(&pv_eoi_skipped, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
 	return native_apic_eoi();

@@ -5,7 +5,8 @@
  *     parse the command line, settle the platform (detected, or forced
  *     where that is safe), platform init (memory, traps, timer), the
  *     private poke mapping, protect text, check every patch-site record,
- *     patch every pvop site, print the boot report, start the tick, run
+ *     patch every pvop site, start the other CPUs, print the boot
+ *     report, start the tick, run
  *     the tests (or benchmarks), end QEMU with the verdict.
  */
 #include "bench.h"
@@ -18,12 +19,14 @@
 #include "percpu.h"
 #include "platform.h"
 #include "pvop_backend.h"
+#include "smp.h"
 #include "timer.h"
 #include "trap.h"
 
 struct boot_info boot;
 const struct platform *platform;
-struct percpu percpu0; /* the boot CPU; %gs points here on every platform */
+/* percpu_area[0] is the boot CPU's; %gs points at its own on every CPU. */
+struct percpu percpu_area[NR_CPUS_MAX];
 
 /* platform=... may only pick something this boot can really run as. */
 static void apply_platform_option(void)
@@ -125,6 +128,7 @@ static void boot_report(void)
 	printk("memory: %lu KiB usable, allocator %lu pages (%lu free)\n",
 	       usable >> 10, pmm_total_pages(), pmm_free_pages());
 	printk("command line: %s\n", boot.cmdline);
+	smp_report();
 	if (platform->report)
 		platform->report();
 	pvop_report();
@@ -204,6 +208,8 @@ void kernel_main(void)
 		inject_corrupt_site();
 		pvop_patch_all(&backend, pvop_mode, pvop_pad);
 	}
+	/* Only now other CPUs run kernel text: boot patching is over. */
+	smp_boot();
 	boot_report();
 
 	platform->tick_start(TICK_HZ);

@@ -163,3 +163,24 @@ void native_alias_unmap(uintptr_t window)
 	*mmu_pte(window) = saved_pte[slot];
 	saved_va[slot] = 0;
 }
+
+/*
+ * The AP trampoline's page tables (guest/smp_native.c): the kernel's PML4
+ * (shared below the top level) plus slot 0 holding an identity map of the
+ * first 2 MiB, executable, so the trampoline below 1 MiB keeps running
+ * when its CPU turns paging on. Only an AP that is starting loads them;
+ * the kernel's own tables never get an identity map. Below 4 GiB (loaded
+ * from 32-bit code): the allocator's pages are.
+ */
+uint64_t mmu_trampoline_tables(void)
+{
+	uint64_t pml4_pa = pmm_alloc();
+
+	if (!pml4_pa)
+		panic("mmu: no memory for the AP trampoline tables");
+	uint64_t *pml4 = phys_to_virt(pml4_pa);
+	memcpy(pml4, phys_to_virt(read_cr3() & PTE_ADDR), PAGE_SIZE);
+	BUG_ON(pml4[0] & PTE_P);
+	*walk(pml4, 0, 2, true) = 0 | PTE_P | PTE_W | PTE_PS;
+	return pml4_pa;
+}

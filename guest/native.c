@@ -22,6 +22,9 @@
 
 #define MSR_GS_BASE 0xc0000101
 
+unsigned native_cpus_list(uint32_t *ids, unsigned max);
+bool native_cpu_start(struct percpu *p);
+void native_cpu_abandon(struct percpu *p);
 void native_alias_map(uintptr_t window, uintptr_t target);
 void native_alias_unmap(uintptr_t window);
 
@@ -76,6 +79,9 @@ const struct platform platform_native = {
     .alias_unmap = native_alias_unmap,
     .poke_tables = mmu_poke_tables,
     .protect_text = native_protect_text,
+    .cpus_list = native_cpus_list,
+    .cpu_start = native_cpu_start,
+    .cpu_abandon = native_cpu_abandon,
     .report = native_report,
 };
 
@@ -97,6 +103,9 @@ const struct platform platform_kvm = {
     .alias_unmap = native_alias_unmap,
     .poke_tables = mmu_poke_tables,
     .protect_text = native_protect_text,
+    .cpus_list = native_cpus_list,
+    .cpu_start = native_cpu_start,
+    .cpu_abandon = native_cpu_abandon,
     .report = kvm_platform_report,
 };
 
@@ -109,6 +118,7 @@ static void read_start_info(uint32_t pa)
 		      pa);
 	boot.boot_path = "pvh";
 	boot.cmdline = si->cmdline_paddr ? phys_to_virt(si->cmdline_paddr) : "";
+	boot.rsdp_pa = si->rsdp_paddr;
 	if (si->version < 1 || !si->memmap_paddr)
 		panic("PVH: hvm_start_info v%u has no memory map", si->version);
 	const struct hvm_memmap_table_entry *e = phys_to_virt(si->memmap_paddr);

@@ -4,10 +4,11 @@
  */
 #include "kernel.h"
 #include "layout.h"
+#include "percpu.h"
 #include "platform.h"
 #include "pvops.h"
 
-static bool in_panic;
+static int in_panic;
 
 static bool kernel_text(uint64_t a)
 {
@@ -50,11 +51,16 @@ void panic(const char *fmt, ...)
 	uint64_t rsp, rbp;
 
 	irq_disable();
-	if (in_panic) {
+	/* The first CPU to panic reports; another one waits for the end. */
+	int me = (int)this_cpu()->cpu + 1, none = 0;
+	if (!__atomic_compare_exchange_n(&in_panic, &none, me, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (none != me)
+			for (;;)
+				halt();
 		printk("tinypv: PANIC: nested panic\n");
 		machine_exit(EXIT_PANIC);
 	}
-	in_panic = true;
 
 	printk("tinypv: PANIC: ");
 	va_start(ap, fmt);
@@ -63,8 +69,8 @@ void panic(const char *fmt, ...)
 	printk("\n");
 
 	asm volatile("mov %%rsp, %0; mov %%rbp, %1" : "=r"(rsp), "=r"(rbp));
-	printk("RSP: %016lx RBP: %016lx CR2: %016lx CR3: %016lx\n", rsp, rbp,
-	       read_cr2(), read_cr3());
+	printk("cpu %lu RSP: %016lx RBP: %016lx CR2: %016lx CR3: %016lx\n",
+	       this_cpu()->cpu, rsp, rbp, read_cr2(), read_cr3());
 	backtrace_from(rbp, 0); /* panic's own frame leads to its caller */
 	machine_exit(EXIT_PANIC);
 }

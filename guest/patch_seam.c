@@ -9,7 +9,12 @@
  * one CR3 load (a hypercall under Xen) and leaving it another, which also
  * flushes the alias from this CPU's TLB. No other CPU ever loads it, so
  * nothing else can write through the alias: unlike a window in the shared
- * kernel tables, there is nothing to race with.
+ * kernel tables, there is nothing to race with. The CR3 to go back to is
+ * kept per CPU (struct percpu).
+ *
+ * Other CPUs must not execute text while it changes: seam_others_stop()
+ * parks every other online CPU in a loop with no patch site in it
+ * (smp_stop_others, guest/smp.c) and seam_others_resume() lets them go.
  */
 #include "patch_seam.h"
 #include "hypercall.h"
@@ -18,8 +23,9 @@
 #include "percpu.h"
 #include "platform.h"
 #include "pvops.h"
+#include "smp.h"
 
-static uint64_t poke_cr3, saved_cr3;
+static uint64_t poke_cr3;
 
 /*
  * The CR3 loads and the serialisation around a batch use raw operations,
@@ -88,14 +94,24 @@ uintptr_t seam_poke_enter(void)
 {
 	if (!poke_cr3)
 		panic("patch: text written before the poke mapping exists");
-	saved_cr3 = seam_raw_read_cr3();
+	this_cpu()->poke_saved_cr3 = seam_raw_read_cr3();
 	seam_raw_write_cr3(poke_cr3);
 	return POKE_BASE;
 }
 
 void seam_poke_leave(void)
 {
-	seam_raw_write_cr3(saved_cr3);
+	seam_raw_write_cr3(this_cpu()->poke_saved_cr3);
+}
+
+void seam_others_stop(void)
+{
+	smp_stop_others();
+}
+
+void seam_others_resume(void)
+{
+	smp_resume_others();
 }
 
 void seam_serialise(void)

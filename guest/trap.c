@@ -207,8 +207,10 @@ static void exception(struct trap_frame *f)
 
 	if (fixup(f, cr2))
 		return;
-	printk("tinypv: EXCEPTION %s (vector %lu) error %#lx at %016lx\n",
-	       exception_name(f->vector), f->vector, f->error, f->rip);
+	printk("tinypv: EXCEPTION %s (vector %lu) error %#lx at %016lx on "
+	       "cpu %lu\n",
+	       exception_name(f->vector), f->vector, f->error, f->rip,
+	       this_cpu()->cpu);
 	if (f->vector == VEC_PF)
 		printk("CR2: %016lx (%s, %s, %s)\n", cr2,
 		       f->error & 1 ? "protection" : "not present",

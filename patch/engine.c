@@ -200,6 +200,7 @@ void patch_finish(void)
 		return;
 	unsigned long fl = seam_irq_save();
 	seam_lock(&poke_lock);
+	seam_others_stop();
 	uintptr_t alias = seam_poke_enter() - (uintptr_t)_text_start;
 	unsigned n = queued_nr, bytes = 0;
 	for (const struct patch_queued *q = patch_q.q; q < patch_q.q + n; q++) {
@@ -209,6 +210,7 @@ void patch_finish(void)
 	}
 	seam_poke_leave();
 	seam_serialise();
+	seam_others_resume();
 	patch_stats.bytes += bytes;
 	patch_stats.writes += queued_nr;
 	patch_stats.batches++;
@@ -228,10 +230,12 @@ void text_poke(void *addr, const void *src, unsigned len)
 		panic("text_poke: %p+%u is not inside kernel text", addr, len);
 	unsigned long fl = seam_irq_save();
 	seam_lock(&poke_lock);
+	seam_others_stop();
 	uintptr_t alias = seam_poke_enter() + (a - (uintptr_t)_text_start);
 	memcpy((void *)alias, src, len);
 	seam_poke_leave();
 	seam_serialise();
+	seam_others_resume();
 	patch_stats.writes++;
 	patch_stats.bytes += len;
 	patch_stats.batches++;

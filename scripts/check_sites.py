@@ -69,14 +69,17 @@ PRIVILEGED = {
 }
 CR_MOVE = re.compile(r"^mov\s+.*%(cr|db)\d")
 
-# Functions allowed to hold them: the boot head, the pvop templates (which
-# *are* the native implementations), port I/O and descriptor loads, the
-# benchmark's hand-written raw-instruction baselines, and the patch seam's
-# CR3 loads and serialisation around a batch (guest/patch_seam.c: they must
-# not be pvop sites, which the batch may just have rewritten).
+# Functions allowed to hold them: the boot heads (pvh_ap_* is the AP's, the
+# 64-bit half of entry/ap.S, which runs before the AP has a per-CPU area),
+# the pvop templates (which *are* the native implementations), port I/O and
+# descriptor loads, the benchmark's hand-written raw-instruction baselines,
+# smp_parked_*, the loop other CPUs wait in while text is written (it must
+# not run a patch site, so it serialises with a raw cpuid), and the patch
+# seam's CR3 loads and serialisation around a batch (guest/patch_seam.c:
+# they must not be pvop sites, which the batch may just have rewritten).
 ALLOWED = re.compile(
-    r"^(pvh_start32|xen_start|pvstub_\w+|pio_\w+|desc_\w+|bench_raw_\w+"
-    r"|seam_raw_\w+)$")
+    r"^(pvh_start32|pvh_ap_\w+|xen_start|pvstub_\w+|pio_\w+|desc_\w+|"
+    r"bench_raw_\w+|smp_parked_\w+|seam_raw_\w+)$")
 
 # Functions whose sites need no frame set-up: the template stubs (a
 # template's bytes are copied into sites), and the hand-written entry code

@@ -9,9 +9,9 @@ is 0 only on PASS, else the code of the most severe result
 judging as `make test` (scripts/tinypv_harness.py), so what you see here is
 what the test run sees.
 
-The Makefile passes the user's APPEND and PLATFORM in the environment
-(TINYPV_APPEND, TINYPV_PLATFORM), never through shell text; --append and
---platform override them.
+The Makefile passes the user's APPEND, PLATFORM and SMP in the environment
+(TINYPV_APPEND, TINYPV_PLATFORM, TINYPV_SMP), never through shell text;
+--append, --platform and --smp override them.
 
 --debug starts QEMU halted with its gdb stub (-s -S): for native and kvm it
 then runs `gdb <kernel> -ex 'target remote :1234'` and stops QEMU when gdb
@@ -42,6 +42,9 @@ def parse_args(argv):
     parser.add_argument("--append", default=os.environ.get("TINYPV_APPEND", ""),
                         metavar="CMDLINE",
                         help="kernel command line (default $TINYPV_APPEND)")
+    parser.add_argument("--smp", type=h.smp_arg, default=None, metavar="N",
+                        help="number of CPUs (QEMU -smp N; under xen also "
+                             "dom0_max_vcpus=N); default $TINYPV_SMP, else 1")
     parser.add_argument("--icount", action="store_true",
                         help="-icount shift=0: TSC counts guest instructions (TCG only)")
     parser.add_argument("--timeout", type=h.seconds_arg, default=h.DEFAULT_TIMEOUT,
@@ -54,6 +57,12 @@ def parse_args(argv):
     parser.add_argument("--log-dir", type=Path, default=h.LOG_DIR,
                         help=f"where logs go (default {h.display_path(h.LOG_DIR)})")
     args = parser.parse_args(argv)
+    if args.smp is None:
+        env = os.environ.get("TINYPV_SMP", "")
+        try:
+            args.smp = h.smp_arg(env) if env else 1
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"SMP={env!r}: {err}")
     if args.platform not in h.PLATFORMS:
         parser.error(f"unknown platform {args.platform!r} (choose from "
                      f"{', '.join(h.PLATFORMS)})")
@@ -117,7 +126,7 @@ def print_verdict(boot: h.Boot, platform: str) -> int:
     for result in failing:
         for line in h.format_result(result.name, result, show_tail=False):
             print(line)
-    keys = ("boot path", "platform", "hypervisor signature")
+    keys = ("boot path", "platform", "hypervisor signature", "cpus")
     report = ", ".join(f"{k}: {outcome.boot_report[k]}" for k in keys
                        if k in outcome.boot_report)
     if report:      # the full report scrolled by above
@@ -130,10 +139,12 @@ def print_verdict(boot: h.Boot, platform: str) -> int:
 
 
 def run_normally(args, log_path: Path) -> int:
-    argv = h.qemu_command(args.platform, args.kernel, args.append, args.icount)
+    argv = h.qemu_command(args.platform, args.kernel, args.append, args.icount,
+                          smp=args.smp)
     say(shlex.join(argv))
     boot = h.boot_tinypv(args.platform, args.kernel, args.append, args.icount,
-                         args.timeout, log_path, echo=echo_to_terminal)
+                         args.timeout, log_path, echo=echo_to_terminal,
+                         smp=args.smp)
     return print_verdict(boot, args.platform)
 
 
@@ -141,7 +152,7 @@ def debug_with_gdb(args, log_path: Path) -> int:
     """native/kvm: QEMU waits in the background, gdb runs in the foreground."""
     gdb = shutil.which("gdb")
     argv = h.qemu_command(args.platform, args.kernel, args.append, args.icount,
-                          gdb_stub=True)
+                          gdb_stub=True, smp=args.smp)
     with open(log_path, "wb") as log:
         qemu = h.start_tied(argv, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -173,7 +184,8 @@ def debug_xen(args, log_path: Path) -> int:
     print("  Xen runs first; tinypv's symbols apply once Xen has started dom0 (tinypv runs")
     print("  in ring 3 at its link addresses, so use hardware breakpoints).")
     print("  Ctrl-C here stops QEMU.", flush=True)
-    argv = h.qemu_command("xen", args.kernel, args.append, args.icount, gdb_stub=True)
+    argv = h.qemu_command("xen", args.kernel, args.append, args.icount, gdb_stub=True,
+                          smp=args.smp)
     run = h.run_process(argv, log_path, DEBUG_TIMEOUT, echo=echo_to_terminal,
                         end_grace=h.BootEndRules())
     outcome = h.classify_boot(run.lines, run.exit_status, run.timed_out,

@@ -34,6 +34,9 @@ import tinypv_harness as h
 #   name      unique; prefixes the test names and names the log build/logs/<name>.log
 #   platform  "native" (QEMU TCG), "kvm", or "xen" (tinypv as Xen PV dom0, TCG)
 #   icount    True adds -icount shift=0 (TCG only: native or xen)
+#   smp       optional CPU count (default 1): QEMU -smp N, under TCG without
+#             icount with -accel tcg,thread=multi, under xen also
+#             dom0_max_vcpus=N
 #   append    kernel command line
 #   timeout   optional, seconds (default 60, or --timeout)
 #   expect_log    optional list of regexes that must each match a log line
@@ -72,7 +75,7 @@ BOOT_CONFIGS = [
      "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv inject=bogus",
      "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
                     r"^warning: platform=xen-pv refused: ",
-                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\); ignored$",
+                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|ap-hang\|ap-fault\); ignored$",
                     r"^platform: native$"]},
     # A ktest= glob that matches nothing is a run that proved nothing.
     {"name": "native-tcg-ktest-nomatch", "platform": "native", "icount": False,
@@ -116,9 +119,69 @@ BOOT_CONFIGS = [
     {"name": "native-tcg-off-corrupt-patched-site", "platform": "native",
      "icount": False, "append": "pvops=off inject=corrupt-patched-site",
      "expect_panic": r"patch: site [0-9a-f]+: no longer holds its original bytes"},
+    # SMP: every CPU comes up and runs the per-CPU checks (the smp suite),
+    # and the whole suite runs with the others idling (text patching stops
+    # them). thread=multi under TCG: the CPUs really run in parallel.
+    {"name": "native-tcg-smp2", "platform": "native", "icount": False, "smp": 2,
+     "append": "",
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$",
+                    r"^cpu 0: up \(apic id 0, the boot CPU\)$", r"^cpu 1: up \(apic id 1\)$"]},
+    {"name": "native-tcg-smp4", "platform": "native", "icount": False, "smp": 4,
+     "append": "",
+     "expect_log": [r"^cpus: 4 online \(of 4 present\)$", r"^cpu 3: up \(apic id 3\)$"]},
+    {"name": "native-kvm-smp2", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "",
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$"]},
+    {"name": "xen-pv-smp2", "platform": "xen", "icount": False, "smp": 2,
+     "append": "",
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$",
+                    r"^cpu 0: up \(vcpu 0, the boot CPU\)$", r"^cpu 1: up \(vcpu 1\)$"]},
+    # icount runs the CPUs in turn on one thread: deterministic SMP.
+    {"name": "native-tcg-icount-smp2", "platform": "native", "icount": True, "smp": 2,
+     "append": "icount",
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$"]},
+    # nosmp and maxcpus= keep CPUs off; the smp suite then skips.
+    {"name": "native-tcg-smp2-nosmp", "platform": "native", "icount": False, "smp": 2,
+     "append": "nosmp ktest=smp.*",
+     "expect_log": [r"^cpus: 1 online \(of 2 present\)$"]},
+    {"name": "native-tcg-smp4-maxcpus1", "platform": "native", "icount": False, "smp": 4,
+     "append": "maxcpus=1 ktest=smp.*",
+     "expect_log": [r"^cpus: 1 online \(of 4 present\)$"]},
+    {"name": "native-tcg-smp4-maxcpus3", "platform": "native", "icount": False, "smp": 4,
+     "append": "maxcpus=3 ktest=smp.*",
+     "expect_log": [r"^cpus: 3 online \(of 4 present\)$"]},
+    {"name": "xen-pv-smp2-maxcpus1", "platform": "xen", "icount": False, "smp": 2,
+     "append": "maxcpus=1 ktest=smp.*",
+     "expect_log": [r"^cpus: 1 online \(of 2 present\)$"]},
+    # An AP that never comes up is named, stopped, and the others carry on.
+    {"name": "native-tcg-smp3-ap-hang", "platform": "native", "icount": False, "smp": 3,
+     "append": "inject=ap-hang ktest=smp.*",
+     "expect_log": [r"^warning: cpu 1 did not come up \(apic id 1\)$",
+                    r"^cpu 1: up \(apic id 2\)$",
+                    r"^cpus: 2 online \(of 3 present\)$"]},
+    {"name": "xen-pv-smp3-ap-hang", "platform": "xen", "icount": False, "smp": 3,
+     "append": "inject=ap-hang ktest=smp.*",
+     "expect_log": [r"^warning: cpu 1 did not come up \(vcpu 1\)$",
+                    r"^cpu 1: up \(vcpu 2\)$",
+                    r"^cpus: 2 online \(of 3 present\)$"]},
+    # A fault on another CPU: the report names it; the boot is a crash.
+    {"name": "native-tcg-smp2-ap-fault", "platform": "native", "icount": False, "smp": 2,
+     "append": "inject=ap-fault",
+     "expect_log": [r"^tinypv: EXCEPTION #UD invalid opcode \(vector 6\) error 0 at [0-9a-f]+ on cpu 1$",
+                    r"^cpu 1 RSP: "],
+     "expect_panic": r"unhandled #UD invalid opcode"},
+    {"name": "xen-pv-smp2-ap-fault", "platform": "xen", "icount": False, "smp": 2,
+     "append": "inject=ap-fault",
+     "expect_log": [r"on cpu 1$", r"^cpu 1 RSP: "],
+     "expect_panic": r"unhandled #UD invalid opcode"},
+    # More CPUs than the kernel supports (NR_CPUS_MAX 16): the maximum, and a warning.
+    {"name": "native-tcg-smp18", "platform": "native", "icount": False, "smp": 18,
+     "append": "ktest=smp.*",
+     "expect_log": [r"^warning: 18 CPUs present, this kernel supports 16; starting 16$",
+                    r"^cpus: 16 online \(of 18 present\)$"]},
 ]
 
-CONFIG_KEYS = {"name", "platform", "icount", "append", "timeout",
+CONFIG_KEYS = {"name", "platform", "icount", "append", "smp", "timeout",
                "expect_log", "expect_panic", "expect_error"}
 INTERPRETERS = {"python", "python3", "sh", "bash", "env", "valgrind"}
 RESERVED_PREFIXES = ("host-", "run-", "bench-")     # other logs' names
@@ -160,7 +223,8 @@ def check_configs(configs) -> None:
             sys.exit(f"test: {where}: platform must be one of {', '.join(h.PLATFORMS)}")
         if row.get("icount") and row["platform"] == "kvm":
             sys.exit(f"test: {where}: icount needs TCG, not kvm")
-        problem = h.append_problem(row["platform"], row.get("append", ""))
+        problem = (h.smp_problem(row.get("smp", 1))
+                   or h.append_problem(row["platform"], row.get("append", "")))
         if problem:
             sys.exit(f"test: {where}: {problem}")
         seen.add(row["name"])
@@ -200,6 +264,8 @@ def host_test_names(commands) -> list[str]:
 
 def describe_config(row) -> str:
     icount = ", icount" if row.get("icount") else ""
+    if row.get("smp", 1) > 1:
+        icount += f", smp {row['smp']}"
     append = row.get("append", "")
     if len(append) > 60:
         append = append[:40] + f"...({len(append)} chars)"
@@ -241,7 +307,8 @@ def run_boot(row, kernel: Path, timeout: float, log_dir: Path) -> Report:
         return cannot_log(name, err, log_dir)
     try:
         boot = h.boot_tinypv(row["platform"], kernel, row.get("append", ""),
-                             row.get("icount", False), timeout, log_path)
+                             row.get("icount", False), timeout, log_path,
+                             smp=row.get("smp", 1))
     except (OSError, subprocess.SubprocessError) as err:
         failure = h.TestResult("boot", h.ERROR, f"cannot run QEMU or write its log: "
                                                 f"{getattr(err, 'strerror', None) or err}")

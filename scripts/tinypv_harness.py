@@ -68,6 +68,7 @@ PREFERRED_XEN_GZ = Path("/boot/xen-4.17-amd64.gz")
 
 QEMU = "qemu-system-x86_64"
 PLATFORMS = ("native", "kvm", "xen")
+MAX_SMP = 64            # QEMU's pc machine takes more; tinypv starts 16 (NR_CPUS_MAX)
 XEN_CMDLINE = "console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=64M"
 XEN_MAX_GUEST_CMDLINE = 1024    # xen.h MAX_GUEST_CMDLINE, with its NUL
 
@@ -303,28 +304,61 @@ def xen_module_arg(kernel: Path | str, append: str) -> str:
     return text.replace(",", ",,")
 
 
+def smp_problem(smp) -> str | None:
+    """None when `smp` is a CPU count QEMU and tinypv can take, else why not."""
+    if isinstance(smp, bool) or not isinstance(smp, int):
+        return f"the CPU count must be a whole number, not {smp!r}"
+    if not 1 <= smp <= MAX_SMP:
+        return f"the CPU count must be from 1 to {MAX_SMP}, not {smp}"
+    return None
+
+
+def smp_arg(text: str) -> int:
+    """argparse type for --smp: a CPU count smp_problem() accepts."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a CPU count: {text!r}") from None
+    problem = smp_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def xen_cmdline(smp: int = 1) -> str:
+    """Xen's own command line; with several CPUs dom0 gets as many vCPUs."""
+    return XEN_CMDLINE + (f" dom0_max_vcpus={smp}" if smp > 1 else "")
+
+
 def qemu_command(platform: str, kernel: Path | str, append: str = "",
                  icount: bool = False, xen_elf: Path | str | None = None,
-                 gdb_stub: bool = False) -> list[str]:
+                 gdb_stub: bool = False, smp: int = 1) -> list[str]:
     """The complete QEMU argv for one boot of tinypv on `platform`.
 
-    Raises ValueError for an unknown platform, icount under KVM, or a command
-    line append_problem() refuses.
+    smp is the number of CPUs (-smp); under TCG without icount several CPUs
+    run on parallel host threads (-accel tcg,thread=multi), under icount
+    they take turns on one (QEMU's rule, and what makes counts exact).
+    Under Xen, dom0 gets smp vCPUs (dom0_max_vcpus).
+
+    Raises ValueError for an unknown platform, icount under KVM, a CPU count
+    smp_problem() refuses, or a command line append_problem() refuses.
     """
     if platform not in PLATFORMS:
         raise ValueError(f"unknown platform {platform!r} (choose from {', '.join(PLATFORMS)})")
     if icount and platform == "kvm":
         raise ValueError("icount needs TCG; platform kvm runs under KVM")
-    problem = append_problem(platform, append)
+    problem = smp_problem(smp) or append_problem(platform, append)
     if problem:
         raise ValueError(problem)
     memory = "512" if platform == "xen" else "128"
-    cmd = [QEMU, "-m", memory, "-smp", "1", "-nographic", "-no-reboot",
+    cmd = [QEMU, "-m", memory, "-smp", str(smp), "-nographic", "-no-reboot",
            "-monitor", "none", "-display", "none", "-serial", "stdio",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
     if platform == "kvm":
         # Plain "-cpu host" fails here: "failed to set MSR 0x10a".
         cmd += ["-accel", "kvm", "-cpu", "host,-arch-capabilities"]
+    elif smp > 1 and not icount:
+        cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
     else:
         cmd += ["-accel", "tcg", "-cpu", "max"]
     if icount:
@@ -332,7 +366,7 @@ def qemu_command(platform: str, kernel: Path | str, append: str = "",
     if platform == "xen":
         cmd += ["-kernel", str(xen_elf or XEN_ELF),
                 "-initrd", xen_module_arg(kernel, append),
-                "-append", XEN_CMDLINE]
+                "-append", xen_cmdline(smp)]
     else:
         cmd += ["-kernel", str(kernel), "-append", append]
     if gdb_stub:
@@ -1324,9 +1358,9 @@ class Boot:
 
 def boot_tinypv(platform: str, kernel: Path, append: str = "", icount: bool = False,
                 timeout: float = DEFAULT_TIMEOUT, log_path: Path | None = None,
-                echo=None) -> Boot:
+                echo=None, smp: int = 1) -> Boot:
     """Boot tinypv once and classify the result (platform must be available)."""
-    argv = qemu_command(platform, kernel, append, icount)
+    argv = qemu_command(platform, kernel, append, icount, smp=smp)
     run = run_process(argv, log_path, timeout, echo=echo, end_grace=BootEndRules())
     outcome = classify_boot(run.lines, run.exit_status, run.timed_out,
                             harness_stop_ok=(platform == "xen"),

@@ -26,10 +26,12 @@ struct kernel_options {
 	bool bench;	      /* run the benchmarks instead of the tests */
 	bool notests;	      /* boot report only */
 	bool icount;	      /* rdtsc counts guest instructions (icount) */
+	bool nosmp;	      /* only the boot CPU */
+	const char *maxcpus;  /* at most this many CPUs, or NULL */
 	const char *inject;   /* "corrupt-site" (harness tests), or NULL */
 };
 
-#define CMDLINE_OPTIONS 8    /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 10   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */

@@ -20,6 +20,7 @@ extern uint32_t kvm_features;
 
 /* guest/kvm.c */
 void kvm_init(void);
+void kvm_init_cpu(void); /* an AP: its own PV EOI word */
 uint64_t kvm_pv_eoi(void);
 uint64_t kvmclock_read(void);
 void kvm_report(void);

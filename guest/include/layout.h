@@ -17,7 +17,9 @@
  *                       no other page table maps anything here.
  *
  * Low memory seen natively: 0x0-0x100000 is firmware/BIOS, the image starts
- * at KERNEL_PBASE.
+ * at KERNEL_PBASE. One page of it, AP_TRAMPOLINE_PA, receives a copy of the
+ * AP start-up trampoline (entry/ap.S) while the other CPUs are started: a
+ * start-up IPI can only point below 1 MiB, at a page boundary.
  */
 #ifndef TINYPV_LAYOUT_H
 #define TINYPV_LAYOUT_H
@@ -40,6 +42,8 @@
 #define POKE_MAX_SIZE _UL(0x200000) /* one page table: text up to 2 MiB */
 
 #define BOOT_STACK_SIZE (4 * 4096)
+
+#define AP_TRAMPOLINE_PA _UL(0x8000) /* start-up IPI vector 0x08 */
 
 /* GDT selectors of the native boot GDT (entry/pvh.S). */
 #define GDT_KERNEL_CS 0x08

@@ -44,7 +44,8 @@ uint64_t *mmu_pte(uint64_t va); /* the 4 KiB PTE mapping va, or NULL */
 uint64_t mmu_nx_bit(void);	/* PTE_NX, or 0 without NX */
 void mmu_use_nx(void);
 
-uint64_t mmu_poke_tables(void); /* native private poke tables: CR3 */
+uint64_t mmu_poke_tables(void);	      /* native private poke tables: CR3 */
+uint64_t mmu_trampoline_tables(void); /* AP start-up: + low identity */
 
 /* guest/patch_seam.c: builds the poke mapping (before any text write). */
 void patch_seam_init(void);

@@ -10,7 +10,8 @@
  *   services   printk, panic, the memory functions, a lock, the interrupt
  *              state, kernel text bounds;
  *   poking     the private writable view of kernel text (poke_enter/leave):
- *              only the CPU that entered it can see it;
+ *              only the CPU that entered it can see it; stopping the other
+ *              CPUs while text changes (others_stop/resume);
  *   layout     the per-CPU fields inline templates address through %gs;
  *   fixups     exception-fixup records (the kernel's trap code reads them).
  */
@@ -115,6 +116,15 @@ void seam_irq_restore(unsigned long flags);
  */
 uintptr_t seam_poke_enter(void);
 void seam_poke_leave(void);
+
+/*
+ * Stop every other CPU outside all patch sites (interrupts off, spinning
+ * in code that is never patched) until seam_others_resume(); on leaving,
+ * each serialises itself before it runs anything that changed. The engine
+ * brackets every text write with these. Nests; no-ops with one CPU.
+ */
+void seam_others_stop(void);
+void seam_others_resume(void);
 
 /* Make this CPU fetch the bytes just written (a serialising instruction). */
 void seam_serialise(void);

@@ -6,13 +6,22 @@
  * %gs:OFFSET, so the offsets are fixed here and checked against the
  * struct. Under Xen PV, vcpu_info lives inside struct percpu (registered
  * with VCPUOP_register_vcpu_info), which is what lets the irq ops be one
- * instruction on any CPU once SMP arrives.
+ * instruction on any CPU.
+ *
+ * There is one struct percpu per possible CPU, percpu_area[NR_CPUS_MAX]
+ * (one page each, in .bss); percpu0 is the boot CPU's. CPU numbers are
+ * dense, 0 .. smp_online - 1, in the order the CPUs came up; CPU n's area
+ * is smp_cpus[n] (smp.h), which is percpu_area[n] unless an earlier CPU
+ * failed to come up and its area was retired.
  */
 #ifndef TINYPV_PERCPU_H
 #define TINYPV_PERCPU_H
 
 /* The offsets inline pvop templates use are fixed in the patch seam. */
 #include "patch_seam.h"
+
+/* The most CPUs this kernel brings up (more present: the rest stay off). */
+#define NR_CPUS_MAX 16
 
 #ifndef __ASSEMBLER__
 #include "xen_public.h"
@@ -35,6 +44,17 @@ struct percpu {
 	volatile uint64_t ticks; /* timer interrupts taken */
 	volatile uint64_t irqs;	 /* all interrupts/upcalls taken */
 	struct fault_record fault;
+	uint32_t apic_id;	       /* native: LAPIC id; Xen: vCPU id */
+	volatile bool online;	       /* set by the CPU itself when it is up */
+	uint64_t poke_saved_cr3;       /* patch_seam.c: CR3 to go back to */
+	volatile uint64_t pv_eoi_word; /* KVM PV EOI (guest/kvm.c) */
+	uint64_t next_tick;	       /* Xen: the next one-shot deadline */
+	uint64_t stack_top;	       /* this CPU's kernel stack */
+	/* The mailbox (smp.h: smp_call_on): written by the caller. */
+	void (*volatile call_fn)(void *arg);
+	void *volatile call_arg;
+	volatile uint64_t call_seq;  /* caller: requests posted */
+	volatile uint64_t call_done; /* this CPU: requests finished */
 } __attribute__((aligned(4096)));
 
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF, "percpu");
@@ -51,7 +71,11 @@ _Static_assert(offsetof(struct percpu, vcpu_info.evtchn_upcall_mask) ==
 _Static_assert(offsetof(struct percpu, vcpu_info.arch.cr2) == PERCPU_VCPU_CR2,
 	       "percpu");
 
-extern struct percpu percpu0;
+/* One page each: Xen's vcpu_info (at 64) must not cross a page. */
+_Static_assert(sizeof(struct percpu) == 4096, "struct percpu is one page");
+
+extern struct percpu percpu_area[NR_CPUS_MAX];
+#define percpu0 (percpu_area[0])
 
 static inline struct percpu *this_cpu(void)
 {

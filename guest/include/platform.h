@@ -28,6 +28,7 @@ struct mem_range {
 };
 
 struct pvop_backend;
+struct percpu;
 
 struct boot_info {
 	const char *boot_path; /* "pvh" or "xen-pv" */
@@ -36,6 +37,7 @@ struct boot_info {
 	unsigned memmap_nr;
 	char hv_signature[13]; /* CPUID 0x40000000, "" if none */
 	uint32_t hv_max_leaf;
+	uint64_t rsdp_pa; /* PVH: the ACPI RSDP (0: not given) */
 	/* Boot patching cost (guest/main.c), in TSC ticks. */
 	uint64_t patch_check_ticks; /* patch_init(): every record checked */
 	uint64_t patch_ticks;	    /* pvop_patch_all(): the boot batch */
@@ -68,6 +70,18 @@ struct platform {
 	uint64_t (*poke_tables)(void);
 	/* Make kernel text read-only (before patching: writes use the alias). */
 	void (*protect_text)(void);
+	/*
+	 * SMP (guest/smp.c). cpus_list writes up to max CPU ids (native:
+	 * APIC ids; Xen: vCPU ids), the boot CPU's first, and returns how
+	 * many there are (0: enumeration failed, run on the boot CPU).
+	 * cpu_start starts the CPU p describes (p->apic_id, p->stack_top)
+	 * and returns false if it could not even be asked to; the CPU
+	 * itself ends in smp_ap_online().
+	 */
+	unsigned (*cpus_list)(uint32_t *ids, unsigned max);
+	bool (*cpu_start)(struct percpu *p);
+	/* A CPU that did not come up in time: make sure it never runs. */
+	void (*cpu_abandon)(struct percpu *p);
 	/* Lines for the boot report that only this platform knows. */
 	void (*report)(void);
 };

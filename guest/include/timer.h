@@ -9,6 +9,7 @@
 #ifndef TINYPV_TIMER_H
 #define TINYPV_TIMER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TICK_HZ 100
@@ -38,6 +39,10 @@ void apic_init(void);
 void native_tick_start(unsigned hz);
 uint64_t native_apic_eoi(void);
 const char *apic_mode(void);
+void apic_init_ap(void);
+uint32_t apic_id(void);
+bool apic_start_cpu(uint32_t apic_id, uint8_t vector); /* INIT-SIPI-SIPI */
+void apic_stop_cpu(uint32_t apic_id);		       /* INIT */
 
 /* TSC clock, the native clock_read(). */
 void tsc_clock_init(void);

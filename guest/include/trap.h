@@ -60,6 +60,7 @@ _Static_assert(sizeof(struct extable_entry) == 16, "extable record");
 typedef void (*irq_handler_t)(struct trap_frame *f);
 
 void trap_init_native(void);
+void trap_init_cpu(unsigned cpu); /* native: this CPU's GDT, TSS, IDT */
 void irq_register(unsigned vector, irq_handler_t fn);
 void trap_dispatch(struct trap_frame *f);
 void dump_frame(const struct trap_frame *f);

@@ -4,6 +4,7 @@
 #ifndef TINYPV_XEN_H
 #define TINYPV_XEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "xen_public.h"
@@ -20,12 +21,21 @@ uint64_t xen_poke_tables(void); /* guest/xen/poke.c */
 /* guest/xen/mmu.c: NX on every page Xen mapped for us outside text. */
 void xen_nx_outside_text(void);
 
+/* guest/xen/start.c: this vCPU's trap table and callbacks */
+void xen_traps_cpu_init(void);
+
+/* guest/xen/smp.c: the other vCPUs (struct platform SMP hooks) */
+struct percpu;
+unsigned xen_cpus_list(uint32_t *ids, unsigned max);
+bool xen_cpu_start(struct percpu *p);
+void xen_cpu_abandon(struct percpu *p);
+
 /* guest/xen/events.c */
 typedef void (*evtchn_handler_t)(evtchn_port_t port);
 void xen_events_init(void);
 void xen_evtchn_bind(evtchn_port_t port, evtchn_handler_t fn);
-evtchn_port_t xen_bind_virq(uint32_t virq);
-void xen_tick_start(unsigned hz);
+evtchn_port_t xen_bind_virq(uint32_t virq, uint32_t vcpu);
+void xen_tick_start(unsigned hz); /* this vCPU's tick */
 uint64_t xen_events_delivered(void);
 
 /* guest/xen/ops.c: C halves of the Xen pvops (called through thunks). */

@@ -5,8 +5,10 @@
  * events masked) when vcpu_info.evtchn_upcall_pending is set and the mask
  * is clear. The handler clears upcall_pending, takes the selector word
  * (which 64-port groups have news), and for each pending, unmasked port
- * clears its pending bit and calls the port's handler; it loops until
- * Xen has nothing more. Returning through the iret hypercall restores the
+ * bound to this CPU clears its pending bit and calls the port's handler;
+ * it loops until Xen has nothing more. The pending bits are shared by all
+ * vCPUs: a port of another vCPU is left alone (its owner was told through
+ * its own selector), or one vCPU would take, say, another's timer tick. Returning through the iret hypercall restores the
  * mask from the saved IF.
  *
  * The tick: VIRQ_TIMER bound to a port, Xen's default periodic timer
@@ -25,9 +27,9 @@
 #define NR_PORTS 1024
 
 static evtchn_handler_t handlers[NR_PORTS];
+static uint16_t port_cpu[NR_PORTS]; /* the CPU a port is bound to */
 static uint64_t delivered;
 static uint64_t tick_period_ns;
-static evtchn_port_t timer_port;
 
 uint64_t xen_events_delivered(void)
 {
@@ -44,7 +46,7 @@ static void clear_bit_atomic(volatile xen_ulong_t *word, unsigned bit)
 
 static void handle_port(evtchn_port_t port)
 {
-	delivered++;
+	__atomic_fetch_add(&delivered, 1, __ATOMIC_RELAXED);
 	if (port < NR_PORTS && handlers[port])
 		handlers[port](port);
 	else
@@ -70,6 +72,9 @@ static void upcall(struct trap_frame *f)
 			while (pend) {
 				unsigned b = __builtin_ctzl(pend);
 				pend &= pend - 1;
+				/* Another vCPU's port: its own upcall takes it. */
+				if (port_cpu[w * 64 + b] != this_cpu()->cpu)
+					continue;
 				clear_bit_atomic(&xen_shared->evtchn_pending[w],
 						 b);
 				handle_port(w * 64 + b);
@@ -78,18 +83,20 @@ static void upcall(struct trap_frame *f)
 	}
 }
 
+/* Handle port on this CPU (the one its event was bound to deliver to). */
 void xen_evtchn_bind(evtchn_port_t port, evtchn_handler_t fn)
 {
 	BUG_ON(port >= NR_PORTS);
+	port_cpu[port] = (uint16_t)this_cpu()->cpu;
 	handlers[port] = fn;
 	/* Xen's unmask re-raises an event that arrived while masked. */
 	struct evtchn_unmask unmask = {.port = port};
 	HYPERVISOR_event_channel_op(EVTCHNOP_unmask, &unmask);
 }
 
-evtchn_port_t xen_bind_virq(uint32_t virq)
+evtchn_port_t xen_bind_virq(uint32_t virq, uint32_t vcpu)
 {
-	struct evtchn_bind_virq b = {.virq = virq, .vcpu = 0};
+	struct evtchn_bind_virq b = {.virq = virq, .vcpu = vcpu};
 	if (HYPERVISOR_event_channel_op(EVTCHNOP_bind_virq, &b))
 		panic("xen: cannot bind VIRQ %u", virq);
 	return b.port;
@@ -105,27 +112,33 @@ static uint64_t system_time_now(void)
 	return pvclock_read_system(&this_cpu()->vcpu_info.time);
 }
 
-static uint64_t next_tick;
-
-/* Re-arm on the period grid, so upcall latency does not stretch it. */
+/*
+ * Re-arm on the period grid, so upcall latency does not stretch it. Each
+ * vCPU has its own VIRQ_TIMER port, its own deadline and set_timer_op
+ * (which arms the calling vCPU's timer).
+ */
 static void timer_event(evtchn_port_t port)
 {
+	struct percpu *p = this_cpu();
 	(void)port;
 	tick_handler_common();
 	uint64_t now = system_time_now();
-	next_tick += tick_period_ns;
-	if ((int64_t)(next_tick - now) <= 0)
-		next_tick = now + tick_period_ns;
-	HYPERVISOR_set_timer_op(next_tick);
+	p->next_tick += tick_period_ns;
+	if ((int64_t)(p->next_tick - now) <= 0)
+		p->next_tick = now + tick_period_ns;
+	HYPERVISOR_set_timer_op(p->next_tick);
 }
 
+/* This vCPU's tick (the boot vCPU through tick_start, APs themselves). */
 void xen_tick_start(unsigned hz)
 {
+	struct percpu *p = this_cpu();
+
 	tick_period_ns = 1000000000ULL / hz;
 	/* Xen may run a default periodic timer; we want our one-shots. */
-	HYPERVISOR_vcpu_op(VCPUOP_stop_periodic_timer, 0, NULL);
-	timer_port = xen_bind_virq(VIRQ_TIMER);
-	xen_evtchn_bind(timer_port, timer_event);
-	next_tick = system_time_now() + tick_period_ns;
-	HYPERVISOR_set_timer_op(next_tick);
+	HYPERVISOR_vcpu_op(VCPUOP_stop_periodic_timer, (int)p->apic_id, NULL);
+	evtchn_port_t port = xen_bind_virq(VIRQ_TIMER, p->apic_id);
+	xen_evtchn_bind(port, timer_event);
+	p->next_tick = system_time_now() + tick_period_ns;
+	HYPERVISOR_set_timer_op(p->next_tick);
 }

@@ -116,10 +116,14 @@ static void map_shared_info(void)
 	xen_shared = (struct shared_info *)shared_info_page;
 }
 
-/* Exceptions 0-31 go to the same stubs as natively (after rcx/r11). */
-static void xen_traps_init(void)
+/*
+ * Exceptions 0-31 go to the same stubs as natively (after rcx/r11). The
+ * trap table and callbacks are per vCPU in Xen: every vCPU installs them
+ * (the boot vCPU here, the others in xen_ap_main).
+ */
+void xen_traps_cpu_init(void)
 {
-	static struct trap_info table[33];
+	static struct trap_info table[33]; /* ends with a zero entry */
 	int n = 0;
 
 	for (int v = 0; v < 32; v++) {
@@ -131,7 +135,6 @@ static void xen_traps_init(void)
 		table[n].address = (unsigned long)xen_trap_stubs + 16 * v;
 		n++;
 	}
-	table[n] = (struct trap_info){0};
 	if (HYPERVISOR_set_trap_table(table))
 		panic("xen: set_trap_table refused");
 
@@ -177,7 +180,7 @@ static void xen_memory_init(void)
 static void xen_platform_init(void)
 {
 	xen_memory_init();
-	xen_traps_init();
+	xen_traps_cpu_init();
 	xen_events_init();
 	xen_clock_init();
 }
@@ -267,6 +270,9 @@ const struct platform platform_xen_pv = {
     .alias_unmap = xen_alias_unmap,
     .poke_tables = xen_poke_tables,
     .protect_text = xen_protect_text,
+    .cpus_list = xen_cpus_list,
+    .cpu_start = xen_cpu_start,
+    .cpu_abandon = xen_cpu_abandon,
     .report = xen_report,
 };
 

@@ -176,7 +176,7 @@ void patch_finish(void);
 void text_poke(void *addr, const void *src, unsigned len);
 
 /* ---- the fast path of patch_queue(); nothing else should touch these ---- */
-#define PATCH_QUEUE_MAX 256
+#define PATCH_QUEUE_MAX 1024
 struct patch_queued {
 	uintptr_t at;	      /* the site's first byte */
 	const uint8_t *bytes; /* its state's staged bytes */

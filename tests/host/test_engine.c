@@ -30,7 +30,7 @@
 
 /* ---- the fake kernel: text, records, state (linker symbols) ---- */
 
-#define NREC 300 /* more than PATCH_QUEUE_MAX: a pass needs two batches */
+#define NREC (PATCH_QUEUE_MAX + 44) /* a pass needs two batches */
 #define STRIDE 32
 #define TEXT_SIZE (NREC * STRIDE + 2 * PATCH_MAX_LEN)
 
@@ -135,6 +135,20 @@ void seam_poke_leave(void)
 
 void seam_serialise(void)
 {
+}
+
+/* One CPU here: nobody to stop, but the calls must pair up. */
+static int others_stopped;
+
+void seam_others_stop(void)
+{
+	if (others_stopped++)
+		panic("seam_others_stop: nested");
+}
+
+void seam_others_resume(void)
+{
+	others_stopped--;
 }
 
 /* Runs fn; returns the panic message if it panicked, else NULL. */
@@ -318,6 +332,7 @@ static void passes(void)
 	KTAP_CHECK(!sites_off_plan(), "%u sites differ from the inline plan",
 		   sites_off_plan());
 	KTAP_CHECK(poke_depth == 0, "poke mapping left entered");
+	KTAP_CHECK(others_stopped == 0, "other CPUs left stopped");
 	w0 = patch_stats.writes;
 	KTAP_CHECK(!panics(pass_inline), "second pass: %s", panic_msg);
 	KTAP_CHECK(patch_stats.writes == w0, "second pass wrote %lu times",

@@ -18,6 +18,7 @@ KTAP v1 line, one nested suite per TestCase class.  Exit status 0 when all
 tests pass.  Run: python3 tests/host/test_harness.py
 """
 
+import argparse
 import contextlib
 import gzip
 import importlib.util
@@ -242,7 +243,7 @@ def child_env() -> dict:
     """The environment for a nested make: none of the outer make's flags."""
     env = dict(os.environ)
     for key in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "TINYPV_APPEND",
-                "TINYPV_PLATFORM"):
+                "TINYPV_PLATFORM", "TINYPV_SMP"):
         env.pop(key, None)
     return env
 
@@ -708,6 +709,43 @@ class QemuCommandTest(unittest.TestCase):
         self.assert_has(cmd, "-icount", "shift=0")
         self.assert_has(cmd, "-s", "-S")
 
+    def test_one_cpu_by_default(self):
+        cmd = h.qemu_command("native", "k.elf")
+        self.assert_has(cmd, "-smp", "1")
+        self.assert_has(cmd, "-accel", "tcg", "-cpu")
+        self.assertEqual(h.qemu_command("xen", "k.elf")[-1], h.XEN_CMDLINE)
+
+    def test_smp_under_tcg_runs_cpus_in_parallel(self):
+        cmd = h.qemu_command("native", "k.elf", smp=4)
+        self.assert_has(cmd, "-smp", "4")
+        self.assert_has(cmd, "-accel", "tcg,thread=multi", "-cpu", "max")
+
+    def test_smp_with_icount_stays_single_threaded(self):
+        cmd = h.qemu_command("native", "k.elf", icount=True, smp=2)
+        self.assert_has(cmd, "-smp", "2")
+        self.assert_has(cmd, "-accel", "tcg", "-cpu", "max")
+        self.assertNotIn("tcg,thread=multi", cmd)
+
+    def test_smp_under_kvm(self):
+        cmd = h.qemu_command("kvm", "k.elf", smp=2)
+        self.assert_has(cmd, "-smp", "2")
+        self.assert_has(cmd, "-accel", "kvm", "-cpu", "host,-arch-capabilities")
+
+    def test_smp_under_xen_gives_dom0_the_vcpus(self):
+        cmd = h.qemu_command("xen", "k.elf", smp=4)
+        self.assert_has(cmd, "-smp", "4")
+        self.assertEqual(cmd[cmd.index("-append") + 1],
+                         h.XEN_CMDLINE + " dom0_max_vcpus=4")
+
+    def test_smp_count_is_checked(self):
+        for bad in (0, -1, h.MAX_SMP + 1, "2", 2.0, True):
+            with self.assertRaisesRegex(ValueError, "CPU count"):
+                h.qemu_command("native", "k.elf", smp=bad)
+        self.assertEqual(h.smp_arg("8"), 8)
+        for bad in ("", "x", "0", "2.5", "-3"):
+            with self.assertRaises(argparse.ArgumentTypeError):
+                h.smp_arg(bad)
+
     def test_icount_needs_tcg(self):
         with self.assertRaises(ValueError):
             h.qemu_command("kvm", "k.elf", icount=True)
@@ -1071,6 +1109,22 @@ class ScriptArgumentTest(TempDirTest):
             with self.assertRaises(SystemExit):
                 run_script.parse_args([])
 
+    def test_run_reads_smp_from_the_environment(self):
+        os.environ.pop("TINYPV_SMP", None)
+        self.assertEqual(run_script.parse_args([]).smp, 1)
+        os.environ["TINYPV_SMP"] = ""
+        self.assertEqual(run_script.parse_args([]).smp, 1)
+        os.environ["TINYPV_SMP"] = "4"
+        self.assertEqual(run_script.parse_args([]).smp, 4)
+        self.assertEqual(run_script.parse_args(["--smp", "2"]).smp, 2)
+        for bad in ("4; touch F", "0", "x", "2.0", str(h.MAX_SMP + 1)):
+            with self.subTest(value=bad):
+                os.environ["TINYPV_SMP"] = bad
+                with contextlib.redirect_stderr(io.StringIO()):
+                    with self.assertRaises(SystemExit) as stop:
+                        run_script.parse_args([])
+                self.assertEqual(stop.exception.code, 2)
+
     def test_run_refuses_a_command_line_xen_would_cut(self):
         code, out, _ = capture(run_script.main, ["--platform", "xen", "--append", "k" * 1100,
                                                  "--log-dir", str(self.dir)])
@@ -1147,6 +1201,7 @@ class MakefileTest(TempDirTest):
     FAKE_PYTHON = """#!/bin/sh
 printf '%s\\n' "$TINYPV_PLATFORM" > "$FAKE_OUT.platform"
 printf '%s\\n' "$TINYPV_APPEND" > "$FAKE_OUT.append"
+printf '%s\\n' "$TINYPV_SMP" > "$FAKE_OUT.smp"
 printf '%s\\n' "$*" > "$FAKE_OUT.argv"
 """
 
@@ -1175,13 +1230,16 @@ printf '%s\\n' "$*" > "$FAKE_OUT.argv"
                 with self.subTest(target=target, payload=payload):
                     done = self.make("-s", target, "-o", "deps-run", "-o", "build/tinypv.elf",
                                      f"PYTHON={fake_python}", f"APPEND={payload}",
-                                     f"PLATFORM=native; touch {marker}9", env=env)
+                                     f"PLATFORM=native; touch {marker}9",
+                                     f"SMP=2; touch {marker}8", env=env)
                     self.assertEqual(done.returncode, 0, done.stderr)
                     self.assertEqual(list(self.dir.glob("ran*")), [])
                     append = (self.dir / "out.append").read_text().rstrip("\n")
                     self.assertEqual(append, payload.replace("$$", "$"))
                     self.assertEqual((self.dir / "out.platform").read_text(),
                                      f"native; touch {marker}9\n")
+                    self.assertEqual((self.dir / "out.smp").read_text(),
+                                     f"2; touch {marker}8\n")
 
     def test_deleting_a_source_relinks(self):
         if not Path("/usr/include/xen/xen.h").is_file():

@@ -1,0 +1,290 @@
+/*
+ * smp.c - bringing up the other CPUs, the per-CPU mailbox, stopping the
+ * other CPUs for text writes (smp.h). Platform-neutral: the platform lists
+ * and starts CPUs (struct platform: cpus_list, cpu_start).
+ */
+#include "smp.h"
+#include "cmdline.h"
+#include "kernel.h"
+#include "platform.h"
+#include "pvops.h"
+#include "timer.h"
+
+unsigned smp_online = 1;
+unsigned smp_present = 1;
+struct percpu *smp_cpus[NR_CPUS_MAX] = {&percpu0};
+
+static uint8_t ap_stacks[NR_CPUS_MAX][AP_STACK_SIZE]
+    __attribute__((aligned(4096)));
+
+/* How many CPUs the options allow: nosmp = 1; maxcpus=N; else all. */
+static unsigned cpu_limit(void)
+{
+	unsigned long n = 0;
+	const char *s = opts.maxcpus;
+
+	if (opts.nosmp)
+		return 1;
+	if (!s)
+		return NR_CPUS_MAX;
+	for (; *s >= '0' && *s <= '9' && n < 1000; s++)
+		n = n * 10 + (*s - '0');
+	if (*s || !n) {
+		printk("warning: maxcpus=%s is not a number from 1; ignored\n",
+		       opts.maxcpus);
+		return NR_CPUS_MAX;
+	}
+	return n < NR_CPUS_MAX ? (unsigned)n : NR_CPUS_MAX;
+}
+
+static bool wait_online(struct percpu *p)
+{
+	uint64_t end = clock_read() + SMP_START_TIMEOUT_NS;
+
+	while (!READ_ONCE(p->online))
+		if (clock_read() > end)
+			return false;
+		else
+			asm volatile("pause");
+	return true;
+}
+
+/* What a CPU's platform id is called in messages. */
+static const char *id_kind(void)
+{
+	return platform->id == PLATFORM_XEN_PV ? "vcpu" : "apic id";
+}
+
+/* inject=ap-hang: the first AP stops before it is up, for good. */
+static volatile bool inject_never;
+
+static bool inject_hang(void)
+{
+	static bool done;
+
+	if (!opts.inject || strcmp(opts.inject, "ap-hang") || done)
+		return false;
+	done = true;
+	return true;
+}
+
+/* inject=ap-fault: the last CPU takes an exception its report must name. */
+static void inject_fault(void *arg)
+{
+	(void)arg;
+	asm volatile("ud2");
+}
+
+void smp_boot(void)
+{
+	uint32_t ids[NR_CPUS_MAX];
+	unsigned limit = cpu_limit();
+	unsigned n =
+	    platform->cpus_list ? platform->cpus_list(ids, NR_CPUS_MAX) : 0;
+
+	percpu0.online = true;
+	if (n)
+		percpu0.apic_id = ids[0];
+	printk("cpu 0: up (%s %u, the boot CPU)\n", id_kind(), percpu0.apic_id);
+	if (!n)
+		return; /* the platform said why */
+	smp_present = n;
+	if (n > NR_CPUS_MAX)
+		printk("warning: %u CPUs present, this kernel supports %u; "
+		       "starting %u\n",
+		       n, NR_CPUS_MAX, MIN(limit, NR_CPUS_MAX));
+	unsigned want = MIN(MIN(n, limit), NR_CPUS_MAX);
+	for (unsigned i = 1, area = 1; i < want && area < NR_CPUS_MAX; i++) {
+		struct percpu *p = &percpu_area[area];
+		p->self = p;
+		p->cpu = smp_online;
+		p->apic_id = ids[i];
+		p->stack_top = (uint64_t)ap_stacks[area] + AP_STACK_SIZE;
+		area++;
+		if (!platform->cpu_start(p) || !wait_online(p)) {
+			printk("warning: cpu %lu did not come up (%s %u)\n",
+			       p->cpu, id_kind(), ids[i]);
+			/*
+			 * Stop it; its area and stack are never reused
+			 * (under Xen its vcpu_info stays registered there).
+			 */
+			platform->cpu_abandon(p);
+			p->cpu = ~0UL;
+			continue;
+		}
+		smp_cpus[smp_online++] = p;
+	}
+	if (opts.inject && !strcmp(opts.inject, "ap-fault") && smp_online > 1)
+		smp_call_on(smp_online - 1, inject_fault, NULL,
+			    SMP_CALL_TIMEOUT_NS);
+}
+
+void smp_report(void)
+{
+	printk("cpus: %u online (of %u present)\n", smp_online, smp_present);
+}
+
+/* ---- the mailbox ---- */
+
+static void ap_run_mail(struct percpu *p)
+{
+	uint64_t seq = __atomic_load_n(&p->call_seq, __ATOMIC_ACQUIRE);
+
+	if (seq == p->call_done)
+		return;
+	p->call_fn(p->call_arg);
+	__atomic_store_n(&p->call_done, seq, __ATOMIC_RELEASE);
+}
+
+static __attribute__((noreturn)) void smp_ap_idle(struct percpu *p)
+{
+	for (;;) {
+		irq_disable();
+		if (READ_ONCE(p->call_seq) != READ_ONCE(p->call_done)) {
+			ap_run_mail(p);
+			continue;
+		}
+		safe_halt(); /* interrupts on; the tick wakes us */
+	}
+}
+
+void smp_ap_online(struct percpu *p)
+{
+	if (inject_hang())
+		while (!inject_never)
+			asm volatile("pause");
+	printk("cpu %lu: up (%s %u)\n", p->cpu, id_kind(), p->apic_id);
+	__atomic_store_n(&p->online, true, __ATOMIC_RELEASE);
+	smp_ap_idle(p);
+}
+
+/* A mailbox frees up once its CPU has finished the last request. */
+static bool wait_free(struct percpu *p, uint64_t timeout_ns)
+{
+	uint64_t end = clock_read() + timeout_ns;
+
+	while (READ_ONCE(p->call_seq) != READ_ONCE(p->call_done)) {
+		if (clock_read() > end)
+			return false;
+		asm volatile("pause");
+	}
+	return true;
+}
+
+static bool post(struct percpu *p, void (*fn)(void *), void *arg, uint64_t *seq)
+{
+	if (READ_ONCE(p->call_seq) != READ_ONCE(p->call_done))
+		return false; /* a request that timed out is still running */
+	p->call_fn = fn;
+	p->call_arg = arg;
+	*seq = p->call_seq + 1;
+	__atomic_store_n(&p->call_seq, *seq, __ATOMIC_RELEASE);
+	return true;
+}
+
+static bool wait_done(struct percpu *p, uint64_t seq, uint64_t timeout_ns)
+{
+	uint64_t end = clock_read() + timeout_ns;
+
+	while (__atomic_load_n(&p->call_done, __ATOMIC_ACQUIRE) != seq) {
+		if (clock_read() > end)
+			return false;
+		asm volatile("pause");
+	}
+	return true;
+}
+
+bool smp_call_on(unsigned cpu, void (*fn)(void *), void *arg,
+		 uint64_t timeout_ns)
+{
+	uint64_t seq;
+
+	if (cpu == smp_cpu()) {
+		unsigned long fl = irq_save();
+		fn(arg);
+		irq_restore(fl);
+		return true;
+	}
+	if (cpu >= smp_online)
+		return false;
+	struct percpu *p = smp_cpus[cpu];
+	return post(p, fn, arg, &seq) && wait_done(p, seq, timeout_ns);
+}
+
+/* ---- stopping the others while text is written ---- */
+
+static volatile uint64_t park_gen;
+static volatile unsigned parked;
+static unsigned stop_depth;
+struct smp_stop_stats smp_stop_stats;
+
+/*
+ * The parked loop: no pvop or other patch site may run here, since text
+ * changes meanwhile, and leaving must serialise this CPU before it runs
+ * any byte that changed. cpuid (raw: the cpuid pvop is itself a site)
+ * does both; the build-time checker allows raw instructions in smp_parked_*.
+ */
+static void __attribute__((noinline)) smp_parked_loop(void *arg)
+{
+	uint64_t gen = (uint64_t)arg;
+	uint32_t a = 0, b, c = 0, d;
+
+	__atomic_fetch_add(&parked, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&park_gen, __ATOMIC_ACQUIRE) == gen)
+		asm volatile("pause");
+	asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d)::"memory");
+}
+
+void smp_stop_others(void)
+{
+	unsigned me = smp_cpu();
+	uint64_t seq;
+
+	if (smp_online == 1 || stop_depth++)
+		return;
+	parked = 0;
+	unsigned want = 0;
+	for (unsigned i = 0; i < smp_online; i++) {
+		if (i == me)
+			continue;
+		/* It may still be leaving the last stop. */
+		if (!wait_free(smp_cpus[i], SMP_CALL_TIMEOUT_NS) ||
+		    !post(smp_cpus[i], smp_parked_loop,
+			  (void *)(uint64_t)park_gen, &seq))
+			panic("smp: cpu %u is busy and cannot stop for a text "
+			      "write",
+			      i);
+		want++;
+	}
+	uint64_t t0 = clock_read(), end = t0 + SMP_CALL_TIMEOUT_NS;
+	while (__atomic_load_n(&parked, __ATOMIC_ACQUIRE) != want) {
+		if (clock_read() > end)
+			panic("smp: %u of %u CPUs stopped for a text write in "
+			      "time",
+			      parked, want);
+		asm volatile("pause");
+	}
+	smp_stop_stats.rounds++;
+	smp_stop_stats.last_parked = want;
+	smp_stop_stats.wait_ns += clock_read() - t0;
+}
+
+/*
+ * Let them go, and wait until each has left its loop (its mailbox is free
+ * again), so that a request right after a text write finds it ready. Under
+ * -icount the CPUs take turns on one thread: without this wait the writer
+ * would go on before the others had run at all.
+ */
+void smp_resume_others(void)
+{
+	unsigned me = smp_cpu();
+
+	if (smp_online == 1 || --stop_depth)
+		return;
+	__atomic_fetch_add(&park_gen, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < smp_online; i++)
+		if (i != me && !wait_free(smp_cpus[i], SMP_CALL_TIMEOUT_NS))
+			printk("warning: smp: cpu %u did not leave its stop "
+			       "after a text write\n",
+			       i);
+}
