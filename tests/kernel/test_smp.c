@@ -127,12 +127,14 @@ KTEST(smp, irq_flag_pvops_on_each_cpu)
  * give or take a skew: 1 ms natively and on KVM (one TSC, or the boot
  * vCPU's kvmclock). Xen PV reads each vCPU's own vcpu_time_info, which Xen
  * extrapolates per physical CPU; under QEMU TCG with 8 vCPUs on this
- * 2-core host they were seen 3 ms apart, so Xen gets 10 ms.
+ * 2-core host they were seen 3 ms apart, and 16 ms apart with both host
+ * cores busy with other work, so Xen gets 50 ms: still far below any
+ * error of a wrong base or scale, which is what this test is for.
  */
 KTEST(smp, clock_agrees_on_each_cpu)
 {
 	uint64_t skew =
-	    platform->id == PLATFORM_XEN_PV ? 10000000ULL : 1000000ULL;
+	    platform->id == PLATFORM_XEN_PV ? 50000000ULL : 1000000ULL;
 
 	NEED_TWO(t);
 	for (unsigned i = 0; i < smp_online; i++) {
