@@ -20,9 +20,10 @@
  * to vanish), switches to the kernel's page tables (no identity map from
  * here on), points MSR_GS_BASE at the AP's struct percpu and calls
  * ap_main_native(percpu). Interrupts stay off throughout; the IDT is
- * loaded in C (trap_init_cpu), so a fault before that is a triple fault,
- * which QEMU turns into a reset of the whole machine (with -no-reboot:
- * QEMU exits, and the harness reports a guest reset, not a hang).
+ * loaded first thing in C (trap_init_cpu), so a fault in the few
+ * instructions before that is a triple fault, which QEMU turns into a
+ * reset of the whole machine (with -no-reboot: QEMU exits, and the harness
+ * reports a guest reset, not a hang).
  *
  * Xen PV: xen_ap_start is where VCPUOP_initialise points a new vCPU: the
  * context Xen loads already has the stack, %rdi = percpu and the GS base.
@@ -45,8 +46,9 @@ GLOBAL(ap_trampoline)
 	mov	%cs, %ax
 	mov	%ax, %ds
 	lgdtl	(tr_gdt_ptr - ap_trampoline)
-	mov	%cr0, %eax
-	or	$1, %eax			/* PE */
+	/* An explicit CR0, not INIT's: that one has CD and NW set, which
+	 * would leave the AP running uncached on real hardware. */
+	mov	$1, %eax			/* PE */
 	mov	%eax, %cr0
 	ljmpl	$TR_CS32, $TR(tr_32)
 

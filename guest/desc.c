@@ -90,6 +90,12 @@ void trap_init_cpu(unsigned cpu)
 	struct cpu_desc *d = &descs[cpu];
 	uint64_t base = (uint64_t)&d->tss;
 
+	/*
+	 * The shared IDT first: from here a fault on this CPU is reported
+	 * (naming it) instead of resetting the machine. Only the IST vectors
+	 * (#DF, NMI) need the TSS loaded below.
+	 */
+	desc_load_idt(idt, sizeof(idt) - 1);
 	memcpy(d->gdt, boot_gdt, sizeof(boot_gdt));
 	d->tss.ist[0] = (uint64_t)ist_stack[cpu][0] + sizeof(ist_stack[0][0]);
 	d->tss.ist[1] = (uint64_t)ist_stack[cpu][1] + sizeof(ist_stack[0][1]);
@@ -99,7 +105,6 @@ void trap_init_cpu(unsigned cpu)
 	d->gdt[GDT_TSS / 8 + 1] = base >> 32;
 	desc_load_gdt(d->gdt, sizeof(d->gdt) - 1);
 	desc_load_tr(GDT_TSS);
-	desc_load_idt(idt, sizeof(idt) - 1);
 }
 
 void trap_init_native(void)

@@ -205,7 +205,12 @@ bool smp_call_on(unsigned cpu, void (*fn)(void *), void *arg,
 		irq_restore(fl);
 		return true;
 	}
-	if (cpu >= smp_online)
+	/*
+	 * Only APs poll a mailbox (CPU 0 never idles in smp_ap_idle), and
+	 * only CPU 0 posts: two posters could race for one mailbox. Refuse
+	 * both now rather than lose a request; IPIs will lift the limits.
+	 */
+	if (cpu >= smp_online || cpu == 0 || smp_cpu() != 0)
 		return false;
 	struct percpu *p = smp_cpus[cpu];
 	return post(p, fn, arg, &seq) && wait_done(p, seq, timeout_ns);
@@ -242,6 +247,12 @@ void smp_stop_others(void)
 
 	if (smp_online == 1 || stop_depth++)
 		return;
+	/* The others are parked through their mailboxes, which only CPU 0
+	 * may post to (smp_call_on): text is written by CPU 0 only. */
+	if (me != 0)
+		panic("smp: cpu %u tried to write text; only cpu 0 may while "
+		      "other CPUs are online",
+		      me);
 	parked = 0;
 	unsigned want = 0;
 	for (unsigned i = 0; i < smp_online; i++) {

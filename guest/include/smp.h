@@ -57,7 +57,12 @@ static inline unsigned smp_cpu(void)
 void smp_boot(void);
 void smp_report(void);
 
-/* Run fn(arg) on cpu and wait for it, at most timeout_ns; false if not. */
+/*
+ * Run fn(arg) on cpu and wait for it, at most timeout_ns; false if not (or
+ * if called from an AP or for CPU 0: only CPU 0 posts and only APs poll,
+ * doc/patching.md). After a timeout fn may still run later: arg must
+ * outlive the call (static data, not the caller's stack frame).
+ */
 bool smp_call_on(unsigned cpu, void (*fn)(void *arg), void *arg,
 		 uint64_t timeout_ns);
 

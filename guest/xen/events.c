@@ -27,7 +27,11 @@
 #define NR_PORTS 1024
 
 static evtchn_handler_t handlers[NR_PORTS];
-static uint16_t port_cpu[NR_PORTS]; /* the CPU a port is bound to */
+/*
+ * The vCPU a port is bound to (its Xen id, struct percpu apic_id; not the
+ * CPU number, which the next vCPU reuses when one fails to come up).
+ */
+static uint16_t port_vcpu[NR_PORTS];
 static uint64_t delivered;
 static uint64_t tick_period_ns;
 
@@ -73,7 +77,8 @@ static void upcall(struct trap_frame *f)
 				unsigned b = __builtin_ctzl(pend);
 				pend &= pend - 1;
 				/* Another vCPU's port: its own upcall takes it. */
-				if (port_cpu[w * 64 + b] != this_cpu()->cpu)
+				if (port_vcpu[w * 64 + b] !=
+				    this_cpu()->apic_id)
 					continue;
 				clear_bit_atomic(&xen_shared->evtchn_pending[w],
 						 b);
@@ -87,7 +92,7 @@ static void upcall(struct trap_frame *f)
 void xen_evtchn_bind(evtchn_port_t port, evtchn_handler_t fn)
 {
 	BUG_ON(port >= NR_PORTS);
-	port_cpu[port] = (uint16_t)this_cpu()->cpu;
+	port_vcpu[port] = (uint16_t)this_cpu()->apic_id;
 	handlers[port] = fn;
 	/* Xen's unmask re-raises an event that arrived while masked. */
 	struct evtchn_unmask unmask = {.port = port};

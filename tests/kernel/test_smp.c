@@ -63,11 +63,16 @@ static void check_self(void *arg)
 	c->clock1 = clock_read();
 }
 
+/* The check runs on static data: after a timeout it may still run. */
+static struct cpu_check run_slot;
+
 static bool run_on(struct ktest_ctx *t, unsigned cpu, struct cpu_check *c)
 {
-	*c = (struct cpu_check){0};
-	if (smp_call_on(cpu, check_self, c, SMP_CALL_TIMEOUT_NS))
+	run_slot = (struct cpu_check){0};
+	if (smp_call_on(cpu, check_self, &run_slot, SMP_CALL_TIMEOUT_NS)) {
+		*c = run_slot;
 		return true;
+	}
 	ktest_fail(t, __FILE__, __LINE__, "cpu %u did not run the check", cpu);
 	return false;
 }
@@ -210,6 +215,25 @@ KTEST(smp, call_times_out_and_mailbox_stays_busy)
 		asm volatile("pause");
 	KT_EXPECT(t, run_on(t, cpu, &c) && c.cpu == cpu,
 		  "cpu %u did not take requests again", cpu);
+}
+
+/* From an AP: a call to CPU 0 and a text write must both be refused. */
+static volatile int ap_call_result = -1;
+
+static void ap_calls_cpu0(void *arg)
+{
+	(void)arg;
+	ap_call_result = smp_call_on(0, check_self, &run_slot, 1000000);
+}
+
+KTEST(smp, only_cpu0_posts)
+{
+	NEED_TWO(t);
+	ap_call_result = -1;
+	KT_ASSERT(t, smp_call_on(1, ap_calls_cpu0, NULL, SMP_CALL_TIMEOUT_NS),
+		  "cpu 1 did not run the call");
+	KT_EXPECT(t, ap_call_result == 0,
+		  "cpu 1's call to cpu 0 was not refused (%d)", ap_call_result);
 }
 
 KTEST(smp, call_on_self_and_offline_cpus)
