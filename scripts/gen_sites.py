@@ -20,7 +20,8 @@ CALLS = [
     "io_delay();", "sink += read_msr((uint32_t)sink);",
     "write_msr((uint32_t)sink, sink);",
     "sink += cpuid((uint32_t)sink, 0).eax;", "apic_eoi();",
-    "sink += clock_read();",
+    "sink += clock_read();", "send_ipi((unsigned)sink, 0x41);",
+    "send_ipi_mask(sink, 0x41);", "flush_tlb_others(sink, sink);",
 ]
 
 
