@@ -27,6 +27,8 @@ const char *const pvop_names[PVOP_NR] = {
     [PVOP_SEND_IPI] = "send_ipi",
     [PVOP_SEND_IPI_MASK] = "send_ipi_mask",
     [PVOP_FLUSH_TLB_OTHERS] = "flush_tlb_others",
+    [PVOP_LOCK_WAIT] = "lock_wait",
+    [PVOP_LOCK_KICK] = "lock_kick",
 };
 
 const uint8_t pvop_slots[PVOP_NR] = {
@@ -49,6 +51,8 @@ const uint8_t pvop_slots[PVOP_NR] = {
     [PVOP_SEND_IPI] = PVOP_SLOT_SEND_IPI,
     [PVOP_SEND_IPI_MASK] = PVOP_SLOT_SEND_IPI_MASK,
     [PVOP_FLUSH_TLB_OTHERS] = PVOP_SLOT_FLUSH_TLB_OTHERS,
+    [PVOP_LOCK_WAIT] = PVOP_SLOT_LOCK_WAIT,
+    [PVOP_LOCK_KICK] = PVOP_SLOT_LOCK_KICK,
 };
 
 const uint16_t pvop_clobbers[PVOP_NR] = {
@@ -71,6 +75,8 @@ const uint16_t pvop_clobbers[PVOP_NR] = {
     [PVOP_SEND_IPI] = PVOP_CLOB_SEND_IPI,
     [PVOP_SEND_IPI_MASK] = PVOP_CLOB_SEND_IPI_MASK,
     [PVOP_FLUSH_TLB_OTHERS] = PVOP_CLOB_FLUSH_TLB_OTHERS,
+    [PVOP_LOCK_WAIT] = PVOP_CLOB_LOCK_WAIT,
+    [PVOP_LOCK_KICK] = PVOP_CLOB_LOCK_KICK,
 };
 
 const char *const pvop_kind_names[PVOP_KIND_NR] = {
@@ -105,5 +111,7 @@ struct pv_ops pv_ops = {
 	    [PVOP_SEND_IPI] = (void *)native_send_ipi_thunk,
 	    [PVOP_SEND_IPI_MASK] = (void *)native_send_ipi_mask_thunk,
 	    [PVOP_FLUSH_TLB_OTHERS] = (void *)native_flush_tlb_others_thunk,
+	    [PVOP_LOCK_WAIT] = (void *)native_lock_wait_thunk,
+	    [PVOP_LOCK_KICK] = (void *)pvstub_nothing,
 	},
 };

@@ -34,6 +34,8 @@ struct fault_record {
 	uint64_t vector, error, rip, cr2;
 };
 
+struct spinlock;
+
 struct percpu {
 	struct percpu *self;
 	uint64_t cpu;
@@ -62,6 +64,10 @@ struct percpu {
 	/* Native flush_tlb_others: the request this CPU is asked to do. */
 	volatile uint64_t tlb_va;
 	volatile uint64_t tlb_seq, tlb_done;
+	/* The spinlock slow path (spinlock.h): what this CPU waits for. */
+	struct spinlock *volatile lock_waiting;
+	uint32_t lock_ticket;
+	uint32_t lock_port; /* Xen: its masked port for lock_kick */
 } __attribute__((aligned(4096)));
 
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF, "percpu");

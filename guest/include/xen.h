@@ -40,6 +40,8 @@ uint64_t xen_events_delivered(void);
 void xen_ipi_init_cpu(struct percpu *p); /* this vCPU's IPI ports */
 uint64_t xen_send_ipi(uint64_t arg);
 uint64_t xen_send_ipi_mask(uint64_t arg);
+uint64_t xen_lock_wait(const volatile uint32_t *ptr, uint64_t val);
+uint64_t xen_lock_kick(uint64_t cpu);
 
 /* guest/xen/ops.c: C halves of the Xen pvops (called through thunks). */
 uint64_t xen_force_upcall(void);

@@ -172,6 +172,44 @@ void xen_ipi_init_cpu(struct percpu *p)
 		p->ipi_port[i] = b.port;
 		xen_evtchn_bind(b.port, ipi_event);
 	}
+	/* The lock port stays masked: only SCHEDOP_poll waits on it. */
+	struct evtchn_bind_ipi b = {.vcpu = p->apic_id};
+	long rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &b);
+	if (rc)
+		panic("xen: vcpu %u: cannot bind its lock port: %ld (%s)",
+		      p->apic_id, rc, xen_errno_name(rc));
+	BUG_ON(b.port >= NR_PORTS);
+	__atomic_fetch_or(&xen_shared->evtchn_mask[b.port / 64],
+			  1ULL << (b.port % 64), __ATOMIC_SEQ_CST);
+	port_cpu[b.port] = (uint16_t)p->cpu;
+	p->lock_port = b.port;
+}
+
+/*
+ * The Xen lock_wait: clear this vCPU's lock port, re-check the word, and
+ * poll the port. A kick after the clear leaves it pending, so the poll
+ * returns at once; a spurious return only makes the caller look again.
+ */
+uint64_t xen_lock_wait(const volatile uint32_t *ptr, uint64_t val)
+{
+	evtchn_port_t port = this_cpu()->lock_port;
+
+	clear_bit_atomic(&xen_shared->evtchn_pending[port / 64], port % 64);
+	if (*ptr != val)
+		return 0;
+	struct sched_poll poll = {.nr_ports = 1, .timeout = 0};
+	set_xen_guest_handle(poll.ports, &port);
+	HYPERVISOR_sched_op(SCHEDOP_poll, &poll);
+	return 0;
+}
+
+uint64_t xen_lock_kick(uint64_t cpu)
+{
+	if (cpu >= smp_online || !smp_cpus[cpu]->lock_port)
+		return 0;
+	struct evtchn_send send = {.port = smp_cpus[cpu]->lock_port};
+	HYPERVISOR_event_channel_op(EVTCHNOP_send, &send);
+	return 0;
 }
 
 static void ipi_one(unsigned cpu, unsigned vector)

@@ -27,6 +27,8 @@
  * send_ipi       rdi (cpu<<8|vec) -           rax
  * send_ipi_mask  rdi (mask<<8|vec) -          rax
  * flush_tlb_others rdi (va), rsi (mask) -     rax
+ * lock_wait      rdi (ptr), rsi (val) -       rax
+ * lock_kick      rdi (cpu)       -            rax
  *
  * The slot of an op is the number of bytes every site of that op occupies:
  * the 6-byte indirect call padded with NOPs to the longest inline template
@@ -55,7 +57,9 @@
 #define PVOP_SEND_IPI 16
 #define PVOP_SEND_IPI_MASK 17
 #define PVOP_FLUSH_TLB_OTHERS 18
-#define PVOP_NR 19
+#define PVOP_LOCK_WAIT 19
+#define PVOP_LOCK_KICK 20
+#define PVOP_NR 21
 
 #define PVOP_SLOT_IRQ_DISABLE 9
 #define PVOP_SLOT_IRQ_ENABLE 25
@@ -76,6 +80,8 @@
 #define PVOP_SLOT_SEND_IPI 6
 #define PVOP_SLOT_SEND_IPI_MASK 6
 #define PVOP_SLOT_FLUSH_TLB_OTHERS 6
+#define PVOP_SLOT_LOCK_WAIT 6
+#define PVOP_SLOT_LOCK_KICK 6
 
 /* The unpatched site: call *pv_ops+8*op(%rip), ff 15 disp32. */
 #define PVOP_INDIRECT_CALL_LEN 6
@@ -119,6 +125,8 @@
 #define PVOP_CLOB_SEND_IPI PVREG_RAX
 #define PVOP_CLOB_SEND_IPI_MASK PVREG_RAX
 #define PVOP_CLOB_FLUSH_TLB_OTHERS PVREG_RAX
+#define PVOP_CLOB_LOCK_WAIT PVREG_RAX
+#define PVOP_CLOB_LOCK_KICK PVREG_RAX
 
 /*
  * Site flags: benchmark sites pin their dispatch mode and may pin their

@@ -75,6 +75,9 @@ void kvm_send_ipi_mask_thunk(void);
 void xen_send_ipi_thunk(void);
 void xen_send_ipi_mask_thunk(void);
 void xen_flush_tlb_others_thunk(void);
+void native_lock_wait_thunk(void);
+void xen_lock_wait_thunk(void);
+void xen_lock_kick_thunk(void);
 
 /*
  * The backends. native is complete; the others start from it. What KVM

@@ -303,6 +303,26 @@ static inline void flush_tlb_others(uint64_t mask, unsigned long va)
 		     : "memory", "cc");
 }
 
+/*
+ * The spinlock slow path (guest/include/spinlock.h). lock_wait returns
+ * when *ptr may no longer hold val, or spuriously (callers re-check);
+ * lock_kick(cpu) wakes CPU cpu out of its lock_wait. Native: a bounded
+ * pause loop, and no kick; Xen PV: SCHEDOP_poll and EVTCHNOP_send.
+ */
+static inline void lock_wait(const volatile uint32_t *ptr, uint32_t val)
+{
+	unsigned long __rax;
+	asm volatile(PVOP_SITE_ASM
+		     : "=a"(__rax), PVOP_CALL_CONSTRAINT
+		     : "D"(ptr), "S"((uint64_t)val), PVOP_ARGS(LOCK_WAIT)
+		     : "memory", "cc");
+}
+
+static inline void lock_kick(unsigned cpu)
+{
+	PVOP_W_RDI(LOCK_KICK, 0, (uint64_t)cpu);
+}
+
 /* ---- boot-time selection and patching (pvops/client.c, pvops/ops.c) ---- */
 
 enum pvop_mode {

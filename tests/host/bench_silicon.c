@@ -63,6 +63,9 @@ STUB_THUNK(kvm_send_ipi_mask_thunk)
 STUB_THUNK(xen_send_ipi_thunk)
 STUB_THUNK(xen_send_ipi_mask_thunk)
 STUB_THUNK(xen_flush_tlb_others_thunk)
+STUB_THUNK(native_lock_wait_thunk)
+STUB_THUNK(xen_lock_wait_thunk)
+STUB_THUNK(xen_lock_kick_thunk)
 
 enum mode {
 	M_RAW,

@@ -75,6 +75,9 @@ FAKE(kvm_send_ipi_mask_thunk);
 FAKE(xen_send_ipi_thunk);
 FAKE(xen_send_ipi_mask_thunk);
 FAKE(xen_flush_tlb_others_thunk);
+FAKE(native_lock_wait_thunk);
+FAKE(xen_lock_wait_thunk);
+FAKE(xen_lock_kick_thunk);
 
 /* ---- the seam ---- */
 

@@ -14,7 +14,6 @@
 
 #define N NR_CPUS_MAX
 
-
 /*
  * Pings: sender s numbers its k-th ping to r in seq[s][r] and sends r a
  * VEC_IPI_PING; r's handler acknowledges every new number it finds in
@@ -221,4 +220,39 @@ KTEST(smp, flush_tlb_others_shows_pte_change)
 	    "    # smp.tlb: %u of %u other CPUs still saw the old frame before "
 	    "the remote flush\n",
 	    stale, smp_online - 1);
+}
+
+/*
+ * A mailbox request wakes its idle CPU with a VEC_IPI_CALL IPI: each
+ * call is counted there as one. The time per call is printed (before
+ * IPIs it was up to a tick, 10 ms, with the target halted).
+ */
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+KTEST(smp, call_on_wakes_the_cpu_with_an_ipi)
+{
+	const unsigned calls = 20;
+
+	if (smp_online < 2)
+		KT_SKIP(t, "only one CPU online");
+	for (unsigned c = 1; c < smp_online; c++) {
+		volatile uint64_t *n =
+		    &smp_cpus[c]->ipi_received[VEC_IPI_CALL - VEC_IPI_BASE];
+		uint64_t before = *n, t0 = clock_read();
+		for (unsigned i = 0; i < calls; i++)
+			KT_ASSERT(
+			    t,
+			    smp_call_on(c, nothing, NULL, SMP_CALL_TIMEOUT_NS),
+			    "cpu %u: call %u not run", c, i);
+		uint64_t t1 = clock_read();
+		KT_EXPECT(t, *n - before >= calls,
+			  "cpu %u took %lu wake-up IPIs for %u calls", c,
+			  *n - before, calls);
+		if (c == 1)
+			printk("    # smp.call: cpu 1: %lu us per call\n",
+			       (t1 - t0) / 1000 / calls);
+	}
 }
