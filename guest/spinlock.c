@@ -62,7 +62,7 @@ void spin_unlock(struct spinlock *l)
 	for (unsigned c = 0; c < smp_online; c++) {
 		struct percpu *p = smp_cpus[c];
 		if (READ_ONCE(p->lock_waiting) == l && p->lock_ticket == next) {
-			l->kicks++; /* under the lock: its new holder's */
+			__atomic_fetch_add(&l->kicks, 1, __ATOMIC_RELAXED);
 			lock_kick(c);
 			break;
 		}
