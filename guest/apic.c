@@ -7,6 +7,7 @@
 #include "pio.h"
 #include "platform.h"
 #include "pvops.h"
+#include "smp.h"
 #include "timer.h"
 #include "trap.h"
 
@@ -175,6 +176,7 @@ static bool apic_icr(uint32_t dest, uint32_t cmd)
 	return true;
 }
 
+#define ICR_FIXED 0x4000   /* fixed delivery, physical destination */
 #define ICR_INIT 0x4500	   /* INIT, level assert */
 #define ICR_STARTUP 0x4600 /* start-up, vector in bits 0-7 */
 
@@ -199,6 +201,60 @@ bool apic_start_cpu(uint32_t dest, uint8_t vector)
 void apic_stop_cpu(uint32_t dest)
 {
 	apic_icr(dest, ICR_INIT);
+}
+
+/*
+ * The native send_ipi pvops (through thunks): the ICR, one destination at
+ * a time. The x2APIC ICR write is not serialising, so the fence makes the
+ * sender's stores (a mailbox, a sequence number) visible first, as Linux's
+ * weak_wrmsr_fence does. The xAPIC's two ICR writes must not be split by
+ * an interrupt that sends an IPI of its own.
+ */
+static void ipi_one(unsigned cpu, unsigned vector)
+{
+	if (cpu >= smp_online)
+		return;
+	uint32_t dest = smp_cpus[cpu]->apic_id;
+	if (x2apic) {
+		asm volatile("mfence; lfence" ::: "memory");
+		write_msr(MSR_X2APIC(APIC_ICR_LO),
+			  (uint64_t)dest << 32 | ICR_FIXED | vector);
+		return;
+	}
+	unsigned long fl = irq_save();
+	if (!apic_icr(dest, ICR_FIXED | vector))
+		printk("warning: apic: IPI %#x to cpu %u still pending after "
+		       "1 ms\n",
+		       vector, cpu);
+	irq_restore(fl);
+}
+
+uint64_t native_send_ipi(uint64_t arg)
+{
+	ipi_one((unsigned)(arg >> 8), arg & 0xff);
+	return 0;
+}
+
+uint64_t native_send_ipi_mask(uint64_t arg)
+{
+	for (uint64_t m = arg >> 8; m; m &= m - 1)
+		ipi_one(__builtin_ctzll(m), arg & 0xff);
+	return 0;
+}
+
+static void ipi_irq(struct trap_frame *f)
+{
+	smp_ipi_handle((unsigned)f->vector);
+	apic_eoi();
+}
+
+/* The IDT is shared: the vectors' handlers once, on the boot CPU. */
+void native_ipi_init_cpu(struct percpu *p)
+{
+	if (p != &percpu0)
+		return;
+	for (unsigned v = VEC_IPI_BASE; v < VEC_IPI_BASE + SMP_IPI_NR; v++)
+		irq_register(v, ipi_irq);
 }
 
 void native_tick_start(unsigned hz)

@@ -12,7 +12,10 @@
 #include "kernel.h"
 #include "platform.h"
 #include "pvop_backend.h"
+#include "smp.h"
+#include "spinlock.h"
 #include "timer.h"
+#include "trap.h"
 
 uint64_t boot_tsc_entry, boot_tsc_ready;
 
@@ -266,6 +269,141 @@ static void print_x100(const char *key, uint64_t v)
 	printk(" %s=%lu.%02lu", key, v / 100, v % 100);
 }
 
+/* ---- SMP cells: CPU 0 against CPU 1, which idles between them ---- */
+
+static volatile uint64_t smp_seq, smp_ack;
+static struct spinlock bench_lock;
+
+static void bench_ping_handler(void)
+{
+	__atomic_store_n(&smp_ack, __atomic_load_n(&smp_seq, __ATOMIC_ACQUIRE),
+			 __ATOMIC_RELEASE);
+}
+
+/* An IPI to CPU 1 and its acknowledgement (CPU 1 wakes from halt). */
+static void smp_cell_ipi(void)
+{
+	uint64_t s = smp_seq + 1;
+	__atomic_store_n(&smp_seq, s, __ATOMIC_SEQ_CST);
+	send_ipi(1, VEC_IPI_PING);
+	while (__atomic_load_n(&smp_ack, __ATOMIC_ACQUIRE) != s)
+		asm volatile("pause");
+}
+
+static void smp_cell_flush_one(void)
+{
+	flush_tlb_others(1ULL << 1, (unsigned long)bench_page);
+}
+
+static void smp_cell_flush_all(void)
+{
+	flush_tlb_others(smp_online_mask(), (unsigned long)bench_page);
+}
+
+static void smp_cell_lock(void)
+{
+	spin_lock(&bench_lock);
+	spin_unlock(&bench_lock);
+}
+
+/*
+ * Contended: CPU 1 runs the same lock / increment / unlock loop as CPU 0
+ * meanwhile (started through its mailbox each batch); the figure is CPU
+ * 0's time per acquisition, hand-overs and slow-path waits included.
+ */
+static volatile uint64_t bench_counter;
+static unsigned contended_calls;
+static volatile unsigned contended_ready, contended_go;
+
+static void contended_loop(void)
+{
+	for (unsigned i = 0; i < contended_calls; i++) {
+		spin_lock(&bench_lock);
+		bench_counter = bench_counter + 1;
+		spin_unlock(&bench_lock);
+	}
+}
+
+/* CPU 1: say it is here, wait for CPU 0's go, then contend. */
+static void contended_worker(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&contended_ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&contended_go, __ATOMIC_ACQUIRE))
+		asm volatile("pause");
+	contended_loop();
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} smp_cells[] = {
+    {"ipi_roundtrip", smp_cell_ipi},
+    {"flush_tlb_others_one", smp_cell_flush_one},
+    {"flush_tlb_others_all", smp_cell_flush_all},
+    {"lock_uncontended", smp_cell_lock},
+};
+
+/*
+ * Per call, the whole operation (no empty loop subtracted: the loop is a
+ * few instructions against hundreds). Interrupts stay on on CPU 0, as
+ * its own flush requests and ticks need them.
+ */
+static void bench_smp(unsigned calls, unsigned batches)
+{
+	uint64_t per[64];
+
+	smp_ipi_register(VEC_IPI_PING, bench_ping_handler);
+	for (unsigned i = 0; i < ARRAY_SIZE(smp_cells); i++) {
+		smp_cells[i].fn(); /* warm */
+		for (unsigned b = 0; b < batches; b++) {
+			uint64_t t0 = rdtsc_ordered();
+			for (unsigned c = 0; c < calls; c++)
+				smp_cells[i].fn();
+			per[b] = (rdtsc_ordered() - t0) * 100 / calls;
+		}
+		sort_u64(per, batches);
+		printk("bench: op=%s mode=smp cpus=%u calls=%u batches=%u",
+		       smp_cells[i].name, smp_online, calls, batches);
+		print_x100("min", per[0]);
+		print_x100("median", per[batches / 2]);
+		print_x100("p99", per[(batches * 99) / 100]);
+		printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+	}
+	smp_ipi_register(VEC_IPI_PING, NULL);
+
+	contended_calls = calls;
+	unsigned done = 0;
+	for (unsigned b = 0; b < batches; b++) {
+		uint64_t seq;
+		contended_ready = contended_go = 0;
+		if (!smp_post(1, contended_worker, NULL, &seq))
+			break;
+		while (!__atomic_load_n(&contended_ready, __ATOMIC_ACQUIRE))
+			asm volatile("pause");
+		uint64_t t0 = rdtsc_ordered();
+		__atomic_store_n(&contended_go, 1, __ATOMIC_RELEASE);
+		contended_loop();
+		per[b] = (rdtsc_ordered() - t0) * 100 / calls;
+		if (!smp_wait(1, seq, SMP_CALL_TIMEOUT_NS * 10))
+			break;
+		done++;
+	}
+	if (done < batches) {
+		printk("bench: warning: lock_contended: cpu 1 did not take "
+		       "part\n");
+		return;
+	}
+	sort_u64(per, batches);
+	printk("bench: op=lock_contended mode=smp cpus=%u calls=%u batches=%u "
+	       "slow_entries=%lu",
+	       smp_online, calls, batches, bench_lock.slow_entries);
+	print_x100("min", per[0]);
+	print_x100("median", per[batches / 2]);
+	print_x100("p99", per[(batches * 99) / 100]);
+	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+}
+
 void bench_run(void)
 {
 	/* Under KVM here every instruction is emulated: keep it short. */
@@ -281,6 +419,16 @@ void bench_run(void)
 	       pvop_stats.total, boot.patch_ticks, boot.patch_check_ticks,
 	       boot.patched_tsc - boot_tsc_entry,
 	       boot_tsc_ready - boot_tsc_entry);
+	/*
+	 * With other CPUs online only the SMP cells run: the one-CPU cells
+	 * are measured where nothing else shares the machine (under icount
+	 * another CPU's instructions advance the same clock).
+	 */
+	if (smp_online > 1) {
+		bench_smp(slow ? 5 : 50, slow ? 9 : 31);
+		printk("bench: end\n");
+		return;
+	}
 	for (unsigned i = 0; i < ARRAY_SIZE(rows); i++) {
 		for (int m = 0; m < BENCH_MODE_NR; m++) {
 			struct bench_result r =

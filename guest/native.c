@@ -41,6 +41,7 @@ static void kvm_pvop_backend(struct pvop_backend *b)
 	    .nop_io_delay = kvm_features & KVM_FEATURE_NOP_IO_DELAY,
 	    .pv_eoi = kvm_features & KVM_FEATURE_PV_EOI,
 	    .kvmclock = kvm_features & KVM_FEATURE_CLOCKSOURCE2,
+	    .pv_send_ipi = kvm_features & KVM_FEATURE_PV_SEND_IPI,
 	};
 	pvop_backend_kvm(b, &caps);
 }
@@ -82,6 +83,7 @@ const struct platform platform_native = {
     .cpus_list = native_cpus_list,
     .cpu_start = native_cpu_start,
     .cpu_abandon = native_cpu_abandon,
+    .ipi_init_cpu = native_ipi_init_cpu,
     .report = native_report,
 };
 
@@ -106,6 +108,8 @@ const struct platform platform_kvm = {
     .cpus_list = native_cpus_list,
     .cpu_start = native_cpu_start,
     .cpu_abandon = native_cpu_abandon,
+    .ipi_init_cpu = native_ipi_init_cpu,
+    .smp_ready = kvm_smp_ready,
     .report = kvm_platform_report,
 };
 

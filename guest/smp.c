@@ -9,6 +9,7 @@
 #include "platform.h"
 #include "pvops.h"
 #include "timer.h"
+#include "trap.h"
 
 unsigned smp_online = 1;
 unsigned smp_present = 1;
@@ -16,6 +17,8 @@ struct percpu *smp_cpus[NR_CPUS_MAX] = {&percpu0};
 
 static uint8_t ap_stacks[NR_CPUS_MAX][AP_STACK_SIZE]
     __attribute__((aligned(4096)));
+
+static void tlb_ipi(void);
 
 /* How many CPUs the options allow: nosmp = 1; maxcpus=N; else all. */
 static unsigned cpu_limit(void)
@@ -83,8 +86,13 @@ void smp_boot(void)
 	    platform->cpus_list ? platform->cpus_list(ids, NR_CPUS_MAX) : 0;
 
 	percpu0.online = true;
+	smp_ipi_register(VEC_IPI_TLB, tlb_ipi);
 	if (n)
 		percpu0.apic_id = ids[0];
+	if (n && platform->ipi_init_cpu) {
+		platform->ipi_init_cpu(&percpu0);
+		percpu0.ipi_ready = true;
+	}
 	printk("cpu 0: up (%s %u, the boot CPU)\n", id_kind(), percpu0.apic_id);
 	if (!n)
 		return; /* the platform said why */
@@ -114,6 +122,8 @@ void smp_boot(void)
 		}
 		smp_cpus[smp_online++] = p;
 	}
+	if (platform->smp_ready)
+		platform->smp_ready();
 	if (opts.inject && !strcmp(opts.inject, "ap-fault") && smp_online > 1)
 		smp_call_on(smp_online - 1, inject_fault, NULL,
 			    SMP_CALL_TIMEOUT_NS);
@@ -153,6 +163,10 @@ void smp_ap_online(struct percpu *p)
 	if (inject_hang())
 		while (!inject_never)
 			asm volatile("pause");
+	if (platform->ipi_init_cpu) {
+		platform->ipi_init_cpu(p);
+		p->ipi_ready = true;
+	}
 	printk("cpu %lu: up (%s %u)\n", p->cpu, id_kind(), p->apic_id);
 	__atomic_store_n(&p->online, true, __ATOMIC_RELEASE);
 	smp_ap_idle(p);
@@ -171,6 +185,7 @@ static bool wait_free(struct percpu *p, uint64_t timeout_ns)
 	return true;
 }
 
+/* Post a request and wake the CPU with an IPI (its tick, if it cannot). */
 static bool post(struct percpu *p, void (*fn)(void *), void *arg, uint64_t *seq)
 {
 	if (READ_ONCE(p->call_seq) != READ_ONCE(p->call_done))
@@ -178,7 +193,9 @@ static bool post(struct percpu *p, void (*fn)(void *), void *arg, uint64_t *seq)
 	p->call_fn = fn;
 	p->call_arg = arg;
 	*seq = p->call_seq + 1;
-	__atomic_store_n(&p->call_seq, *seq, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->call_seq, *seq, __ATOMIC_SEQ_CST);
+	if (READ_ONCE(p->ipi_ready))
+		send_ipi((unsigned)p->cpu, VEC_IPI_CALL);
 	return true;
 }
 
@@ -192,6 +209,18 @@ static bool wait_done(struct percpu *p, uint64_t seq, uint64_t timeout_ns)
 		asm volatile("pause");
 	}
 	return true;
+}
+
+bool smp_post(unsigned cpu, void (*fn)(void *), void *arg, uint64_t *seq)
+{
+	if (cpu == smp_cpu() || cpu >= smp_online)
+		return false;
+	return post(smp_cpus[cpu], fn, arg, seq);
+}
+
+bool smp_wait(unsigned cpu, uint64_t seq, uint64_t timeout_ns)
+{
+	return cpu < smp_online && wait_done(smp_cpus[cpu], seq, timeout_ns);
 }
 
 bool smp_call_on(unsigned cpu, void (*fn)(void *), void *arg,
@@ -214,6 +243,98 @@ bool smp_call_on(unsigned cpu, void (*fn)(void *), void *arg,
 		return false;
 	struct percpu *p = smp_cpus[cpu];
 	return post(p, fn, arg, &seq) && wait_done(p, seq, timeout_ns);
+}
+
+/* ---- IPIs ---- */
+
+static void (*ipi_handlers[SMP_IPI_NR])(void);
+
+void smp_ipi_register(unsigned vector, void (*fn)(void))
+{
+	BUG_ON(vector < VEC_IPI_BASE || vector >= VEC_IPI_BASE + SMP_IPI_NR);
+	ipi_handlers[vector - VEC_IPI_BASE] = fn;
+}
+
+void smp_ipi_handle(unsigned vector)
+{
+	unsigned i = vector - VEC_IPI_BASE;
+
+	if (i >= SMP_IPI_NR) {
+		printk("smp: cpu %u: IPI with vector %#x?\n", smp_cpu(),
+		       vector);
+		return;
+	}
+	this_cpu()->ipi_received[i]++;
+	if (ipi_handlers[i])
+		ipi_handlers[i]();
+}
+
+uint64_t smp_online_mask(void)
+{
+	return smp_online >= 64 ? ~0ULL : (1ULL << smp_online) - 1;
+}
+
+/* ---- native flush_tlb_others: IPI, invlpg there, acknowledge ---- */
+
+static volatile int tlb_lock;
+
+void smp_tlb_serve(void)
+{
+	struct percpu *p = this_cpu();
+	uint64_t seq = __atomic_load_n(&p->tlb_seq, __ATOMIC_ACQUIRE);
+
+	if (seq == p->tlb_done)
+		return;
+	flush_tlb_one(p->tlb_va);
+	__atomic_store_n(&p->tlb_done, seq, __ATOMIC_RELEASE);
+}
+
+static void tlb_ipi(void)
+{
+	smp_tlb_serve();
+}
+
+/*
+ * One flusher at a time (the lock); each target gets the address and a
+ * new sequence number, then an IPI, and the flusher waits until each has
+ * acknowledged. While it waits for the lock or the acknowledgements it
+ * serves its own requests, so two CPUs flushing each other never wait on
+ * each other with interrupts off. A CPU that does not answer in a second
+ * is a bug: panic, naming it.
+ */
+uint64_t native_flush_tlb_others(unsigned long va, uint64_t mask)
+{
+	unsigned me = smp_cpu();
+
+	mask &= smp_online_mask() & ~(1ULL << me);
+	if (!mask)
+		return 0;
+	while (__atomic_exchange_n(&tlb_lock, 1, __ATOMIC_ACQUIRE)) {
+		smp_tlb_serve();
+		asm volatile("pause");
+	}
+	for (uint64_t m = mask; m; m &= m - 1) {
+		struct percpu *p = smp_cpus[__builtin_ctzll(m)];
+		p->tlb_va = va;
+		__atomic_store_n(&p->tlb_seq, p->tlb_seq + 1, __ATOMIC_SEQ_CST);
+	}
+	send_ipi_mask(mask, VEC_IPI_TLB);
+	uint64_t end = clock_read() + SMP_CALL_TIMEOUT_NS;
+	for (uint64_t m = mask; m; m &= m - 1) {
+		unsigned cpu = __builtin_ctzll(m);
+		struct percpu *p = smp_cpus[cpu];
+		while (__atomic_load_n(&p->tlb_done, __ATOMIC_ACQUIRE) !=
+		       p->tlb_seq) {
+			if (clock_read() > end)
+				panic("smp: cpu %u did not acknowledge a TLB "
+				      "flush of %#lx",
+				      cpu, va);
+			smp_tlb_serve();
+			asm volatile("pause");
+		}
+	}
+	__atomic_store_n(&tlb_lock, 0, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* ---- stopping the others while text is written ---- */

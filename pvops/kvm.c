@@ -4,7 +4,11 @@
  *   io_delay   nothing, when KVM_FEATURE_NOP_IO_DELAY is offered;
  *   apic_eoi   PV EOI (a bit in shared memory) when KVM_FEATURE_PV_EOI;
  *   clock_read kvmclock (the pvclock reader shared with Xen) when
- *              KVM_FEATURE_CLOCKSOURCE2.
+ *              KVM_FEATURE_CLOCKSOURCE2;
+ *   send_ipi, send_ipi_mask  KVM_HC_SEND_IPI when KVM_FEATURE_PV_SEND_IPI
+ *              is offered: the C half (guest/kvm.c) uses the hypercall
+ *              only once a probe after SMP bring-up saw it deliver, and
+ *              the native ICR otherwise.
  * The platform code (guest/native.c) decides from CPUID 0x40000001 eax
  * what is on offer, and guest/kvm.c sets up the shared memory before this
  * backend is patched in.
@@ -22,4 +26,9 @@ void pvop_backend_kvm(struct pvop_backend *b, const struct pvop_kvm_caps *c)
 		b->op[PVOP_APIC_EOI] = PVOP_IMPL_THUNK(kvm_apic_eoi_thunk);
 	if (c->kvmclock)
 		b->op[PVOP_CLOCK_READ] = PVOP_IMPL_THUNK(kvm_clock_read_thunk);
+	if (c->pv_send_ipi) {
+		b->op[PVOP_SEND_IPI] = PVOP_IMPL_THUNK(kvm_send_ipi_thunk);
+		b->op[PVOP_SEND_IPI_MASK] =
+		    PVOP_IMPL_THUNK(kvm_send_ipi_mask_thunk);
+	}
 }

@@ -1,8 +1,12 @@
 /*
  * native.c - the native backend: the instruction itself, inline.
  *
- * Only apic_eoi (xAPIC MMIO or x2APIC MSR, decided at run time) and
- * clock_read (TSC scaled to ns) are C functions, called directly.
+ * Only apic_eoi (xAPIC MMIO or x2APIC MSR, decided at run time),
+ * clock_read (TSC scaled to ns), the IPIs (the ICR, x2APIC MSR or xAPIC
+ * MMIO) and flush_tlb_others (an IPI and invlpg on each target, waiting
+ * for each to acknowledge) and lock_wait (a bounded pause loop while the
+ * lock word holds its value) are C functions, called directly; lock_kick
+ * is nothing (a native waiter spins, nobody needs waking).
  */
 #include "pvop_backend.h"
 
@@ -32,6 +36,13 @@ void pvop_backend_native(struct pvop_backend *b)
 		    [PVOP_APIC_EOI] = PVOP_IMPL_THUNK(native_apic_eoi_thunk),
 		    [PVOP_CLOCK_READ] =
 			PVOP_IMPL_THUNK(native_clock_read_thunk),
+		    [PVOP_SEND_IPI] = PVOP_IMPL_THUNK(native_send_ipi_thunk),
+		    [PVOP_SEND_IPI_MASK] =
+			PVOP_IMPL_THUNK(native_send_ipi_mask_thunk),
+		    [PVOP_FLUSH_TLB_OTHERS] =
+			PVOP_IMPL_THUNK(native_flush_tlb_others_thunk),
+		    [PVOP_LOCK_WAIT] = PVOP_IMPL_THUNK(native_lock_wait_thunk),
+		    [PVOP_LOCK_KICK] = PVOP_IMPL_NOP,
 		},
 	};
 }

@@ -8,14 +8,27 @@
 #include "pvop_backend.h"
 
 const char *const pvop_names[PVOP_NR] = {
-    [PVOP_IRQ_DISABLE] = "irq_disable", [PVOP_IRQ_ENABLE] = "irq_enable",
-    [PVOP_SAVE_FL] = "save_fl",		[PVOP_RESTORE_FL] = "restore_fl",
-    [PVOP_SAFE_HALT] = "safe_halt",	[PVOP_HALT] = "halt",
-    [PVOP_READ_CR2] = "read_cr2",	[PVOP_READ_CR3] = "read_cr3",
-    [PVOP_WRITE_CR3] = "write_cr3",	[PVOP_FLUSH_TLB_ONE] = "flush_tlb_one",
-    [PVOP_IO_DELAY] = "io_delay",	[PVOP_READ_MSR] = "read_msr",
-    [PVOP_WRITE_MSR] = "write_msr",	[PVOP_CPUID] = "cpuid",
-    [PVOP_APIC_EOI] = "apic_eoi",	[PVOP_CLOCK_READ] = "clock_read",
+    [PVOP_IRQ_DISABLE] = "irq_disable",
+    [PVOP_IRQ_ENABLE] = "irq_enable",
+    [PVOP_SAVE_FL] = "save_fl",
+    [PVOP_RESTORE_FL] = "restore_fl",
+    [PVOP_SAFE_HALT] = "safe_halt",
+    [PVOP_HALT] = "halt",
+    [PVOP_READ_CR2] = "read_cr2",
+    [PVOP_READ_CR3] = "read_cr3",
+    [PVOP_WRITE_CR3] = "write_cr3",
+    [PVOP_FLUSH_TLB_ONE] = "flush_tlb_one",
+    [PVOP_IO_DELAY] = "io_delay",
+    [PVOP_READ_MSR] = "read_msr",
+    [PVOP_WRITE_MSR] = "write_msr",
+    [PVOP_CPUID] = "cpuid",
+    [PVOP_APIC_EOI] = "apic_eoi",
+    [PVOP_CLOCK_READ] = "clock_read",
+    [PVOP_SEND_IPI] = "send_ipi",
+    [PVOP_SEND_IPI_MASK] = "send_ipi_mask",
+    [PVOP_FLUSH_TLB_OTHERS] = "flush_tlb_others",
+    [PVOP_LOCK_WAIT] = "lock_wait",
+    [PVOP_LOCK_KICK] = "lock_kick",
 };
 
 const uint8_t pvop_slots[PVOP_NR] = {
@@ -35,6 +48,11 @@ const uint8_t pvop_slots[PVOP_NR] = {
     [PVOP_CPUID] = PVOP_SLOT_CPUID,
     [PVOP_APIC_EOI] = PVOP_SLOT_APIC_EOI,
     [PVOP_CLOCK_READ] = PVOP_SLOT_CLOCK_READ,
+    [PVOP_SEND_IPI] = PVOP_SLOT_SEND_IPI,
+    [PVOP_SEND_IPI_MASK] = PVOP_SLOT_SEND_IPI_MASK,
+    [PVOP_FLUSH_TLB_OTHERS] = PVOP_SLOT_FLUSH_TLB_OTHERS,
+    [PVOP_LOCK_WAIT] = PVOP_SLOT_LOCK_WAIT,
+    [PVOP_LOCK_KICK] = PVOP_SLOT_LOCK_KICK,
 };
 
 const uint16_t pvop_clobbers[PVOP_NR] = {
@@ -54,6 +72,11 @@ const uint16_t pvop_clobbers[PVOP_NR] = {
     [PVOP_CPUID] = PVOP_CLOB_CPUID,
     [PVOP_APIC_EOI] = PVOP_CLOB_APIC_EOI,
     [PVOP_CLOCK_READ] = PVOP_CLOB_CLOCK_READ,
+    [PVOP_SEND_IPI] = PVOP_CLOB_SEND_IPI,
+    [PVOP_SEND_IPI_MASK] = PVOP_CLOB_SEND_IPI_MASK,
+    [PVOP_FLUSH_TLB_OTHERS] = PVOP_CLOB_FLUSH_TLB_OTHERS,
+    [PVOP_LOCK_WAIT] = PVOP_CLOB_LOCK_WAIT,
+    [PVOP_LOCK_KICK] = PVOP_CLOB_LOCK_KICK,
 };
 
 const char *const pvop_kind_names[PVOP_KIND_NR] = {
@@ -85,5 +108,10 @@ struct pv_ops pv_ops = {
 	    [PVOP_CPUID] = STUB(cpuid),
 	    [PVOP_APIC_EOI] = (void *)native_apic_eoi_thunk,
 	    [PVOP_CLOCK_READ] = (void *)native_clock_read_thunk,
+	    [PVOP_SEND_IPI] = (void *)native_send_ipi_thunk,
+	    [PVOP_SEND_IPI_MASK] = (void *)native_send_ipi_mask_thunk,
+	    [PVOP_FLUSH_TLB_OTHERS] = (void *)native_flush_tlb_others_thunk,
+	    [PVOP_LOCK_WAIT] = (void *)native_lock_wait_thunk,
+	    [PVOP_LOCK_KICK] = (void *)pvstub_nothing,
 	},
 };

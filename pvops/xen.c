@@ -11,7 +11,11 @@
  *   read_cr3     the per-CPU copy of the last CR3 we loaded
  *   cpuid        Xen's forced-emulation prefix (Xen's CPUID policy)
  * restore_fl, halts, write_cr3, flush_tlb_one and clock_read are C
- * (guest/xen/ops.c). io_delay and apic_eoi are nothing: no ports to wait
+ * (guest/xen/ops.c); send_ipi and send_ipi_mask are EVTCHNOP_send on the
+ * target's IPI port (guest/xen/events.c); flush_tlb_others is one
+ * MMUEXT_INVLPG_MULTI with a vCPU mask, no IPIs (guest/xen/ops.c);
+ * lock_wait is SCHEDOP_poll on this vCPU's (masked) lock port and
+ * lock_kick EVTCHNOP_send on the waiter's (guest/xen/events.c). io_delay and apic_eoi are nothing: no ports to wait
  * for, no local APIC. MSR accesses are emulated by Xen: native bytes.
  */
 #include "pvop_backend.h"
@@ -35,4 +39,10 @@ void pvop_backend_xen(struct pvop_backend *b)
 	b->op[PVOP_CPUID] = PVOP_IMPL_TPL(pvtpl_xen_cpuid);
 	b->op[PVOP_APIC_EOI] = PVOP_IMPL_NOP;
 	b->op[PVOP_CLOCK_READ] = PVOP_IMPL_THUNK(xen_clock_read_thunk);
+	b->op[PVOP_SEND_IPI] = PVOP_IMPL_THUNK(xen_send_ipi_thunk);
+	b->op[PVOP_SEND_IPI_MASK] = PVOP_IMPL_THUNK(xen_send_ipi_mask_thunk);
+	b->op[PVOP_FLUSH_TLB_OTHERS] =
+	    PVOP_IMPL_THUNK(xen_flush_tlb_others_thunk);
+	b->op[PVOP_LOCK_WAIT] = PVOP_IMPL_THUNK(xen_lock_wait_thunk);
+	b->op[PVOP_LOCK_KICK] = PVOP_IMPL_THUNK(xen_lock_kick_thunk);
 }

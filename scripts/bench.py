@@ -58,6 +58,29 @@ ENVIRONMENTS = [
      "what": "tinypv as Xen PV dom0, Xen 4.17 under QEMU TCG -icount shift=0"},
 ]
 
+# Two CPUs: only the SMP cells run there (guest/bench.c: bench_smp).
+SMP_ENVIRONMENTS = [
+    {"name": "native-tcg-smp2", "platform": "native", "icount": False,
+     "smp": 2, "unit": "TSC ticks (TCG emulation, not hardware cycles)",
+     "what": "tinypv native (PVH), 2 CPUs, QEMU TCG thread=multi"},
+    {"name": "native-icount-smp2", "platform": "native", "icount": True,
+     "smp": 2, "unit": "guest instructions of both CPUs (exact)",
+     "what": "tinypv native (PVH), 2 CPUs, QEMU TCG -icount shift=0"},
+    {"name": "kvm-smp2", "platform": "kvm", "icount": False, "smp": 2,
+     "unit": "TSC ticks (this host's KVM emulates every instruction: "
+             "not hardware-virtualisation cycles)",
+     "what": "tinypv as a KVM guest, 2 vCPUs, -accel kvm"},
+    {"name": "xen-tcg-smp2", "platform": "xen", "icount": False, "smp": 2,
+     "unit": "TSC ticks (Xen under TCG emulation, not hardware cycles)",
+     "what": "tinypv as Xen PV dom0, 2 vCPUs, Xen 4.17 under QEMU TCG"},
+    {"name": "xen-icount-smp2", "platform": "xen", "icount": True, "smp": 2,
+     "unit": "guest instructions of both CPUs, Xen's own included",
+     "what": "tinypv as Xen PV dom0, 2 vCPUs, under QEMU TCG "
+             "-icount shift=0"},
+]
+SMP_CELLS = ["ipi_roundtrip", "flush_tlb_others_one", "flush_tlb_others_all",
+             "lock_uncontended", "lock_contended"]
+
 MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
 PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
 
@@ -125,6 +148,7 @@ def run_kernel_env(env, timeout):
     """Boots one environment; returns (environment record, records, boot)."""
     info = {"name": env["name"], "what": env["what"], "unit": env["unit"],
             "platform": env["platform"], "icount": env["icount"],
+            "smp": env.get("smp", 1),
             "accelerator": "kvm" if env["platform"] == "kvm" else "tcg"}
     reason = h.platform_unavailable_reason(env["platform"])
     if reason:
@@ -135,7 +159,7 @@ def run_kernel_env(env, timeout):
     log = h.fresh_log(h.LOG_DIR / f"bench-{env['name']}.log")
     print(f"bench: {env['name']}: booting ({env['what']}) ...", flush=True)
     boot = h.boot_tinypv(env["platform"], KERNEL, append, env["icount"],
-                         timeout, log)
+                         timeout, log, smp=env.get("smp", 1))
     header, bootinfo, records = parse_bench(boot.run.lines)
     if not records or "end" not in " ".join(
             ln for ln in boot.run.lines if ln.startswith("bench:")):
@@ -264,7 +288,7 @@ def write_report(meta, envs, records, boots, plots):
         lines.append(f"| {e['name']} | {e['what']} | {e['unit']} | "
                      f"{notes} |")
     for e in envs:
-        if e.get("skipped"):
+        if e.get("skipped") or e.get("smp", 1) > 1:
             continue
         exact = e.get("icount", False)
         stat = "min" if exact else "median"
@@ -278,6 +302,28 @@ def write_report(meta, envs, records, boots, plots):
         lines += table(records, e["name"], PAD_MODES, exact, stat)
         if e["name"] in plots:
             lines += ["", f"![{e['name']}]({plots[e['name']]})"]
+    smp_envs = [e for e in envs if e.get("smp", 1) > 1 and not e.get("skipped")]
+    if smp_envs:
+        lines += ["", "## SMP: CPU 0 against CPU 1", "",
+                  "Per operation, the whole operation (no empty loop "
+                  "subtracted); CPU 1 idles (halted) between calls, so "
+                  "an IPI round trip includes its wake-up. Median, or "
+                  "the minimum under icount, where both CPUs' "
+                  "instructions are counted. *flush_tlb_others_all* "
+                  "flushes every other CPU (one, with two CPUs); "
+                  "*lock_contended* is CPU 0's time per acquisition "
+                  "while CPU 1 runs the same lock loop.", "",
+                  "| environment | backend | " + " | ".join(SMP_CELLS) + " |",
+                  "|---|---|" + "---|" * len(SMP_CELLS)]
+        for e in smp_envs:
+            exact = e.get("icount", False)
+            stat = "min" if exact else "median"
+            vals = []
+            for c in SMP_CELLS:
+                r = cell(records, e["name"], c, "smp")
+                vals.append(fmt(r[stat], exact) if r else "–")
+            lines.append(f"| {e['name']} | {e.get('backend', '?')} | " +
+                         " | ".join(vals) + " |")
     if boots:
         lines += ["", "## Boot: patching cost", "",
                   "Ticks are guest instructions under icount, emulated TSC "
@@ -406,7 +452,7 @@ def main(argv=None):
     h.LOG_DIR.mkdir(parents=True, exist_ok=True)
 
     envs, records, boots = [], [], []
-    for env in ENVIRONMENTS:
+    for env in ENVIRONMENTS + SMP_ENVIRONMENTS:
         if args.only and env["name"] not in args.only:
             continue
         info, recs, bootinfo = run_kernel_env(env, args.timeout)
@@ -430,7 +476,7 @@ def main(argv=None):
     plots = {}
     if shutil.which("gnuplot"):
         for e in envs:
-            if not e.get("skipped"):
+            if not e.get("skipped") and e.get("smp", 1) == 1:
                 plots[e["name"]] = plot_env(e, records, e.get("icount"))
         if any(r["environment"] == "xen-icount" for r in records) and \
                 any(r["environment"] == "native-icount" for r in records):

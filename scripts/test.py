@@ -37,6 +37,7 @@ import tinypv_harness as h
 #   smp       optional CPU count (default 1): QEMU -smp N, under TCG without
 #             icount with -accel tcg,thread=multi, under xen also
 #             dom0_max_vcpus=N
+#   cpu       optional TCG CPU model instead of "max" (e.g. "max,-x2apic")
 #   append    kernel command line
 #   timeout   optional, seconds (default 60, or --timeout)
 #   expect_log    optional list of regexes that must each match a log line
@@ -136,6 +137,10 @@ BOOT_CONFIGS = [
      "append": "",
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$",
                     r"^cpu 0: up \(vcpu 0, the boot CPU\)$", r"^cpu 1: up \(vcpu 1\)$"]},
+    # No x2APIC: the IPIs and remote flushes go through the xAPIC's MMIO ICR.
+    {"name": "native-tcg-smp2-xapic", "platform": "native", "icount": False, "smp": 2,
+     "cpu": "max,-x2apic", "append": "ktest=smp.*",
+     "expect_log": [r"^apic: xapic$", r"^cpus: 2 online \(of 2 present\)$"]},
     # icount runs the CPUs in turn on one thread: deterministic SMP.
     {"name": "native-tcg-icount-smp2", "platform": "native", "icount": True, "smp": 2,
      "append": "icount",
@@ -181,7 +186,7 @@ BOOT_CONFIGS = [
                     r"^cpus: 16 online \(of 18 present\)$"]},
 ]
 
-CONFIG_KEYS = {"name", "platform", "icount", "append", "smp", "timeout",
+CONFIG_KEYS = {"name", "platform", "icount", "append", "smp", "cpu", "timeout",
                "expect_log", "expect_panic", "expect_error"}
 INTERPRETERS = {"python", "python3", "sh", "bash", "env", "valgrind"}
 RESERVED_PREFIXES = ("host-", "run-", "bench-")     # other logs' names
@@ -266,6 +271,8 @@ def describe_config(row) -> str:
     icount = ", icount" if row.get("icount") else ""
     if row.get("smp", 1) > 1:
         icount += f", smp {row['smp']}"
+    if row.get("cpu"):
+        icount += f", cpu {row['cpu']}"
     append = row.get("append", "")
     if len(append) > 60:
         append = append[:40] + f"...({len(append)} chars)"
@@ -308,7 +315,7 @@ def run_boot(row, kernel: Path, timeout: float, log_dir: Path) -> Report:
     try:
         boot = h.boot_tinypv(row["platform"], kernel, row.get("append", ""),
                              row.get("icount", False), timeout, log_path,
-                             smp=row.get("smp", 1))
+                             smp=row.get("smp", 1), cpu=row.get("cpu"))
     except (OSError, subprocess.SubprocessError) as err:
         failure = h.TestResult("boot", h.ERROR, f"cannot run QEMU or write its log: "
                                                 f"{getattr(err, 'strerror', None) or err}")

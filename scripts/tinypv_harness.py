@@ -332,8 +332,12 @@ def xen_cmdline(smp: int = 1) -> str:
 
 def qemu_command(platform: str, kernel: Path | str, append: str = "",
                  icount: bool = False, xen_elf: Path | str | None = None,
-                 gdb_stub: bool = False, smp: int = 1) -> list[str]:
+                 gdb_stub: bool = False, smp: int = 1,
+                 cpu: str | None = None) -> list[str]:
     """The complete QEMU argv for one boot of tinypv on `platform`.
+
+    cpu replaces the TCG CPU model ("max"), e.g. "max,-x2apic" for an
+    xAPIC-only machine; KVM keeps its own.
 
     smp is the number of CPUs (-smp); under TCG without icount several CPUs
     run on parallel host threads (-accel tcg,thread=multi), under icount
@@ -347,6 +351,8 @@ def qemu_command(platform: str, kernel: Path | str, append: str = "",
         raise ValueError(f"unknown platform {platform!r} (choose from {', '.join(PLATFORMS)})")
     if icount and platform == "kvm":
         raise ValueError("icount needs TCG; platform kvm runs under KVM")
+    if cpu is not None and platform == "kvm":
+        raise ValueError("a CPU model needs TCG; platform kvm uses the host's")
     problem = smp_problem(smp) or append_problem(platform, append)
     if problem:
         raise ValueError(problem)
@@ -358,9 +364,9 @@ def qemu_command(platform: str, kernel: Path | str, append: str = "",
         # Plain "-cpu host" fails here: "failed to set MSR 0x10a".
         cmd += ["-accel", "kvm", "-cpu", "host,-arch-capabilities"]
     elif smp > 1 and not icount:
-        cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        cmd += ["-accel", "tcg,thread=multi", "-cpu", cpu or "max"]
     else:
-        cmd += ["-accel", "tcg", "-cpu", "max"]
+        cmd += ["-accel", "tcg", "-cpu", cpu or "max"]
     if icount:
         cmd += ["-icount", "shift=0"]
     if platform == "xen":
@@ -1358,9 +1364,9 @@ class Boot:
 
 def boot_tinypv(platform: str, kernel: Path, append: str = "", icount: bool = False,
                 timeout: float = DEFAULT_TIMEOUT, log_path: Path | None = None,
-                echo=None, smp: int = 1) -> Boot:
+                echo=None, smp: int = 1, cpu: str | None = None) -> Boot:
     """Boot tinypv once and classify the result (platform must be available)."""
-    argv = qemu_command(platform, kernel, append, icount, smp=smp)
+    argv = qemu_command(platform, kernel, append, icount, smp=smp, cpu=cpu)
     run = run_process(argv, log_path, timeout, echo=echo, end_grace=BootEndRules())
     outcome = classify_boot(run.lines, run.exit_status, run.timed_out,
                             harness_stop_ok=(platform == "xen"),

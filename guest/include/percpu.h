@@ -34,6 +34,8 @@ struct fault_record {
 	uint64_t vector, error, rip, cr2;
 };
 
+struct spinlock;
+
 struct percpu {
 	struct percpu *self;
 	uint64_t cpu;
@@ -55,6 +57,17 @@ struct percpu {
 	void *volatile call_arg;
 	volatile uint64_t call_seq;  /* caller: requests posted */
 	volatile uint64_t call_done; /* this CPU: requests finished */
+	/* IPIs (smp.h): counted by the receiver, per VEC_IPI_* vector. */
+	volatile bool ipi_ready;	   /* this CPU can take IPIs */
+	uint32_t ipi_port[3];		   /* Xen: its port per vector */
+	volatile uint64_t ipi_received[3]; /* handled, per vector */
+	/* Native flush_tlb_others: the request this CPU is asked to do. */
+	volatile uint64_t tlb_va;
+	volatile uint64_t tlb_seq, tlb_done;
+	/* The spinlock slow path (spinlock.h): what this CPU waits for. */
+	struct spinlock *volatile lock_waiting;
+	uint32_t lock_ticket;
+	uint32_t lock_port; /* Xen: its masked port for lock_kick */
 } __attribute__((aligned(4096)));
 
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF, "percpu");

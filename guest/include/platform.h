@@ -82,6 +82,14 @@ struct platform {
 	bool (*cpu_start)(struct percpu *p);
 	/* A CPU that did not come up in time: make sure it never runs. */
 	void (*cpu_abandon)(struct percpu *p);
+	/*
+	 * Make this CPU ready to take IPIs (native: once, the vectors'
+	 * handlers; Xen: bind this vCPU's IPI event channels). Runs on each
+	 * CPU before it says it is up. smp_ready, if set, runs once on the
+	 * boot CPU after bring-up (KVM: the PV send-IPI probe).
+	 */
+	void (*ipi_init_cpu)(struct percpu *p);
+	void (*smp_ready)(void);
 	/* Lines for the boot report that only this platform knows. */
 	void (*report)(void);
 };

@@ -9,9 +9,10 @@
  * is up. CPU numbers are dense, in start order: 0 is the boot CPU.
  *
  * An AP that is up runs its own tick and idles (safe_halt) in
- * smp_ap_idle(), checking its mailbox whenever it wakes (at least once a
- * tick). There are no IPIs yet, so a request waits for the target's next
- * wake-up, at most one tick (10 ms):
+ * smp_ap_idle(), checking its mailbox whenever it wakes. The caller posts
+ * a request and sends the target a VEC_IPI_CALL IPI (the send_ipi pvop),
+ * so it wakes at once; its tick (at least once every 10 ms) is the
+ * fallback should an IPI ever go missing:
  *
  *   static void whoami(void *arg) { *(unsigned *)arg = smp_cpu(); }
  *   unsigned got;
@@ -81,6 +82,31 @@ struct smp_stop_stats {
 	uint64_t wait_ns;     /* total time spent waiting for them */
 };
 extern struct smp_stop_stats smp_stop_stats;
+
+/*
+ * The same, in two halves, so that a caller can start work on several
+ * CPUs before it waits for any: smp_post() returns false if the mailbox
+ * is busy (or cpu is this one, or not online); smp_wait() waits for the
+ * request smp_post() numbered *seq.
+ */
+bool smp_post(unsigned cpu, void (*fn)(void *arg), void *arg, uint64_t *seq);
+bool smp_wait(unsigned cpu, uint64_t seq, uint64_t timeout_ns);
+
+/*
+ * IPIs. The send_ipi pvops (pvops.h) deliver vector VEC_IPI_* to a CPU;
+ * the platform's receive path (native: the IDT vector, then EOI; Xen PV:
+ * the CPU's event channel for that vector) calls smp_ipi_handle(), which
+ * counts it in the receiver's ipi_received[] and calls the handler
+ * registered for the vector. Handlers run with interrupts off.
+ */
+void smp_ipi_register(unsigned vector, void (*fn)(void));
+void smp_ipi_handle(unsigned vector);
+uint64_t smp_online_mask(void); /* bit n: CPU n is online */
+
+/* The mask form of flush_tlb_others for the native IPI path. */
+uint64_t native_flush_tlb_others(unsigned long va, uint64_t mask);
+/* Serve this CPU's pending native TLB request (also while waiting). */
+void smp_tlb_serve(void);
 
 /* The end of every AP's start-up: say so, mark it online, idle. */
 void smp_ap_online(struct percpu *p) __attribute__((noreturn));

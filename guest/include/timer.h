@@ -43,6 +43,11 @@ void apic_init_ap(void);
 uint32_t apic_id(void);
 bool apic_start_cpu(uint32_t apic_id, uint8_t vector); /* INIT-SIPI-SIPI */
 void apic_stop_cpu(uint32_t apic_id);		       /* INIT */
+/* The native send_ipi pvops: arg = (cpu or mask) << 8 | vector. */
+uint64_t native_send_ipi(uint64_t arg);
+uint64_t native_send_ipi_mask(uint64_t arg);
+struct percpu;
+void native_ipi_init_cpu(struct percpu *p);
 
 /* TSC clock, the native clock_read(). */
 void tsc_clock_init(void);

@@ -36,6 +36,12 @@ struct trap_frame {
 #define VEC_GP 13
 #define VEC_PF 14
 #define VEC_TIMER 0x20 /* LAPIC timer */
+/* IPIs (smp.h); Xen PV binds one event channel per vector and CPU. */
+#define VEC_IPI_BASE 0x40
+#define VEC_IPI_CALL 0x40 /* wake: the mailbox has a request */
+#define VEC_IPI_PING 0x41 /* the IPI tests and benchmarks */
+#define VEC_IPI_TLB 0x42  /* native flush_tlb_others: invlpg, acknowledge */
+#define SMP_IPI_NR 3
 #define VEC_SPURIOUS 0xff
 #define VEC_XEN_UPCALL 256 /* pseudo-vector: Xen event upcall */
 

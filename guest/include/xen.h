@@ -37,6 +37,11 @@ void xen_evtchn_bind(evtchn_port_t port, evtchn_handler_t fn);
 evtchn_port_t xen_bind_virq(uint32_t virq, uint32_t vcpu);
 void xen_tick_start(unsigned hz); /* this vCPU's tick */
 uint64_t xen_events_delivered(void);
+void xen_ipi_init_cpu(struct percpu *p); /* this vCPU's IPI ports */
+uint64_t xen_send_ipi(uint64_t arg);
+uint64_t xen_send_ipi_mask(uint64_t arg);
+uint64_t xen_lock_wait(const volatile uint32_t *ptr, uint64_t val);
+uint64_t xen_lock_kick(uint64_t cpu);
 
 /* guest/xen/ops.c: C halves of the Xen pvops (called through thunks). */
 uint64_t xen_force_upcall(void);
@@ -46,6 +51,7 @@ uint64_t xen_halt(void);
 uint64_t xen_write_cr3(unsigned long cr3);
 uint64_t xen_flush_tlb_one(unsigned long va);
 uint64_t xen_clock_read(void);
+uint64_t xen_flush_tlb_others(unsigned long va, uint64_t mask);
 void xen_clock_init(void);
 
 #endif

@@ -11,6 +11,11 @@
  * its own selector), or one vCPU would take, say, another's timer tick. Returning through the iret hypercall restores the
  * mask from the saved IF.
  *
+ * IPIs: each vCPU binds one port per IPI vector (EVTCHNOP_bind_ipi, which
+ * delivers to the vCPU that bound it); send_ipi is EVTCHNOP_send on the
+ * target's port, and the port's handler hands the vector to
+ * smp_ipi_handle() on the bound vCPU.
+ *
  * The tick: VIRQ_TIMER bound to a port, Xen's default periodic timer
  * stopped, and each tick arms the next set_timer_op one-shot.
  */
@@ -20,6 +25,7 @@
 #include "platform.h"
 #include "pvclock.h"
 #include "pvops.h"
+#include "smp.h"
 #include "timer.h"
 #include "trap.h"
 #include "xen.h"
@@ -146,4 +152,91 @@ void xen_tick_start(unsigned hz)
 	xen_evtchn_bind(port, timer_event);
 	p->next_tick = system_time_now() + tick_period_ns;
 	HYPERVISOR_set_timer_op(p->next_tick);
+}
+
+/* ---- IPIs ---- */
+
+static uint8_t port_vector[NR_PORTS]; /* an IPI port's VEC_IPI_* */
+
+static void ipi_event(evtchn_port_t port)
+{
+	smp_ipi_handle(port_vector[port]);
+}
+
+/* On the vCPU itself: xen_evtchn_bind() records the vCPU it runs on. */
+void xen_ipi_init_cpu(struct percpu *p)
+{
+	for (unsigned i = 0; i < SMP_IPI_NR; i++) {
+		struct evtchn_bind_ipi b = {.vcpu = p->apic_id};
+		long rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &b);
+		if (rc)
+			panic("xen: vcpu %u: cannot bind an IPI port: %ld (%s)",
+			      p->apic_id, rc, xen_errno_name(rc));
+		BUG_ON(b.port >= NR_PORTS);
+		port_vector[b.port] = (uint8_t)(VEC_IPI_BASE + i);
+		p->ipi_port[i] = b.port;
+		xen_evtchn_bind(b.port, ipi_event);
+	}
+	/* The lock port stays masked: only SCHEDOP_poll waits on it. */
+	struct evtchn_bind_ipi b = {.vcpu = p->apic_id};
+	long rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_ipi, &b);
+	if (rc)
+		panic("xen: vcpu %u: cannot bind its lock port: %ld (%s)",
+		      p->apic_id, rc, xen_errno_name(rc));
+	BUG_ON(b.port >= NR_PORTS);
+	__atomic_fetch_or(&xen_shared->evtchn_mask[b.port / 64],
+			  1ULL << (b.port % 64), __ATOMIC_SEQ_CST);
+	port_vcpu[b.port] = (uint16_t)p->apic_id;
+	p->lock_port = b.port;
+}
+
+/*
+ * The Xen lock_wait: clear this vCPU's lock port, re-check the word, and
+ * poll the port. A kick after the clear leaves it pending, so the poll
+ * returns at once; a spurious return only makes the caller look again.
+ */
+uint64_t xen_lock_wait(const volatile uint32_t *ptr, uint64_t val)
+{
+	evtchn_port_t port = this_cpu()->lock_port;
+
+	clear_bit_atomic(&xen_shared->evtchn_pending[port / 64], port % 64);
+	if (*ptr != val)
+		return 0;
+	struct sched_poll poll = {.nr_ports = 1, .timeout = 0};
+	set_xen_guest_handle(poll.ports, &port);
+	HYPERVISOR_sched_op(SCHEDOP_poll, &poll);
+	return 0;
+}
+
+uint64_t xen_lock_kick(uint64_t cpu)
+{
+	if (cpu >= smp_online || !smp_cpus[cpu]->lock_port)
+		return 0;
+	struct evtchn_send send = {.port = smp_cpus[cpu]->lock_port};
+	HYPERVISOR_event_channel_op(EVTCHNOP_send, &send);
+	return 0;
+}
+
+static void ipi_one(unsigned cpu, unsigned vector)
+{
+	unsigned i = vector - VEC_IPI_BASE;
+
+	if (cpu >= smp_online || i >= SMP_IPI_NR || !smp_cpus[cpu]->ipi_port[i])
+		return;
+	struct evtchn_send send = {.port = smp_cpus[cpu]->ipi_port[i]};
+	HYPERVISOR_event_channel_op(EVTCHNOP_send, &send);
+}
+
+/* The Xen send_ipi pvops (through thunks). */
+uint64_t xen_send_ipi(uint64_t arg)
+{
+	ipi_one((unsigned)(arg >> 8), arg & 0xff);
+	return 0;
+}
+
+uint64_t xen_send_ipi_mask(uint64_t arg)
+{
+	for (uint64_t m = arg >> 8; m; m &= m - 1)
+		ipi_one(__builtin_ctzll(m), arg & 0xff);
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include "percpu.h"
 #include "pvclock.h"
 #include "pvops.h"
+#include "smp.h"
 #include "timer.h"
 #include "xen.h"
 
@@ -76,6 +77,32 @@ uint64_t xen_flush_tlb_one(unsigned long va)
 	    .arg1.linear_addr = va,
 	};
 	HYPERVISOR_mmuext_op(&op, 1);
+	return 0;
+}
+
+/*
+ * Xen flushes the vCPUs in the mask itself (it knows where each runs, and
+ * one that is descheduled needs nothing): no IPIs, one hypercall. The mask
+ * is of vCPU ids, which tinypv's CPU numbers map to through apic_id.
+ */
+uint64_t xen_flush_tlb_others(unsigned long va, uint64_t mask)
+{
+	uint64_t vcpus = 0;
+
+	mask &= smp_online_mask() & ~(1ULL << smp_cpu());
+	for (; mask; mask &= mask - 1)
+		vcpus |= 1ULL << smp_cpus[__builtin_ctzll(mask)]->apic_id;
+	if (!vcpus)
+		return 0;
+	struct mmuext_op op = {
+	    .cmd = MMUEXT_INVLPG_MULTI,
+	    .arg1.linear_addr = va,
+	};
+	set_xen_guest_handle(op.arg2.vcpumask, &vcpus);
+	long rc = HYPERVISOR_mmuext_op(&op, 1);
+	if (rc)
+		panic("xen: INVLPG_MULTI of %#lx refused: %ld (%s)", va, rc,
+		      xen_errno_name(rc));
 	return 0;
 }
 

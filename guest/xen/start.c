@@ -273,6 +273,7 @@ const struct platform platform_xen_pv = {
     .cpus_list = xen_cpus_list,
     .cpu_start = xen_cpu_start,
     .cpu_abandon = xen_cpu_abandon,
+    .ipi_init_cpu = xen_ipi_init_cpu,
     .report = xen_report,
 };
 

@@ -13,6 +13,11 @@ PVOP_THUNK(xen_halt_thunk, xen_halt)
 PVOP_THUNK(xen_write_cr3_thunk, xen_write_cr3)
 PVOP_THUNK(xen_flush_tlb_one_thunk, xen_flush_tlb_one)
 PVOP_THUNK(xen_clock_read_thunk, xen_clock_read)
+PVOP_THUNK(xen_send_ipi_thunk, xen_send_ipi)
+PVOP_THUNK(xen_send_ipi_mask_thunk, xen_send_ipi_mask)
+PVOP_THUNK(xen_flush_tlb_others_thunk, xen_flush_tlb_others)
+PVOP_THUNK(xen_lock_wait_thunk, xen_lock_wait)
+PVOP_THUNK(xen_lock_kick_thunk, xen_lock_kick)
 
 /*
  * Xen calls this when it cannot load the segment registers on a return

@@ -24,6 +24,11 @@
  * cpuid          eax, ecx        eax..edx     rax rbx rcx rdx
  * apic_eoi       -               -            rax
  * clock_read     -               rax (ns)     rax
+ * send_ipi       rdi (cpu<<8|vec) -           rax
+ * send_ipi_mask  rdi (mask<<8|vec) -          rax
+ * flush_tlb_others rdi (va), rsi (mask) -     rax
+ * lock_wait      rdi (ptr), rsi (val) -       rax
+ * lock_kick      rdi (cpu)       -            rax
  *
  * The slot of an op is the number of bytes every site of that op occupies:
  * the 6-byte indirect call padded with NOPs to the longest inline template
@@ -49,7 +54,12 @@
 #define PVOP_CPUID 13
 #define PVOP_APIC_EOI 14
 #define PVOP_CLOCK_READ 15
-#define PVOP_NR 16
+#define PVOP_SEND_IPI 16
+#define PVOP_SEND_IPI_MASK 17
+#define PVOP_FLUSH_TLB_OTHERS 18
+#define PVOP_LOCK_WAIT 19
+#define PVOP_LOCK_KICK 20
+#define PVOP_NR 21
 
 #define PVOP_SLOT_IRQ_DISABLE 9
 #define PVOP_SLOT_IRQ_ENABLE 25
@@ -67,6 +77,11 @@
 #define PVOP_SLOT_CPUID 7
 #define PVOP_SLOT_APIC_EOI 6
 #define PVOP_SLOT_CLOCK_READ 6
+#define PVOP_SLOT_SEND_IPI 6
+#define PVOP_SLOT_SEND_IPI_MASK 6
+#define PVOP_SLOT_FLUSH_TLB_OTHERS 6
+#define PVOP_SLOT_LOCK_WAIT 6
+#define PVOP_SLOT_LOCK_KICK 6
 
 /* The unpatched site: call *pv_ops+8*op(%rip), ff 15 disp32. */
 #define PVOP_INDIRECT_CALL_LEN 6
@@ -107,6 +122,11 @@
 #define PVOP_CLOB_CPUID (PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 #define PVOP_CLOB_APIC_EOI PVREG_RAX
 #define PVOP_CLOB_CLOCK_READ PVREG_RAX
+#define PVOP_CLOB_SEND_IPI PVREG_RAX
+#define PVOP_CLOB_SEND_IPI_MASK PVREG_RAX
+#define PVOP_CLOB_FLUSH_TLB_OTHERS PVREG_RAX
+#define PVOP_CLOB_LOCK_WAIT PVREG_RAX
+#define PVOP_CLOB_LOCK_KICK PVREG_RAX
 
 /*
  * Site flags: benchmark sites pin their dispatch mode and may pin their

@@ -67,6 +67,17 @@ void xen_halt_thunk(void);
 void xen_write_cr3_thunk(void);
 void xen_flush_tlb_one_thunk(void);
 void xen_clock_read_thunk(void);
+void native_send_ipi_thunk(void);
+void native_send_ipi_mask_thunk(void);
+void native_flush_tlb_others_thunk(void);
+void kvm_send_ipi_thunk(void);
+void kvm_send_ipi_mask_thunk(void);
+void xen_send_ipi_thunk(void);
+void xen_send_ipi_mask_thunk(void);
+void xen_flush_tlb_others_thunk(void);
+void native_lock_wait_thunk(void);
+void xen_lock_wait_thunk(void);
+void xen_lock_kick_thunk(void);
 
 /*
  * The backends. native is complete; the others start from it. What KVM
@@ -76,6 +87,7 @@ struct pvop_kvm_caps {
 	bool nop_io_delay; /* KVM_FEATURE_NOP_IO_DELAY */
 	bool pv_eoi;	   /* KVM_FEATURE_PV_EOI, and its page is set up */
 	bool kvmclock;	   /* KVM_FEATURE_CLOCKSOURCE2, and kvmclock is on */
+	bool pv_send_ipi;  /* KVM_FEATURE_PV_SEND_IPI (probed after SMP boot) */
 };
 void pvop_backend_native(struct pvop_backend *b);
 void pvop_backend_kvm(struct pvop_backend *b, const struct pvop_kvm_caps *c);

@@ -271,6 +271,58 @@ static inline uint64_t clock_read(void)
 	return ns;
 }
 
+/*
+ * Interprocessor interrupts, by CPU number (smp.h), vector (trap.h: the
+ * VEC_IPI_* set; Xen PV maps each to a per-CPU event channel). Both are
+ * one register in (rdi): the CPU or the CPU mask above the vector byte.
+ * Delivery is asynchronous: the call returns once the IPI is sent.
+ */
+#define PVOP_IPI_ARG(hi, vector) (((uint64_t)(hi) << 8) | ((vector)&0xff))
+
+static inline void send_ipi(unsigned cpu, unsigned vector)
+{
+	PVOP_W_RDI(SEND_IPI, 0, PVOP_IPI_ARG(cpu, vector));
+}
+
+/* mask: bit n = CPU n (at most 56 CPUs; the kernel has NR_CPUS_MAX). */
+static inline void send_ipi_mask(uint64_t mask, unsigned vector)
+{
+	PVOP_W_RDI(SEND_IPI_MASK, 0, PVOP_IPI_ARG(mask, vector));
+}
+
+/*
+ * Invalidate va in the TLBs of the CPUs in mask (never this one: the
+ * caller flushes its own with flush_tlb_one), and return once all have.
+ */
+static inline void flush_tlb_others(uint64_t mask, unsigned long va)
+{
+	unsigned long __rax;
+	asm volatile(PVOP_SITE_ASM
+		     : "=a"(__rax), PVOP_CALL_CONSTRAINT
+		     : "D"(va), "S"(mask), PVOP_ARGS(FLUSH_TLB_OTHERS)
+		     : "memory", "cc");
+}
+
+/*
+ * The spinlock slow path (guest/include/spinlock.h). lock_wait returns
+ * when *ptr may no longer hold val, or spuriously (callers re-check);
+ * lock_kick(cpu) wakes CPU cpu out of its lock_wait. Native: a bounded
+ * pause loop, and no kick; Xen PV: SCHEDOP_poll and EVTCHNOP_send.
+ */
+static inline void lock_wait(const volatile uint32_t *ptr, uint32_t val)
+{
+	unsigned long __rax;
+	asm volatile(PVOP_SITE_ASM
+		     : "=a"(__rax), PVOP_CALL_CONSTRAINT
+		     : "D"(ptr), "S"((uint64_t)val), PVOP_ARGS(LOCK_WAIT)
+		     : "memory", "cc");
+}
+
+static inline void lock_kick(unsigned cpu)
+{
+	PVOP_W_RDI(LOCK_KICK, 0, (uint64_t)cpu);
+}
+
 /* ---- boot-time selection and patching (pvops/client.c, pvops/ops.c) ---- */
 
 enum pvop_mode {
@@ -299,10 +351,10 @@ struct pvop_impl {
 	 * and padding style (pvop_patch.h). */
 	bool prepared;
 	struct pvop_plan {
-		int8_t kind;		/* PVOP_KIND_*, -1: cannot serve */
+		int8_t kind;  /* PVOP_KIND_*, -1: cannot serve */
 		uint8_t stat; /* its pvop_stats column: kind, or PVOP_KIND_NR */
-		const char *why;	/* when kind is -1 */
-		uintptr_t tag; /* unique per plan and prepare() (patch_tag) */
+		const char *why; /* when kind is -1 */
+		uintptr_t tag;	 /* unique per plan and prepare() (patch_tag) */
 		struct patch_reloc rel; /* fields aimed per site */
 		uint8_t bytes[PATCH_MAX_LEN];
 	} plan[PVOP_MODE_NR][PATCH_PAD_NR];

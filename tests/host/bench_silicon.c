@@ -55,6 +55,17 @@ STUB_THUNK(xen_halt_thunk)
 STUB_THUNK(xen_write_cr3_thunk)
 STUB_THUNK(xen_flush_tlb_one_thunk)
 STUB_THUNK(xen_clock_read_thunk)
+STUB_THUNK(native_send_ipi_thunk)
+STUB_THUNK(native_send_ipi_mask_thunk)
+STUB_THUNK(native_flush_tlb_others_thunk)
+STUB_THUNK(kvm_send_ipi_thunk)
+STUB_THUNK(kvm_send_ipi_mask_thunk)
+STUB_THUNK(xen_send_ipi_thunk)
+STUB_THUNK(xen_send_ipi_mask_thunk)
+STUB_THUNK(xen_flush_tlb_others_thunk)
+STUB_THUNK(native_lock_wait_thunk)
+STUB_THUNK(xen_lock_wait_thunk)
+STUB_THUNK(xen_lock_kick_thunk)
 
 enum mode {
 	M_RAW,

@@ -67,6 +67,17 @@ FAKE(xen_halt_thunk);
 FAKE(xen_write_cr3_thunk);
 FAKE(xen_flush_tlb_one_thunk);
 FAKE(xen_clock_read_thunk);
+FAKE(native_send_ipi_thunk);
+FAKE(native_send_ipi_mask_thunk);
+FAKE(native_flush_tlb_others_thunk);
+FAKE(kvm_send_ipi_thunk);
+FAKE(kvm_send_ipi_mask_thunk);
+FAKE(xen_send_ipi_thunk);
+FAKE(xen_send_ipi_mask_thunk);
+FAKE(xen_flush_tlb_others_thunk);
+FAKE(native_lock_wait_thunk);
+FAKE(xen_lock_wait_thunk);
+FAKE(xen_lock_kick_thunk);
 
 /* ---- the seam ---- */
 

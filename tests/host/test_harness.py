@@ -704,6 +704,14 @@ class QemuCommandTest(unittest.TestCase):
         cmd = h.qemu_command("xen", "k.elf")
         self.assertEqual(cmd[cmd.index("-initrd") + 1], "k.elf")
 
+    def test_cpu_model_replaces_max_under_tcg_only(self):
+        cmd = h.qemu_command("native", "k.elf", smp=2, cpu="max,-x2apic")
+        self.assert_has(cmd, "-accel", "tcg,thread=multi", "-cpu", "max,-x2apic")
+        cmd = h.qemu_command("xen", "k.elf", cpu="max,-x2apic")
+        self.assert_has(cmd, "-cpu", "max,-x2apic")
+        with self.assertRaises(ValueError):
+            h.qemu_command("kvm", "k.elf", cpu="max,-x2apic")
+
     def test_icount_and_gdb(self):
         cmd = h.qemu_command("native", "k.elf", icount=True, gdb_stub=True)
         self.assert_has(cmd, "-icount", "shift=0")

@@ -55,6 +55,17 @@ FAKE_THUNK(xen_halt_thunk, 8)
 FAKE_THUNK(xen_write_cr3_thunk, 9)
 FAKE_THUNK(xen_flush_tlb_one_thunk, 10)
 FAKE_THUNK(xen_clock_read_thunk, 11)
+FAKE_THUNK(native_send_ipi_thunk, 12)
+FAKE_THUNK(native_send_ipi_mask_thunk, 13)
+FAKE_THUNK(native_flush_tlb_others_thunk, 14)
+FAKE_THUNK(kvm_send_ipi_thunk, 15)
+FAKE_THUNK(kvm_send_ipi_mask_thunk, 16)
+FAKE_THUNK(xen_send_ipi_thunk, 17)
+FAKE_THUNK(xen_send_ipi_mask_thunk, 18)
+FAKE_THUNK(xen_flush_tlb_others_thunk, 19)
+FAKE_THUNK(native_lock_wait_thunk, 20)
+FAKE_THUNK(xen_lock_wait_thunk, 21)
+FAKE_THUNK(xen_lock_kick_thunk, 22)
 
 /* ---- run code with every register set, and read them all back ---- */
 
@@ -331,7 +342,9 @@ static bool stub_callable(int backend, int op)
 		return op != PVOP_CPUID && op != PVOP_READ_MSR &&
 		       op != PVOP_WRITE_MSR;
 	return op == PVOP_SAVE_FL || op == PVOP_CPUID || op == PVOP_APIC_EOI ||
-	       op == PVOP_CLOCK_READ ||
+	       op == PVOP_CLOCK_READ || op == PVOP_SEND_IPI ||
+	       op == PVOP_SEND_IPI_MASK || op == PVOP_FLUSH_TLB_OTHERS ||
+	       op == PVOP_LOCK_WAIT || op == PVOP_LOCK_KICK ||
 	       (op == PVOP_IO_DELAY && backend == PVOP_BACKEND_KVM);
 }
 
