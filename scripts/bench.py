@@ -324,6 +324,8 @@ def write_report(meta, envs, records, boots, plots):
                 vals.append(fmt(r[stat], exact) if r else "–")
             lines.append(f"| {e['name']} | {e.get('backend', '?')} | " +
                          " | ".join(vals) + " |")
+        if "smp" in plots:
+            lines += ["", f"![smp]({plots['smp']})"]
     if boots:
         lines += ["", "## Boot: patching cost", "",
                   "Ticks are guest instructions under icount, emulated TSC "
@@ -408,6 +410,42 @@ plot {cols}
     return f"{env['name']}.png"
 
 
+def plot_smp(envs, records):
+    """The SMP cells of the two exact (icount) two-CPU environments."""
+    names = [e["name"] for e in envs
+             if e.get("smp", 1) > 1 and e.get("icount") and not e.get("skipped")]
+    dat = OUT / "smp.dat"
+    with open(dat, "w") as f:
+        f.write("# cell " + " ".join(names) + "\n")
+        for c in SMP_CELLS:
+            vals = []
+            for n in names:
+                r = cell(records, n, c, "smp")
+                vals.append("NaN" if not r else f"{max(r['min'], 0.5):.2f}")
+            f.write(c + " " + " ".join(vals) + "\n")
+    cols = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
+        f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
+    for term, ext in (("pngcairo size 1200,600", "png"),
+                      ("svg size 1200,600", "svg")):
+        gnuplot(f"""
+set terminal {term}
+set output '{OUT / "smp"}.{ext}'
+set title "SMP operations, CPU 0 against CPU 1 (QEMU -icount shift=0, both CPUs' guest instructions, Xen's included)" noenhanced
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set logscale y
+set yrange [0.5:*]
+set ylabel "guest instructions per operation"
+set xtics rotate by -30 noenhanced
+set key outside right top
+set grid ytics
+plot {cols}
+""")
+    return "smp.png"
+
+
 def plot_compare(records):
     dat = OUT / "compare.dat"
     ops = [op for op, _ in ops_of(records, "native-icount")]
@@ -481,6 +519,9 @@ def main(argv=None):
         if any(r["environment"] == "xen-icount" for r in records) and \
                 any(r["environment"] == "native-icount" for r in records):
             plots["compare"] = plot_compare(records)
+        if any(e.get("smp", 1) > 1 and e.get("icount") and
+               not e.get("skipped") for e in envs):
+            plots["smp"] = plot_smp(envs, records)
     else:
         print("bench: gnuplot not found: no plots (install gnuplot-nox)")
     write_report(meta, envs, records, boots, plots)
