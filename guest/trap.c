@@ -185,7 +185,8 @@ static bool fixup(struct trap_frame *f, uint64_t cr2)
 	fr->rip = f->rip;
 	fr->cr2 = cr2;
 	if (report)
-		*report = EXT_FAULTED | (f->error & 0xffffffff) << 8 | f->vector;
+		*report =
+		    EXT_FAULTED | (f->error & 0xffffffff) << 8 | f->vector;
 	f->rip = e->insn + e->fixup;
 	f->rsp = rsp;
 	return true;

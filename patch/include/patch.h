@@ -257,10 +257,11 @@ static inline uintptr_t patch_tag(const struct patch_site *r)
 static inline void patch_check(const struct patch_site *r)
 {
 	struct patch_state *st = patch_state_of(r);
-	if (__builtin_expect(st->queued == patch_q.batch ||
-				 !bytes_equal((const uint8_t *)patch_site_addr(r),
-					      st->bytes, r->len),
-			     0))
+	if (__builtin_expect(
+		st->queued == patch_q.batch ||
+		    !bytes_equal((const uint8_t *)patch_site_addr(r), st->bytes,
+				 r->len),
+		0))
 		patch_queue_slow(r, NULL, NULL, 0);
 }
 

@@ -1186,8 +1186,9 @@ static void relocation(const struct rel_case *c)
 		apply = patch_reloc_apply(&rl, eng, dst);
 	}
 	if (err)
-		KTAP_CHECK(scan || apply, "engine moved what insn_relocate "
-					  "refused ('%s')",
+		KTAP_CHECK(scan || apply,
+			   "engine moved what insn_relocate "
+			   "refused ('%s')",
 			   err);
 	else if (scan)
 		KTAP_CHECK(strstr(scan, "rel8"), "engine refused: %s", scan);
