@@ -370,6 +370,27 @@ def gnuplot(script):
         raise RuntimeError(f"gnuplot failed: {r.stderr.strip()}")
 
 
+def histogram(base, title, ylabel, ymin, plot):
+    """A clustered, log-scale bar chart, as base.png and base.svg."""
+    for term, ext in (("pngcairo size 1200,600", "png"),
+                      ("svg size 1200,600", "svg")):
+        gnuplot(f"""
+set terminal {term}
+set output '{base}.{ext}'
+set title "{title}" noenhanced
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set logscale y
+set yrange [{ymin}:*]
+set ylabel "{ylabel}" noenhanced
+set xtics rotate by -30 noenhanced
+set key outside right top
+set grid ytics
+plot {plot}
+""")
+
+
 def plot_env(env, records, exact):
     stat = "min" if exact else "median"
     rows = ops_of(records, env["name"])
@@ -390,23 +411,8 @@ def plot_env(env, records, exact):
     cols = ", ".join(
         f"'{dat}' using {i + 2}:xtic(1) title '{m}'" if i == 0 else
         f"'' using {i + 2} title '{m}'" for i, m in enumerate(modes))
-    for term, ext in (("pngcairo size 1200,600", "png"),
-                      ("svg size 1200,600", "svg")):
-        gnuplot(f"""
-set terminal {term}
-set output '{base}.{ext}'
-set title "{env['what']}\\nper call, {stat}; unit: {env['unit']}" noenhanced
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.9 border -1
-set logscale y
-set yrange [0.05:*]
-set ylabel "{env['unit']}" noenhanced
-set xtics rotate by -30 noenhanced
-set key outside right top
-set grid ytics
-plot {cols}
-""")
+    histogram(base, f"{env['what']}\\nper call, {stat}; unit: {env['unit']}",
+              env["unit"], 0.05, cols)
     return f"{env['name']}.png"
 
 
@@ -426,23 +432,9 @@ def plot_smp(envs, records):
     cols = ", ".join(
         f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
         f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
-    for term, ext in (("pngcairo size 1200,600", "png"),
-                      ("svg size 1200,600", "svg")):
-        gnuplot(f"""
-set terminal {term}
-set output '{OUT / "smp"}.{ext}'
-set title "SMP operations, CPU 0 against CPU 1 (QEMU -icount shift=0, both CPUs' guest instructions, Xen's included)" noenhanced
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.9 border -1
-set logscale y
-set yrange [0.5:*]
-set ylabel "guest instructions per operation"
-set xtics rotate by -30 noenhanced
-set key outside right top
-set grid ytics
-plot {cols}
-""")
+    histogram(OUT / "smp", "SMP operations, CPU 0 against CPU 1 (QEMU "
+              "-icount shift=0, both CPUs' guest instructions, Xen's included)",
+              "guest instructions per operation", 0.5, cols)
     return "smp.png"
 
 
@@ -458,23 +450,12 @@ def plot_compare(records):
                     r = cell(records, env, op, m)
                     vals.append("NaN" if not r else f"{max(r['min'], 0.05):.2f}")
             f.write(op + " " + " ".join(vals) + "\n")
-    for term, ext in (("pngcairo size 1200,600", "png"),
-                      ("svg size 1200,600", "svg")):
-        gnuplot(f"""
-set terminal {term}
-set output '{OUT / "compare"}.{ext}'
-set title "Guest instructions per call (QEMU -icount shift=0): native vs Xen PV dom0, inline vs indirect" noenhanced
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.9 border -1
-set logscale y
-set yrange [0.5:*]
-set ylabel "guest instructions (Xen's included)"
-set xtics rotate by -30 noenhanced
-set key outside right top
-set grid ytics
-plot '{dat}' using 2:xtic(1) title 'native inline', '' using 3 title 'native indirect', '' using 4 title 'Xen PV inline', '' using 5 title 'Xen PV indirect'
-""")
+    histogram(OUT / "compare", "Guest instructions per call (QEMU -icount "
+              "shift=0): native vs Xen PV dom0, inline vs indirect",
+              "guest instructions (Xen's included)", 0.5,
+              f"'{dat}' using 2:xtic(1) title 'native inline', '' using 3 "
+              "title 'native indirect', '' using 4 title 'Xen PV inline', "
+              "'' using 5 title 'Xen PV indirect'")
     return "compare.png"
 
 
