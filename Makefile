@@ -31,12 +31,12 @@ KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic \
 	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -mcmodel=kernel \
 	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -fno-tree-loop-distribute-patterns -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
-	-Iguest/include -Ipatch/include -Ipvops/include -I$(BUILD)/include -MMD -MP \
+	-Iguest/include -Ipatch/include -Ipvops/include -Ialt/include -I$(BUILD)/include -MMD -MP \
 	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
-KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipatch/include -Ipvops/include -MMD -MP -g
+KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipatch/include -Ipvops/include -Ialt/include -MMD -MP -g
 KLDFLAGS := -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
 
-KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c patch/*.c pvops/*.c tests/kernel/*.c)
+KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c patch/*.c pvops/*.c alt/*.c tests/kernel/*.c)
 KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S) \
 	$(filter-out guest/kernel.ld.S,$(wildcard guest/*.S))
 KOBJ   := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC_C) $(KSRC_S)))
@@ -112,7 +112,7 @@ check-sites: $(KERNEL)
 
 # ---- host unit tests: the real kernel sources compiled for user space ----
 HCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DHOST_TEST -no-pie -fno-pie -Wl,-z,noexecstack \
-	-Iguest/include -Ipatch/include -Ipvops/include -I$(BUILD)/include -Itests/host -MMD -MP \
+	-Iguest/include -Ipatch/include -Ipvops/include -Ialt/include -I$(BUILD)/include -Itests/host -MMD -MP \
 	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
 

@@ -34,6 +34,10 @@ static const struct option_desc options[] = {
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, to test the engine's check; make the first AP "
      "hang before it is up (ap-hang) or the last one fault (ap-fault)"},
+    {"noalternatives", FLAG(noalternatives), NULL,
+     "keep every CPU-feature alternative site as assembled"},
+    {"clearcpuid", STR(clearcpuid), NULL,
+     "pretend features NAME[,NAME...] are absent (cpufeature.h)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

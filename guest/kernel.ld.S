@@ -65,6 +65,17 @@ SECTIONS
 		KEEP(*(.pvop.templates))
 		__pvop_templates_end = .;
 	} :rodata
+	/* CPU-feature alternatives (alt/): each site's descriptor, and the
+	 * original and replacement bytes the engine copies from (never run
+	 * here: read-only data). */
+	.alt.desc : AT(ADDR(.alt.desc) - KERNEL_VBASE) ALIGN(4) {
+		__alt_desc_start = .;
+		KEEP(*(.alt.desc))
+		__alt_desc_end = .;
+	} :rodata
+	.alt.repl : AT(ADDR(.alt.repl) - KERNEL_VBASE) {
+		KEEP(*(.alt.repl))
+	} :rodata
 	.ktest.cases : AT(ADDR(.ktest.cases) - KERNEL_VBASE) ALIGN(8) {
 		__ktest_start = .;
 		KEEP(*(.ktest.cases))
@@ -121,5 +132,6 @@ ASSERT((__patch_sites_end - __patch_sites_start) % PATCH_RECORD_SIZE == 0, "patc
 ASSERT(__patch_sites_end > __patch_sites_start, "no patch sites: the records were dropped")
 ASSERT(_text_end - _text_start <= POKE_MAX_SIZE, "text must fit the poke mapping's one page table")
 ASSERT((__pvop_templates_end - __pvop_templates_start) % 16 == 0, "pvop template records are 16 bytes")
+ASSERT((__alt_desc_end - __alt_desc_start) % 16 == 0, "alternative descriptors are 16 bytes")
 ASSERT((__ktest_end - __ktest_start) % 24 == 0, "ktest records are 24 bytes")
 ASSERT((__extable_end - __extable_start) % 16 == 0, "extable records are 16 bytes")

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "alternative.h"
+
 #define TICK_HZ 100
 
 extern uint64_t tsc_khz; /* 0 until calibrated */
@@ -23,11 +25,17 @@ static inline uint64_t rdtsc(void)
 	return (uint64_t)hi << 32 | lo;
 }
 
-/* Serialised TSC read, for measurements. */
+/*
+ * Serialised TSC read, for measurements: no earlier instruction is still
+ * running when the TSC is read. An alternative (alt/): `lfence; rdtsc`
+ * everywhere, `rdtscp` (which waits for earlier instructions itself, and
+ * also writes %ecx) on a CPU that has it.
+ */
 static inline uint64_t rdtsc_ordered(void)
 {
-	uint32_t lo, hi;
-	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	uint32_t lo, hi, aux;
+	asm volatile(ALTERNATIVE("lfence; rdtsc", "rdtscp", X86_FEATURE_RDTSCP)
+		     : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
 	return (uint64_t)hi << 32 | lo;
 }
 
