@@ -467,7 +467,7 @@ def walk(insns, start, length):
         insn = insns.get(pos)
         if not insn:
             return f"no instruction boundary at {pos:#x}"
-        if "(bad)" in insn[1]:
+        if "(bad)" in insn[1] or insn[1].startswith(".byte"):
             return f"undecodable bytes at {pos:#x}"
         out.append((pos,) + insn)
         pos += len(insn[0])
