@@ -64,18 +64,25 @@ void alt_form_bytes(const struct patch_site *r, unsigned c, uint8_t *out)
 		patch_site_panic(r, why, out);
 }
 
-/* The copy of the original, aimed from the site, then NOPs of any kind. */
+/*
+ * The copy of the original, aimed from the site, then NOPs of any kind.
+ * Most originals hold nothing to relocate, so the copy is compared as it
+ * is first; only when that differs is it decoded and relocated.
+ */
 static bool alt_is_original(const struct patch_site *r, const uint8_t *text)
 {
 	const struct alt_desc *d = alt_desc_of(r);
 	struct patch_reloc rel;
 	uint8_t want[PATCH_MAX_LEN];
 
+	if (!nops_valid(text + d->orig_len, r->len - d->orig_len))
+		return false;
+	if (!memcmp(text, alt_orig_bytes(d), d->orig_len))
+		return true;
 	if (form_bytes(r, 0, want, &rel) ||
 	    patch_reloc_apply(&rel, want, patch_site_addr(r)))
 		return false;
-	return !memcmp(text, want, d->orig_len) &&
-	       nops_valid(text + d->orig_len, r->len - d->orig_len);
+	return !memcmp(text, want, d->orig_len);
 }
 
 static void alt_original(const struct patch_site *r, uint8_t *out)
