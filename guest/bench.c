@@ -138,12 +138,12 @@ static uint8_t bench_page[4096] __attribute__((aligned(4096)));
 
 #define LOOP(body)                                                             \
 	{                                                                      \
-		uint64_t t0 = bench_tsc();                                 \
+		uint64_t t0 = bench_tsc();                                     \
 		for (unsigned i = 0; i < n; i++) {                             \
 			body;                                                  \
 			barrier();                                             \
 		}                                                              \
-		return bench_tsc() - t0;                                   \
+		return bench_tsc() - t0;                                       \
 	}
 
 typedef uint64_t (*loop_fn)(unsigned n);

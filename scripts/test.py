@@ -133,6 +133,17 @@ BOOT_CONFIGS = [
     {"name": "native-kvm-smp2", "platform": "kvm", "icount": False, "smp": 2,
      "append": "",
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$"]},
+    # KVM -cpu host has x2APIC: the IPI sender is selected to its x2APIC-only
+    # form (alt/). Without the feature (clearcpuid=) the LAPIC is in xAPIC
+    # mode and the original sender runs; with noalternatives the original
+    # serves x2APIC mode.
+    {"name": "native-kvm-smp2-clearcpuid", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "clearcpuid=x2apic,serialize ktest=smp.*",
+     "expect_log": [r"^apic: xapic$", r"^cpus: 2 online \(of 2 present\)$",
+                    r"^alternative feature x2apic +sites +\d+: original \d+, replacement 0$"]},
+    {"name": "native-kvm-smp2-noalternatives", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "noalternatives ktest=smp.*",
+     "expect_log": [r"^apic: x2apic$", r"^cpus: 2 online \(of 2 present\)$"]},
     {"name": "xen-pv-smp2", "platform": "xen", "icount": False, "smp": 2,
      "append": "",
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$",

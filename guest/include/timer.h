@@ -47,6 +47,8 @@ void apic_init(void);
 void native_tick_start(unsigned hz);
 uint64_t native_apic_eoi(void);
 const char *apic_mode(void);
+/* Whether the IPI sender was patched to its x2APIC-only form (tests). */
+bool apic_ipi_is_x2apic_only(void);
 void apic_init_ap(void);
 uint32_t apic_id(void);
 bool apic_start_cpu(uint32_t apic_id, uint8_t vector); /* INIT-SIPI-SIPI */

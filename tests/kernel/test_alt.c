@@ -96,7 +96,8 @@ KTEST(alt, serialise_is_serialize_iff_the_cpu_has_it)
 		KT_EXPECT(t, p[0] == 0x0f && p[1] == 0x01 && p[2] == 0xe8,
 			  "site holds %02x %02x %02x", p[0], p[1], p[2]);
 	else
-		KT_EXPECT(t, p[0] == 0x0f && p[1] == 0xa2 && nops_valid(p + 2, 1),
+		KT_EXPECT(t,
+			  p[0] == 0x0f && p[1] == 0xa2 && nops_valid(p + 2, 1),
 			  "site holds %02x %02x %02x", p[0], p[1], p[2]);
 }
 
@@ -117,11 +118,12 @@ KTEST(alt, flush_is_clflushopt_iff_the_cpu_has_it)
 	unsigned o = want_repl(X86_FEATURE_CLFLUSHOPT);
 	KT_EXPECT(t, !o || p[0] == 0x66, "no 66 prefix: %02x %02x %02x", p[0],
 		  p[1], p[2]);
-	KT_EXPECT(t, p[o] == 0x0f && p[o + 1] == 0xae &&
-		      ((p[o + 2] >> 3) & 7) == 7,
-		  "not clflush%s: %02x %02x %02x %02x", o ? "opt" : "", p[0],
-		  p[1], p[2], p[3]);
-	KT_EXPECT(t, o || nops_valid(p + r->len - 1, 1), "no NOP after clflush");
+	KT_EXPECT(
+	    t, p[o] == 0x0f && p[o + 1] == 0xae && ((p[o + 2] >> 3) & 7) == 7,
+	    "not clflush%s: %02x %02x %02x %02x", o ? "opt" : "", p[0], p[1],
+	    p[2], p[3]);
+	KT_EXPECT(t, o || nops_valid(p + r->len - 1, 1),
+		  "no NOP after clflush");
 	flush_here(&v);
 	asm volatile("mfence" ::: "memory");
 	KT_EXPECT(t, v == 42, "flushed line lost its value: %lu", v);
@@ -142,16 +144,18 @@ KTEST(alt, select_picks_the_function_its_feature_calls_for)
 	KT_ASSERT(t, r && r->len == 3, "no 3-byte erms site");
 	const uint8_t *p = (const uint8_t *)patch_site_addr(r);
 	if (erms)
-		KT_EXPECT(t, (p[0] & 0xf8) == 0x48 && p[1] == 0x89 &&
-			      (p[2] >> 6) == 3,
-			  "not a register mov: %02x %02x %02x", p[0], p[1], p[2]);
+		KT_EXPECT(
+		    t,
+		    (p[0] & 0xf8) == 0x48 && p[1] == 0x89 && (p[2] >> 6) == 3,
+		    "not a register mov: %02x %02x %02x", p[0], p[1], p[2]);
 	else
 		KT_EXPECT(t, nops_valid(p, 3), "not a NOP: %02x %02x %02x",
 			  p[0], p[1], p[2]);
 	/* The two lea before it are RIP-relative (48/4c 8d, mod 00 rm 101). */
 	for (unsigned i = 1; i <= 2; i++) {
 		const uint8_t *l = p - 7 * i;
-		KT_EXPECT(t, (l[0] & 0xfb) == 0x48 && l[1] == 0x8d &&
+		KT_EXPECT(t,
+			  (l[0] & 0xfb) == 0x48 && l[1] == 0x8d &&
 			      (l[2] & 0xc7) == 0x05,
 			  "byte -%u: not a lea disp32(%%rip): %02x %02x %02x",
 			  7 * i, l[0], l[1], l[2]);
@@ -183,10 +187,9 @@ KTEST(alt, clearcpuid_clears_and_noalternatives_keeps)
 		KT_EXPECT(t, alt_stats.patched == 0 && alt_stats.writes == 0,
 			  "noalternatives: %u patched, %u writes",
 			  alt_stats.patched, alt_stats.writes);
-		for_each_alt_site(r) KT_EXPECT(t,
-					       patch_form(r) == PATCH_ORIGINAL,
-					       "site %lx not original",
-					       (unsigned long)patch_site_addr(r));
+		for_each_alt_site(r) KT_EXPECT(
+		    t, patch_form(r) == PATCH_ORIGINAL, "site %lx not original",
+		    (unsigned long)patch_site_addr(r));
 	}
 	if (!cleared && !opts.noalternatives)
 		KT_SKIP(t, "neither clearcpuid= nor noalternatives given");
@@ -194,13 +197,29 @@ KTEST(alt, clearcpuid_clears_and_noalternatives_keeps)
 
 KTEST(alt, platform_bits_match_the_platform)
 {
-	KT_EXPECT(t, cpu_has(X86_FEATURE_XEN_PV) ==
-			 (platform->id == PLATFORM_XEN_PV),
-		  "xen_pv bit %d on %s", cpu_has(X86_FEATURE_XEN_PV),
-		  platform->name);
+	KT_EXPECT(
+	    t, cpu_has(X86_FEATURE_XEN_PV) == (platform->id == PLATFORM_XEN_PV),
+	    "xen_pv bit %d on %s", cpu_has(X86_FEATURE_XEN_PV), platform->name);
 	KT_EXPECT(t, cpu_has(X86_FEATURE_KVM) == (platform->id == PLATFORM_KVM),
 		  "kvm bit %d on %s", cpu_has(X86_FEATURE_KVM), platform->name);
 	KT_EXPECT(t, cpu_feature_by_name("rdtscp", 6) == X86_FEATURE_RDTSCP,
 		  "name lookup");
 	KT_EXPECT(t, cpu_feature_by_name("nosuch", 6) == -1, "unknown name");
+}
+
+/* The IPI sender (guest/apic.c): x2APIC-only form iff the feature. */
+KTEST(alt, ipi_sender_is_x2apic_only_iff_the_cpu_has_it)
+{
+	if (platform->id == PLATFORM_XEN_PV)
+		KT_SKIP(t, "no local APIC in a Xen PV guest (event channels)");
+	bool want = want_repl(X86_FEATURE_X2APIC);
+	KT_EXPECT(t, apic_ipi_is_x2apic_only() == want,
+		  "x2apic feature %d, noalternatives %d: sender x2apic-only %d",
+		  cpu_has(X86_FEATURE_X2APIC), opts.noalternatives,
+		  apic_ipi_is_x2apic_only());
+	KT_EXPECT(t,
+		  !strcmp(apic_mode(),
+			  cpu_has(X86_FEATURE_X2APIC) ? "x2apic" : "xapic"),
+		  "apic mode %s, x2apic feature %d", apic_mode(),
+		  cpu_has(X86_FEATURE_X2APIC));
 }
