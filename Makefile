@@ -131,7 +131,7 @@ $(BUILD)/host/%: tests/host/%.c | $(XEN_INC)
 	$(Q)$(CC) $(HCFLAGS) -o $@ $(filter %.c %.S,$^)
 
 $(BUILD)/host/bench_silicon: tests/host/bench_silicon.c $(PVOP_HOST_SRC) \
-	guest/bench_thunks.S Makefile
+	guest/bench_thunks.S guest/bench_select.c Makefile
 # Its inline asm calls code that pushes and calls, below %rsp, where user
 # space may keep a red zone; NO_RED_ZONE tells the source the flag is on.
 $(BUILD)/host/bench_silicon: HCFLAGS += -mno-red-zone -DNO_RED_ZONE

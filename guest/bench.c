@@ -8,6 +8,7 @@
  * those); the raw instructions of the `if` cells only run natively.
  */
 #include "bench.h"
+#include "bench_select.h"
 #include "cmdline.h"
 #include "kernel.h"
 #include "platform.h"
@@ -416,6 +417,38 @@ static void bench_smp(unsigned calls, unsigned batches)
 	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 }
 
+/*
+ * One call chosen between two functions, eight ways (bench_select.h):
+ * "bench: op=select mode=<method>" lines. Methods this build lacks
+ * (static calls) print nothing; scripts/bench.py says why.
+ */
+static void bench_select_cells(unsigned calls, unsigned batches)
+{
+	uint64_t per[MAX_BATCHES];
+
+	for (int m = 0; m < BSEL_NR; m++) {
+		if (!bench_sel_available(m) || batches > MAX_BATCHES)
+			continue;
+		for (unsigned w = 0; w < 2; w++) {
+			unsigned long fl = irq_save();
+			bench_sel_once(m, calls);
+			irq_restore(fl);
+		}
+		for (unsigned b = 0; b < batches; b++) {
+			unsigned long fl = irq_save();
+			per[b] = bench_sel_once(m, calls);
+			irq_restore(fl);
+		}
+		sort_u64(per, batches);
+		printk("bench: op=select mode=%s calls=%u batches=%u",
+		       bench_sel_names[m], calls, batches);
+		print_x100("min", per[0]);
+		print_x100("median", per[batches / 2]);
+		print_x100("p99", per[(batches * 99) / 100]);
+		printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+	}
+}
+
 void bench_run(void)
 {
 	/* Under KVM here every instruction is emulated: keep it short. */
@@ -456,5 +489,6 @@ void bench_run(void)
 			printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 		}
 	}
+	bench_select_cells(calls, batches);
 	printk("bench: end\n");
 }

@@ -115,9 +115,11 @@ _Static_assert(sizeof(struct alt_desc) == 16, "alt_desc is 16 bytes");
 /*
  * ALTERNATIVE_SELECT(fname, orig, alt, cond): see the top of this file.
  * The asm is not volatile: the choice is a constant, so the compiler may
- * share one site's result between calls.
+ * share one site's result between calls (hoist it out of a loop).
+ * ALTERNATIVE_SELECT_EACH_CALL makes it volatile, so that every call
+ * executes the site: what the select benchmark measures.
  */
-#define ALTERNATIVE_SELECT(fname, orig, alt, cond)                             \
+#define __ALTERNATIVE_SELECT(fname, orig, alt, cond, qual)                     \
 	static inline __typeof__(&(orig)) fname(void)                          \
 	{                                                                      \
 		_Static_assert(__builtin_types_compatible_p(                   \
@@ -125,13 +127,17 @@ _Static_assert(sizeof(struct alt_desc) == 16, "alt_desc is 16 bytes");
 			       "ALTERNATIVE_SELECT(" #fname "): " #orig        \
 			       " and " #alt " have different types");          \
 		__typeof__(&(orig)) __f, __a;                                  \
-		asm("lea %c[o](%%rip), %[f]\n\t"                               \
-		    "lea %c[al](%%rip), %[a]\n\t" ALTERNATIVE(                 \
-			"", "mov %[a], %[f]", cond)                            \
-		    : [f] "=r"(__f), [a] "=r"(__a)                             \
-		    : [o] "i"(orig), [al] "i"(alt));                           \
+		asm qual("lea %c[o](%%rip), %[f]\n\t"                          \
+			 "lea %c[al](%%rip), %[a]\n\t" ALTERNATIVE(            \
+			     "", "mov %[a], %[f]", cond)                       \
+			 : [f] "=r"(__f), [a] "=r"(__a)                        \
+			 : [o] "i"(orig), [al] "i"(alt));                      \
 		return __f;                                                    \
 	}
+#define ALTERNATIVE_SELECT(fname, orig, alt, cond)                             \
+	__ALTERNATIVE_SELECT(fname, orig, alt, cond, )
+#define ALTERNATIVE_SELECT_EACH_CALL(fname, orig, alt, cond)                   \
+	__ALTERNATIVE_SELECT(fname, orig, alt, cond, volatile)
 
 static inline const struct alt_desc *alt_desc_of(const struct patch_site *r)
 {
