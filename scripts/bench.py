@@ -565,8 +565,8 @@ def plot_select(envs, records):
         f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
         f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
     histogram(OUT / "select", "One call chosen at boot between two "
-              "functions: per call (icount: guest instructions; TCG/KVM/"
-              "Xen: emulated TSC ticks; silicon: hardware cycles)",
+              "functions, per call\\nicount: guest instructions; TCG, "
+              "KVM, Xen: emulated TSC ticks; silicon: hardware cycles",
               "per call (log scale; units differ per environment)", 0.05,
               cols)
     return "select.png"
