@@ -125,5 +125,11 @@ bool bench_sel_available(enum bench_sel_method m);
 /* One batch of calls: per call, the empty loop subtracted, x100 ticks. */
 uint64_t bench_sel_once(enum bench_sel_method m, unsigned calls);
 
+/* One site each, noinline (their sizes: bytes per site; tests). */
 unsigned long bench_site_base(unsigned long x);
+unsigned long bench_site_select(unsigned long x);
+unsigned long bench_site_if(unsigned long x);
+unsigned long bench_site_patched_call(unsigned long x);
+unsigned long bench_site_indirect(unsigned long x);
+unsigned long bench_site_retpoline(unsigned long x);
 #endif

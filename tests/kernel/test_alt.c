@@ -5,6 +5,7 @@
  * function-level select.
  */
 #include "alternative.h"
+#include "bench_select.h"
 #include "cache.h"
 #include "cmdline.h"
 #include "cpufeature.h"
@@ -222,4 +223,58 @@ KTEST(alt, ipi_sender_is_x2apic_only_iff_the_cpu_has_it)
 			  cpu_has(X86_FEATURE_X2APIC) ? "x2apic" : "xapic"),
 		  "apic mode %s, x2apic feature %d", apic_mode(),
 		  cpu_has(X86_FEATURE_X2APIC));
+}
+
+/* The benchmark's patched direct call (bench_select.h): `call rel32`
+ * re-aimed by the engine from its replacement's copy to bench_sel_b. */
+KTEST(alt, patched_call_is_relocated_to_its_target)
+{
+	const struct patch_site *r = NULL;
+	for_each_alt_site(q) if (q->arg == X86_FEATURE_LM && q->len == 5) r = q;
+	KT_ASSERT(t, r, "no 5-byte lm site (the benchmark's patched call)");
+	const uint8_t *p = (const uint8_t *)patch_site_addr(r);
+	KT_ASSERT(t, p[0] == 0xe8, "not a call rel32: %02x", p[0]);
+	int32_t rel;
+	memcpy(&rel, p + 1, 4);
+	uintptr_t to = (uintptr_t)p + 5 + (intptr_t)rel;
+	uintptr_t want = want_repl(X86_FEATURE_LM) ? (uintptr_t)bench_sel_b
+						   : (uintptr_t)bench_sel_a;
+	KT_EXPECT(t, to == want, "calls %lx, want %lx (a %p, b %p)",
+		  (unsigned long)to, (unsigned long)want, bench_sel_a,
+		  bench_sel_b);
+	KT_EXPECT(t,
+		  bench_site_patched_call(1) ==
+		      (want_repl(X86_FEATURE_LM) ? 3 : 2),
+		  "the call returned %lu", bench_site_patched_call(1));
+}
+
+static long sel_insns(enum bench_sel_method m)
+{
+	uint64_t best = ~0ull;
+	for (int b = 0; b < 3; b++) {
+		unsigned long fl = irq_save();
+		uint64_t v = bench_sel_once(m, 20);
+		irq_restore(fl);
+		if (v < best)
+			best = v;
+	}
+	return (long)((best + 50) / 100);
+}
+
+/*
+ * Exact counts: the select is the patched call plus three instructions
+ * (two lea and the one patched site: mov, or NOP as assembled), and loads
+ * nothing; the indirect call is the patched call plus its one load.
+ */
+KTEST(alt, select_chooses_in_three_instructions_icount)
+{
+	if (!opts.icount)
+		KT_SKIP(t, "needs icount (QEMU -icount shift=0)");
+	long call = sel_insns(BSEL_PATCHED_CALL), sel = sel_insns(BSEL_SELECT);
+	long ind = sel_insns(BSEL_INDIRECT_WARM), iff = sel_insns(BSEL_IF_WARM);
+	KT_EXPECT(t, sel == call + 3, "select %ld, patched call %ld", sel,
+		  call);
+	KT_EXPECT(t, ind == call + 1, "indirect %ld, patched call %ld", ind,
+		  call);
+	KT_EXPECT(t, iff >= call + 2, "if %ld, patched call %ld", iff, call);
 }
