@@ -203,6 +203,17 @@ KTEST(alt, platform_bits_match_the_platform)
 	    "xen_pv bit %d on %s", cpu_has(X86_FEATURE_XEN_PV), platform->name);
 	KT_EXPECT(t, cpu_has(X86_FEATURE_KVM) == (platform->id == PLATFORM_KVM),
 		  "kvm bit %d on %s", cpu_has(X86_FEATURE_KVM), platform->name);
+	/* A platform choice written as an alternative, as a pvop could be. */
+	unsigned xen, kvm;
+	asm volatile(ALTERNATIVE("mov $0, %0", "mov $1, %0", X86_FEATURE_XEN_PV)
+		     : "=r"(xen));
+	asm volatile(ALTERNATIVE("mov $0, %0", "mov $1, %0", X86_FEATURE_KVM)
+		     : "=r"(kvm));
+	bool patched = !opts.noalternatives;
+	KT_EXPECT(t, xen == (patched && platform->id == PLATFORM_XEN_PV),
+		  "xen_pv alternative gave %u on %s", xen, platform->name);
+	KT_EXPECT(t, kvm == (patched && platform->id == PLATFORM_KVM),
+		  "kvm alternative gave %u on %s", kvm, platform->name);
 	KT_EXPECT(t, cpu_feature_by_name("rdtscp", 6) == X86_FEATURE_RDTSCP,
 		  "name lookup");
 	KT_EXPECT(t, cpu_feature_by_name("nosuch", 6) == -1, "unknown name");
