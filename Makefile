@@ -122,6 +122,10 @@ $(BUILD)/host/test_acpi: tests/host/test_acpi.c guest/acpi.c
 PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
+# The alternative client over sites of its own section (test_alt.ld).
+$(BUILD)/host/test_alt: tests/host/test_alt.c patch/engine.c alt/alt.c \
+	patch/reloc.c patch/insn.c patch/nops.c tests/host/test_alt.ld
+$(BUILD)/host/test_alt: HCFLAGS += -Wl,-T,tests/host/test_alt.ld
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
 	pvops/client.c $(PVOP_HOST_SRC)
 
