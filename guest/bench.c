@@ -8,6 +8,7 @@
  * those); the raw instructions of the `if` cells only run natively.
  */
 #include "bench.h"
+#include "alternative.h"
 #include "bench_select.h"
 #include "cmdline.h"
 #include "kernel.h"
@@ -460,8 +461,10 @@ void bench_run(void)
 	       platform->name, pvop_current->name, patch_pad_names[pvop_pad],
 	       tsc_khz, opts.icount, cpu_model());
 	printk("bench: boot sites=%u patch_ticks=%lu check_ticks=%lu "
+	       "alt_sites=%u alt_ticks=%lu "
 	       "entry_to_patched=%lu entry_to_ready=%lu\n",
 	       pvop_stats.total, boot.patch_ticks, boot.patch_check_ticks,
+	       alt_stats.sites, boot.alt_ticks,
 	       boot.patched_tsc - boot_tsc_entry,
 	       boot_tsc_ready - boot_tsc_entry);
 	/*

@@ -103,7 +103,9 @@ static void patch_cost_report(void)
 
 	printk("patch: %u site records checked in %lu %s\n", patch_nr_sites(),
 	       boot.patch_check_ticks, unit);
-	printk("alternatives: patching took %lu %s\n", boot.alt_ticks, unit);
+	printk("alternatives: patching took %lu %s (%lu per site)\n",
+	       boot.alt_ticks, unit,
+	       alt_stats.sites ? boot.alt_ticks / alt_stats.sites : 0);
 	printk("pvops: patching took %lu %s (%lu us; %lu per site), %lu "
 	       "writes in %lu batch(es)\n",
 	       boot.patch_ticks, unit,

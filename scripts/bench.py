@@ -352,11 +352,12 @@ def write_report(meta, envs, records, boots, plots):
                   "is the boot batch (plans applied, each site checked "
                   "against the engine's state, written through the poke "
                   "mapping); *records checked* is patch_init(), once per "
-                  "boot.", "",
+                  "boot; *alternatives* is the alternatives batch "
+                  "(alt/alt.c) over its own sites.", "",
                   "| environment | sites | patching | per site | "
-                  "records checked | per site | "
+                  "records checked | per site | alternatives (sites) | "
                   "entry to all patched | entry to ready |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|"]
         khz = {e["name"]: e.get("tsc_khz", 0) for e in envs}
         for b in boots:
             sites = b.get("sites", 0)
@@ -371,6 +372,7 @@ def write_report(meta, envs, records, boots, plots):
                 f"{b.get('patch_ticks', 0) // max(sites, 1)} | "
                 f"{t(b.get('check_ticks', 0))} | "
                 f"{b.get('check_ticks', 0) // max(sites, 1)} | "
+                f"{t(b.get('alt_ticks', 0))} ({b.get('alt_sites', 0)}) | "
                 f"{t(b.get('entry_to_patched', 0))} | "
                 f"{t(b.get('entry_to_ready', 0))} |")
     sel = select_table(envs, records)
