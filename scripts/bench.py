@@ -556,19 +556,23 @@ def plot_select(envs, records):
     with open(dat, "w") as f:
         f.write("# method " + " ".join(names) + "\n")
         for m in SELECT_MODES:
+            if not any(cell(records, n, "select", m) for n in names):
+                continue  # a method this build lacks: named in the title
             vals = []
             for n in names:
                 r = cell(records, n, "select", m)
                 v = r["min" if exact[n] else "median"] if r else None
                 vals.append("NaN" if v is None else f"{max(v, 0.05):.3f}")
-            label = m if m not in SELECT_MISSING else f"{m} (not merged)"
-            f.write(f"{label} " + " ".join(vals) + "\n")
+            f.write(f"{m} " + " ".join(vals) + "\n")
+    missing = [f"{m}: {why}" for m, why in SELECT_MISSING.items()
+               if not any(cell(records, n, "select", m) for n in names)]
     cols = ", ".join(
         f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
         f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
     histogram(OUT / "select", "One call chosen at boot between two "
               "functions, per call\\nicount: guest instructions; TCG, "
-              "KVM, Xen: emulated TSC ticks; silicon: hardware cycles",
+              "KVM, Xen: emulated TSC ticks; silicon: hardware cycles"
+              + "".join(f" ({m})" for m in missing),
               "per call (log scale; units differ per environment)", 0.05,
               cols)
     return "select.png"
