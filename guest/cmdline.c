@@ -30,10 +30,13 @@ static const struct option_desc options[] = {
     {"nosmp", FLAG(nosmp), NULL, "run on the boot CPU only"},
     {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (N >= 1)"},
     {"inject", STR(inject),
-     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault",
+     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault|ap-stack-overflow|"
+     "kvmclock-percpu",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, to test the engine's check; make the first AP "
-     "hang before it is up (ap-hang) or the last one fault (ap-fault)"},
+     "hang before it is up (ap-hang) or the last one fault (ap-fault) or "
+     "overflow its stack (ap-stack-overflow); KVM: every CPU reads its own "
+     "kvmclock even with the stable bit (kvmclock-percpu)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

@@ -38,10 +38,11 @@ static void native_pvop_backend(struct pvop_backend *b)
 static void kvm_pvop_backend(struct pvop_backend *b)
 {
 	struct pvop_kvm_caps caps = {
-	    .nop_io_delay = kvm_features & KVM_FEATURE_NOP_IO_DELAY,
-	    .pv_eoi = kvm_features & KVM_FEATURE_PV_EOI,
-	    .kvmclock = kvm_features & KVM_FEATURE_CLOCKSOURCE2,
-	    .pv_send_ipi = kvm_features & KVM_FEATURE_PV_SEND_IPI,
+	    .nop_io_delay = KVM_HAS(NOP_IO_DELAY),
+	    .pv_eoi = KVM_HAS(PV_EOI),
+	    .kvmclock = KVM_HAS(CLOCKSOURCE2),
+	    .pv_send_ipi = KVM_HAS(PV_SEND_IPI),
+	    .pv_tlb_flush = KVM_HAS(PV_TLB_FLUSH),
 	};
 	pvop_backend_kvm(b, &caps);
 }

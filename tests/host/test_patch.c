@@ -66,6 +66,7 @@ FAKE_THUNK(xen_flush_tlb_others_thunk, 19)
 FAKE_THUNK(native_lock_wait_thunk, 20)
 FAKE_THUNK(xen_lock_wait_thunk, 21)
 FAKE_THUNK(xen_lock_kick_thunk, 22)
+FAKE_THUNK(kvm_flush_tlb_others_thunk, 23)
 
 /* ---- run code with every register set, and read them all back ---- */
 
