@@ -27,6 +27,7 @@ bool native_cpu_start(struct percpu *p);
 void native_cpu_abandon(struct percpu *p);
 void native_alias_map(uintptr_t window, uintptr_t target);
 void native_alias_unmap(uintptr_t window);
+void native_guard_page(uintptr_t va);
 
 static void native_platform_init(void);
 
@@ -84,6 +85,7 @@ const struct platform platform_native = {
     .cpus_list = native_cpus_list,
     .cpu_start = native_cpu_start,
     .cpu_abandon = native_cpu_abandon,
+    .guard_page = native_guard_page,
     .ipi_init_cpu = native_ipi_init_cpu,
     .report = native_report,
 };
@@ -109,6 +111,7 @@ const struct platform platform_kvm = {
     .cpus_list = native_cpus_list,
     .cpu_start = native_cpu_start,
     .cpu_abandon = native_cpu_abandon,
+    .guard_page = native_guard_page,
     .ipi_init_cpu = native_ipi_init_cpu,
     .smp_ready = kvm_smp_ready,
     .report = kvm_platform_report,

@@ -76,7 +76,7 @@ BOOT_CONFIGS = [
      "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv inject=bogus",
      "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
                     r"^warning: platform=xen-pv refused: ",
-                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|ap-hang\|ap-fault\|ap-stack-overflow\|kvmclock-percpu\); ignored$",
+                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|ap-hang\|ap-fault\|ap-stack-overflow\|stop-during-start\|kvmclock-percpu\); ignored$",
                     r"^platform: native$"]},
     # A ktest= glob that matches nothing is a run that proved nothing.
     {"name": "native-tcg-ktest-nomatch", "platform": "native", "icount": False,
@@ -158,6 +158,30 @@ BOOT_CONFIGS = [
     {"name": "xen-pv-smp2-maxcpus1", "platform": "xen", "icount": False, "smp": 2,
      "append": "maxcpus=1 ktest=smp.*",
      "expect_log": [r"^cpus: 1 online \(of 2 present\)$"]},
+    # maxcpus=0 is nosmp, and says so.
+    {"name": "native-tcg-smp2-maxcpus0", "platform": "native", "icount": False, "smp": 2,
+     "append": "maxcpus=0 ktest=smp.every_cpu_reports_in",
+     "expect_log": [r"^warning: maxcpus=0: the boot CPU only, as nosmp$",
+                    r"^cpus: 1 online \(of 2 present\)$"]},
+    # A text write while a CPU is half-way up cannot park it: a panic naming it.
+    {"name": "native-tcg-smp2-stop-during-start", "platform": "native", "icount": False,
+     "smp": 2, "append": "inject=stop-during-start",
+     "expect_panic": r"smp: cpu 1 \(apic id 1\) is starting and cannot be stopped for a text write"},
+    # An AP stack overflow runs into its guard page: a #DF that names the CPU.
+    {"name": "native-tcg-smp2-stack-overflow", "platform": "native", "icount": False, "smp": 2,
+     "append": "inject=ap-stack-overflow",
+     "expect_log": [r"^tinypv: EXCEPTION #DF .* on cpu 1$",
+                    r"^tinypv: cpu 1: kernel stack overflow: 0x[0-9a-f]+ is the guard page below its stack \(percpu slot 1\)$"],
+     "expect_panic": r"unhandled #DF"},
+    {"name": "native-kvm-smp2-stack-overflow", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "inject=ap-stack-overflow",
+     "expect_log": [r"^tinypv: cpu 1: kernel stack overflow: 0x[0-9a-f]+ is the guard page below its stack \(percpu slot 1\)$"],
+     "expect_panic": r"unhandled #DF"},
+    # KVM: each vCPU its own kvmclock (forced; this host sets the stable bit).
+    {"name": "native-kvm-smp2-kvmclock-percpu", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "inject=kvmclock-percpu ktest=smp.*",
+     "expect_log": [r"^kvmclock: per CPU \(forced by inject=kvmclock-percpu\)$",
+                    r"^cpus: 2 online \(of 2 present\)$"]},
     # An AP that never comes up is named, stopped, and the others carry on.
     {"name": "native-tcg-smp3-ap-hang", "platform": "native", "icount": False, "smp": 3,
      "append": "inject=ap-hang ktest=smp.*",

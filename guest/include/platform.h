@@ -83,6 +83,13 @@ struct platform {
 	/* A CPU that did not come up in time: make sure it never runs. */
 	void (*cpu_abandon)(struct percpu *p);
 	/*
+	 * Unmap the kernel page at va for good (an AP stack's guard page),
+	 * flushing this CPU's TLB; NULL where a platform cannot (Xen PV: a
+	 * fault Xen cannot deliver on the guest's stack kills the domain
+	 * before tinypv could name the CPU, doc/design.md).
+	 */
+	void (*guard_page)(uintptr_t va);
+	/*
 	 * Make this CPU ready to take IPIs (native: once, the vectors'
 	 * handlers; Xen: bind this vCPU's IPI event channels). Runs on each
 	 * CPU before it says it is up. smp_ready, if set, runs once on the
