@@ -186,9 +186,11 @@ static void spin_reading(void *arg)
 static bool wait_for(volatile uint64_t *v, uint64_t want, uint64_t ns)
 {
 	uint64_t end = clock_read() + ns;
-	while (READ_ONCE(*v) != want)
+	while (READ_ONCE(*v) != want) {
 		if (clock_read() > end)
 			return false;
+		asm volatile("pause");
+	}
 	return true;
 }
 
