@@ -431,8 +431,10 @@ semantics_common:
 
 static void make_backend(int id, struct pvop_backend *b)
 {
-	static const struct pvop_kvm_caps all = {
-	    .nop_io_delay = true, .pv_eoi = true, .kvmclock = true};
+	static const struct pvop_kvm_caps all = {.nop_io_delay = true,
+						 .pv_eoi = true,
+						 .kvmclock = true,
+						 .pv_tlb_flush = true};
 	if (id == PVOP_BACKEND_NATIVE)
 		pvop_backend_native(b);
 	else if (id == PVOP_BACKEND_KVM)
