@@ -18,9 +18,10 @@ struct percpu *smp_cpus[NR_CPUS_MAX] = {&percpu0};
 
 /*
  * Each AP's stack, by percpu slot, with a guard page below it that the
- * platform unmaps (platform->guard_page: native and KVM), so an overflow
- * faults, and the fault on delivering that fault is a #DF on its own IST
- * stack, which names the CPU (trap.c: smp_stack_guard_slot).
+ * platform unmaps (platform->guard_page), so an overflow faults. Natively
+ * the fault on delivering that fault is a #DF on the CPU's own IST stack,
+ * whose report names the CPU (trap.c: smp_stack_guard_slot); under Xen PV
+ * Xen cannot deliver it and kills the domain, naming the vCPU itself.
  */
 #define AP_GUARD_SIZE PAGE_SIZE
 static uint8_t ap_stacks[NR_CPUS_MAX][AP_GUARD_SIZE + AP_STACK_SIZE]

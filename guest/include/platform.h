@@ -84,9 +84,7 @@ struct platform {
 	void (*cpu_abandon)(struct percpu *p);
 	/*
 	 * Unmap the kernel page at va for good (an AP stack's guard page),
-	 * flushing this CPU's TLB; NULL where a platform cannot (Xen PV: a
-	 * fault Xen cannot deliver on the guest's stack kills the domain
-	 * before tinypv could name the CPU, doc/design.md).
+	 * flushing this CPU's TLB; NULL: no guard pages.
 	 */
 	void (*guard_page)(uintptr_t va);
 	/*
