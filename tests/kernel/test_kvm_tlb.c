@@ -159,6 +159,36 @@ KTEST(smp, kvmclock_per_cpu_unless_stable)
 }
 
 /*
+ * With the PV path on, the flush_tlb_others pvop reaches
+ * kvm_flush_tlb_others (the KVM backend's thunk), which counts each call
+ * and sends the IPI to every target it did not defer.
+ */
+static uint8_t page[PAGE_SIZE] __attribute__((aligned(4096)));
+
+KTEST(smp, kvm_flush_tlb_others_takes_the_pv_path)
+{
+	NEED_KVM_SMP(t);
+	if (!kvm_pv_tlb_on)
+		KT_SKIP(t, "the PV TLB flush is not in use (see the boot "
+			   "report's kvm pv tlb flush: line)");
+	struct kvm_tlb_stats before = kvm_tlb_stats;
+	flush_tlb_others(smp_online_mask(), (unsigned long)page);
+	struct kvm_tlb_stats after = kvm_tlb_stats;
+	KT_EXPECT(t, after.calls == before.calls + 1,
+		  "flush_tlb_others did not reach kvm_flush_tlb_others");
+	KT_EXPECT(t,
+		  (after.ipis - before.ipis) +
+			  (after.deferred - before.deferred) ==
+		      smp_online - 1,
+		  "%lu IPIs + %lu deferred for %u other CPUs",
+		  after.ipis - before.ipis, after.deferred - before.deferred,
+		  smp_online - 1);
+	printk("    # smp.kvm_tlb: so far %lu PV flushes: %lu targets "
+	       "deferred to the host, %lu sent IPIs\n",
+	       after.calls, after.deferred, after.ipis);
+}
+
+/*
  * The real thing: CPU 1 spins reading a window (interrupts off, so an
  * IPI would not be taken) while CPU 0 remaps it without flushing CPU 1,
  * then watches CPU 1's preempted byte. When the host has descheduled
