@@ -291,6 +291,8 @@ uint64_t kvm_tlb_defer_preempted(uint64_t mask,
 
 	for (uint64_t m = mask; m; m &= m - 1) {
 		unsigned cpu = __builtin_ctzll(m);
+		if (cpu >= NR_CPUS_MAX)
+			break; /* no such CPU: left in the mask */
 		struct kvm_steal_time *st = areas[cpu];
 		if (!st)
 			continue;

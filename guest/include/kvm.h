@@ -54,7 +54,8 @@ void kvm_smp_ready(void); /* the probes, after SMP bring-up */
 uint64_t kvm_flush_tlb_others(unsigned long va, uint64_t mask);
 
 /*
- * The decision, on any array of steal-time areas (tests pass fakes): for
+ * The decision, on any array of NR_CPUS_MAX steal-time areas indexed by
+ * CPU number (tests pass fakes; NULL: none registered, an IPI): for
  * each CPU in mask whose area says KVM_VCPU_PREEMPTED, set
  * KVM_VCPU_FLUSH_TLB with a compare-and-exchange (so a host that has just
  * cleared the byte for the vCPU's next entry is not missed) and drop it
