@@ -397,11 +397,6 @@ static void pv_tlb_setup(void)
 		       "preempted vCPUs get KVM_VCPU_FLUSH_TLB, running ones "
 		       "the native IPI";
 	printk("kvm pv tlb flush: %s\n", pv_tlb_state);
-	if (kvm_pv_tlb_on && kvm_tlb_stats.calls)
-		printk("kvm pv tlb flush: %lu calls so far, %lu CPUs deferred "
-		       "(preempted), %lu sent IPIs\n",
-		       kvm_tlb_stats.calls, kvm_tlb_stats.deferred,
-		       kvm_tlb_stats.ipis);
 }
 
 void kvm_smp_ready(void)
