@@ -418,8 +418,8 @@ static void bench_handoff(unsigned calls, unsigned batches)
 		const char *why;
 		uint64_t total = handoff_batch(calls, &why);
 		if (!total) {
-			printk("bench: warning: lock_slow_handoff: batch %u: cpu "
-			       "1: %s\n",
+			printk("bench: warning: lock_slow_handoff: batch %u: "
+			       "cpu 1: %s\n",
 			       b, why);
 			return;
 		}

@@ -89,7 +89,7 @@ struct pvop_kvm_caps {
 	bool pv_eoi;	   /* KVM_FEATURE_PV_EOI, and its page is set up */
 	bool kvmclock;	   /* KVM_FEATURE_CLOCKSOURCE2, and kvmclock is on */
 	bool pv_send_ipi;  /* KVM_FEATURE_PV_SEND_IPI (probed after SMP boot) */
-	bool pv_tlb_flush; /* KVM_FEATURE_PV_TLB_FLUSH (checked after SMP boot) */
+	bool pv_tlb_flush; /* KVM_FEATURE_PV_TLB_FLUSH (checked after boot) */
 };
 void pvop_backend_native(struct pvop_backend *b);
 void pvop_backend_kvm(struct pvop_backend *b, const struct pvop_kvm_caps *c);
