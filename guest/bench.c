@@ -411,13 +411,13 @@ static uint64_t handoff_batch(unsigned calls, const char **why)
 			}
 			asm volatile("pause");
 		}
-		uint64_t t0 = rdtsc_ordered();
+		uint64_t t0 = bench_tsc();
 		spin_unlock(&handoff_lock);
 		if (!wait_value(&handoff_got, i)) {
 			*why = "it never took the lock after the kick";
 			return 0;
 		}
-		total += rdtsc_ordered() - t0;
+		total += bench_tsc() - t0;
 	}
 	*why = "it did not finish";
 	return smp_wait(1, seq, HANDOFF_TIMEOUT_NS) ? total : 0;
