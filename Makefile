@@ -31,12 +31,13 @@ KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic \
 	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -mcmodel=kernel \
 	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -fno-tree-loop-distribute-patterns -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
-	-Iguest/include -Ipatch/include -Ipvops/include -I$(BUILD)/include -MMD -MP \
+	-Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -I$(BUILD)/include -MMD -MP \
 	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
-KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipatch/include -Ipvops/include -MMD -MP -g
+KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -MMD -MP -g
 KLDFLAGS := -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
 
-KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c patch/*.c pvops/*.c tests/kernel/*.c)
+KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c patch/*.c pvops/*.c scall/*.c \
+	tests/kernel/*.c)
 KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S) \
 	$(filter-out guest/kernel.ld.S,$(wildcard guest/*.S))
 KOBJ   := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC_C) $(KSRC_S)))
@@ -95,9 +96,28 @@ $(KOBJ_LIST): FORCE
 	$(Q)printf '%s\n' $(KOBJ) > $@.tmp && \
 		if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
 
-$(KERNEL): $(KOBJ) $(BUILD)/kernel.ld $(KOBJ_LIST)
+# Two links. Static-call sites are plain C calls to a trampoline, found in
+# the first link's text (scripts/scall_sites.py, doc/static-calls.md); their
+# records are linked into .patch.sites, after .text, so the second link
+# moves no instruction. check-sites verifies the result.
+KERNEL_PRE := $(BUILD)/tinypv.pre.elf
+SCALL_SITES := $(BUILD)/gen/scall_sites
+$(KERNEL_PRE): $(KOBJ) $(BUILD)/kernel.ld $(KOBJ_LIST)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LD) $(KLDFLAGS) -T $(BUILD)/kernel.ld -o $@ $(KOBJ)
+
+$(SCALL_SITES).S: $(KERNEL_PRE) scripts/scall_sites.py scripts/check_sites.py
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  SCALL   $@")
+	$(Q)$(PYTHON) scripts/scall_sites.py --stats $(SCALL_SITES).stats $< $@
+
+$(SCALL_SITES).o: $(SCALL_SITES).S
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) $(KCFLAGS) $(KASFLAGS) -c $< -o $@
+
+$(KERNEL): $(KERNEL_PRE) $(SCALL_SITES).o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(KLDFLAGS) -T $(BUILD)/kernel.ld -o $@ $(KOBJ) $(SCALL_SITES).o
 
 $(BUILD)/tinypv.lst: $(KERNEL)
 	$(Q)$(OBJDUMP) -d $< > $@
@@ -112,7 +132,7 @@ check-sites: $(KERNEL)
 
 # ---- host unit tests: the real kernel sources compiled for user space ----
 HCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DHOST_TEST -no-pie -fno-pie -Wl,-z,noexecstack \
-	-Iguest/include -Ipatch/include -Ipvops/include -I$(BUILD)/include -Itests/host -MMD -MP \
+	-Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -I$(BUILD)/include -Itests/host -MMD -MP \
 	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
 

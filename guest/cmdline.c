@@ -34,6 +34,9 @@ static const struct option_desc options[] = {
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, to test the engine's check; make the first AP "
      "hang before it is up (ap-hang) or the last one fault (ap-fault)"},
+    {"staticcall", STR(staticcall), "inline|outline",
+     "static calls patched into each call site (inline, default) or only "
+     "into their trampolines (outline)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

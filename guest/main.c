@@ -20,6 +20,7 @@
 #include "platform.h"
 #include "pvop_backend.h"
 #include "smp.h"
+#include "static_call.h"
 #include "timer.h"
 #include "trap.h"
 
@@ -43,7 +44,7 @@ static void apply_platform_option(void)
 		return;
 	}
 	if (!strcmp(want, "native")) {
-		platform = &platform_native;
+		platform_select(&platform_native);
 		return;
 	}
 	if (!strcmp(want, "kvm")) {
@@ -53,7 +54,7 @@ static void apply_platform_option(void)
 			    "at CPUID 0x40000000 (found '%s')\n",
 			    boot.hv_signature);
 		else
-			platform = &platform_kvm;
+			platform_select(&platform_kvm);
 		return;
 	}
 	if (!strcmp(want, "xen-pv")) {
@@ -132,6 +133,7 @@ static void boot_report(void)
 	if (platform->report)
 		platform->report();
 	pvop_report();
+	static_call_report();
 	patch_cost_report();
 }
 
@@ -195,6 +197,7 @@ void kernel_main(void)
 	patch_seam_init();
 	platform->protect_text();
 	pvop_register_kind();
+	static_call_register_kind();
 	platform->pvop_backend(&backend);
 	pvop_backend_prepare(&backend);
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
@@ -208,6 +211,9 @@ void kernel_main(void)
 		inject_corrupt_site();
 		pvop_patch_all(&backend, pvop_mode, pvop_pad);
 	}
+	static_call_init(opts.staticcall && !strcmp(opts.staticcall, "outline")
+			     ? STATIC_CALL_OUTLINE
+			     : STATIC_CALL_INLINE);
 	/* Only now other CPUs run kernel text: boot patching is over. */
 	smp_boot();
 	boot_report();

@@ -96,6 +96,11 @@ struct platform {
 
 extern struct boot_info boot;
 extern const struct platform *platform;
+/*
+ * Make p the platform: also points the console_write static call (printk)
+ * at p's console. Safe before patching (guest/printk.c).
+ */
+void platform_select(const struct platform *p);
 extern const struct platform platform_native;
 extern const struct platform platform_kvm;
 extern const struct platform platform_xen_pv;

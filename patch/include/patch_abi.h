@@ -10,6 +10,7 @@
  *   PATCH_KIND_PVOP   its pv_ops slot         op number    clobber mask
  *   PATCH_KIND_ALT    replacement bytes       feature      replacement len
  *   PATCH_KIND_SCALL  the static-call key     -            -
+ *                     (flags: PATCH_SCALL_TRAMP, _CALL or _TAIL)
  *   PATCH_KIND_PCALL  promotion state         -            -
  *
  * Addresses are relative to the field that holds them (`.long x - .`), so
@@ -23,9 +24,14 @@
 /* Kinds. 0 is never valid, so a zeroed record is caught. */
 #define PATCH_KIND_PVOP 1  /* paravirt op call site (pvops/) */
 #define PATCH_KIND_ALT 2   /* CPU-feature alternative (roadmap) */
-#define PATCH_KIND_SCALL 3 /* static call site (roadmap) */
+#define PATCH_KIND_SCALL 3 /* static call site (scall/) */
 #define PATCH_KIND_PCALL 4 /* promoted indirect call (roadmap) */
 #define PATCH_KIND_NR 5
+
+/* What a static-call site is (its flags field; scall/static_call.h). */
+#define PATCH_SCALL_TRAMP 1 /* the key's 8-byte trampoline */
+#define PATCH_SCALL_CALL 2  /* a `call rel32` to the trampoline */
+#define PATCH_SCALL_TAIL 3  /* a tail `jmp rel32` to the trampoline */
 
 #define PATCH_RECORD_SIZE 16
 #define PATCH_MAX_LEN 32 /* longest site any kind may own */
