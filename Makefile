@@ -177,6 +177,7 @@ debug: deps-run $(KERNEL)
 HOST_TEST_ARGS = $(foreach t,$(HOST_TESTS),--host-test $(t)) \
 	--host-test "$(PYTHON) tests/host/test_harness.py" \
 	--host-test "$(PYTHON) tests/host/test_check_sites.py" \
+	--host-test "$(PYTHON) tests/host/test_static_call_types.py" \
 	--host-test "$(PYTHON) tests/host/test_patch_cost.py $(KERNEL) $(KERNEL_X4)"
 
 # The same kernel with 64 x 16 generated sites (over 4x the normal count),

@@ -30,9 +30,10 @@ static const struct option_desc options[] = {
     {"nosmp", FLAG(nosmp), NULL, "run on the boot CPU only"},
     {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (N >= 1)"},
     {"inject", STR(inject),
-     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault",
+     "corrupt-site|corrupt-patched-site|corrupt-scall-site|ap-hang|ap-fault",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
-     "site) boot patching, to test the engine's check; make the first AP "
+     "site) boot patching, or a static call site before an update "
+     "(corrupt-scall-site), to test the engine's check; make the first AP "
      "hang before it is up (ap-hang) or the last one fault (ap-fault)"},
     {"staticcall", STR(staticcall), "inline|outline",
      "static calls patched into each call site (inline, default) or only "

@@ -157,6 +157,23 @@ static void inject_corrupt_site(void)
 	}
 }
 
+/*
+ * inject=corrupt-scall-site: a stray write over the tick's first static
+ * call site, then an update of the key: the engine must refuse the site.
+ */
+static void inject_corrupt_scall_site(void)
+{
+	const struct patch_site *r = __SCK__tick.sites;
+	uint8_t int3 = 0xcc;
+
+	if (!r)
+		panic("inject: the tick key has no call site");
+	printk("inject: corrupting static call site %016lx (key tick)\n",
+	       (unsigned long)patch_site_addr(r));
+	text_poke((void *)patch_site_addr(r), &int3, 1);
+	static_call_update(tick, tick_handler_common);
+}
+
 /* True if a write to kernel text faults (it is read-only), via a fixup. */
 static bool text_write_faults(void)
 {
@@ -214,6 +231,8 @@ void kernel_main(void)
 	static_call_init(opts.staticcall && !strcmp(opts.staticcall, "outline")
 			     ? STATIC_CALL_OUTLINE
 			     : STATIC_CALL_INLINE);
+	if (opts.inject && !strcmp(opts.inject, "corrupt-scall-site"))
+		inject_corrupt_scall_site();
 	/* Only now other CPUs run kernel text: boot patching is over. */
 	smp_boot();
 	boot_report();

@@ -130,7 +130,7 @@ long __static_call_return0(void); /* `xor %eax,%eax; ret` */
 
 /* The return-0 target, typed as the key's target. */
 #define static_call_ret0(_name)                                                 \
-	((__typeof__(&__SCT__##_name))__static_call_return0)
+	((__typeof__(&__SCT__##_name))(void *)__static_call_return0)
 
 /* The target now (NULL for the no-op). */
 #define static_call_query(_name)                                                \
