@@ -135,9 +135,10 @@ bool static_call_site_crosses_line(const struct patch_site *r)
 	return (at & ~63UL) != ((at + CALL_LEN - 1) & ~63UL);
 }
 
-static bool site_inlined(const struct patch_site *r)
+bool static_call_site_inlined(const struct patch_site *r)
 {
 	return static_call_mode == STATIC_CALL_INLINE &&
+	       !(key_of(r)->flags & STATIC_CALL_KEY_OUTLINE) &&
 	       !static_call_site_crosses_line(r);
 }
 
@@ -193,7 +194,7 @@ bool static_call_site_expected(const struct static_call_key *key,
 {
 	struct patch_reloc rel;
 
-	if (r->flags != PATCH_SCALL_TRAMP && !site_inlined(r)) {
+	if (r->flags != PATCH_SCALL_TRAMP && !static_call_site_inlined(r)) {
 		scall_original(r, out);
 		return false;
 	}
@@ -234,7 +235,7 @@ static void queue_key(struct static_call_key *key)
 	queue_site(key->tramp, func);
 	for (unsigned i = 0; i < key->nsites; i++) {
 		const struct patch_site *r = &key->sites[i];
-		if (site_inlined(r)) {
+		if (static_call_site_inlined(r)) {
 			queue_site(r, func);
 			inl++;
 		}

@@ -64,7 +64,10 @@ struct static_call_key {
 	uint32_t nsites;
 	uint32_t ninline; /* sites currently rewritten to the target */
 	uint64_t updates;
+	uint32_t flags; /* STATIC_CALL_KEY_* */
 };
+/* Its sites are never inlined, whatever the mode (a benchmark's control). */
+#define STATIC_CALL_KEY_OUTLINE 1
 #define STATIC_CALL_KEY_EARLY 8 /* offsetof(early), for the trampoline */
 _Static_assert(offsetof(struct static_call_key, early) ==
 		   STATIC_CALL_KEY_EARLY,
@@ -108,6 +111,16 @@ long __static_call_return0(void); /* `xor %eax,%eax; ret` */
 	DECLARE_STATIC_CALL(_name, _func);                                       \
 	struct static_call_key __SCK__##_name = {                               \
 	    .func = (void *)(_func), .early = (void *)(_func), .name = #_name};   \
+	__STATIC_CALL_TRAMP(_name)
+
+/* A key whose calls always go through the trampoline, in either mode. */
+#define DEFINE_STATIC_CALL_OUTLINE(_name, _func)                               \
+	DECLARE_STATIC_CALL(_name, _func);                                     \
+	struct static_call_key __SCK__##_name = {                              \
+	    .func = (void *)(_func),                                           \
+	    .early = (void *)(_func),                                          \
+	    .name = #_name,                                                    \
+	    .flags = STATIC_CALL_KEY_OUTLINE};                                 \
 	__STATIC_CALL_TRAMP(_name)
 
 /* A key whose calls do nothing until updated (_func gives its type). */
@@ -191,6 +204,8 @@ unsigned static_call_verify_all(void);
 
 /* True if the 5-byte call at r crosses a 64-byte line (never inlined). */
 bool static_call_site_crosses_line(const struct patch_site *r);
+/* True if call site r is rewritten to its target (mode, key, line rule). */
+bool static_call_site_inlined(const struct patch_site *r);
 
 /* Boot report lines. */
 void static_call_report(void);

@@ -120,6 +120,9 @@ KTEST(scall, site_bytes_follow_the_mode)
 		bool tail = r->flags == PATCH_SCALL_TAIL;
 		bool inl = static_call_mode == STATIC_CALL_INLINE &&
 			   !static_call_site_crosses_line(r);
+		KT_EXPECT(t, inl == static_call_site_inlined(r),
+			  "site %u: inlined by a rule the test does not know",
+			  i);
 		KT_EXPECT(t, p[0] == (tail ? 0xe9 : 0xe8),
 			  "site %d starts %02x", i, p[0]);
 		KT_EXPECT(t, to == (inl ? (uintptr_t)target_a : tramp),
