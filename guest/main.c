@@ -100,8 +100,14 @@ static void patch_cost_report(void)
 	const char *unit = opts.icount ? "guest instructions" : "TSC ticks";
 	unsigned n = pvop_stats.total;
 
-	printk("patch: %u site records checked in %lu %s\n", patch_nr_sites(),
+	printk("patch: %u site records checked in %lu %s", patch_nr_sites(),
 	       boot.patch_check_ticks, unit);
+	for (unsigned k = 1; k < PATCH_KIND_NR; k++)
+		if (patch_stats.check_records[k])
+			printk("; %s %u in %lu", patch_kind_name(k),
+			       patch_stats.check_records[k],
+			       (unsigned long)patch_stats.check_ticks[k]);
+	printk("\n");
 	printk("pvops: patching took %lu %s (%lu us; %lu per site), %lu "
 	       "writes in %lu batch(es)\n",
 	       boot.patch_ticks, unit,

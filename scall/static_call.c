@@ -297,10 +297,7 @@ void __static_call_update(struct static_call_key *key, void *func)
 
 /* ---- boot ---- */
 
-#define for_each_scall(r)                                                      \
-	for (const struct patch_site *r = __patch_sites_start;                 \
-	     r < __patch_sites_end; r++)                                       \
-		if (r->kind == PATCH_KIND_SCALL)
+#define for_each_scall(r) for_each_patch_site_of(PATCH_KIND_SCALL, r)
 
 #define for_each_key(key)                                                      \
 	for_each_scall(__r) if (__r->flags == PATCH_SCALL_TRAMP) for (         \

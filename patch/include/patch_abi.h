@@ -42,7 +42,16 @@
  * its end, the payload address, and the kind's four small fields.
  */
 #define PATCH_RECORD_ASM(site, end, payload, kind, flags, arg, arg2)           \
-	".pushsection .patch.sites, \"a\"\n\t"                                 \
+	PATCH_RECORD_ASM_IN(".patch.sites", site, end, payload, kind, flags,   \
+			    arg, arg2)
+/*
+ * The same into a named input section: a kind whose records are many and
+ * whose client walks only its own (static calls: .patch.sites.scall) keeps
+ * them together; the linker places .patch.sites.* after .patch.sites, in
+ * one table (guest/kernel.ld.S).
+ */
+#define PATCH_RECORD_ASM_IN(sec, site, end, payload, kind, flags, arg, arg2)   \
+	".pushsection " sec ", \"a\"\n\t"                                       \
 	".balign 16\n\t"                                                       \
 	".long " site " - .\n\t"                                               \
 	".long " payload " - .\n\t"                                            \

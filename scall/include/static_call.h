@@ -96,7 +96,8 @@ long __static_call_return0(void); /* `xor %eax,%eax; ret` */
 	    "(%rip)\n\t"                                                       \
 	    "int3\n\tint3\n"                                                   \
 	    ".size __SCT__" #_name ", " __SC_XSTR(STATIC_CALL_TRAMP_LEN) "\n\t" \
-	    ".popsection\n\t" PATCH_RECORD_ASM(                                \
+	    ".popsection\n\t" PATCH_RECORD_ASM_IN(                             \
+		".patch.sites.scall",                                          \
 		"__SCT__" #_name,                                               \
 		"__SCT__" #_name " + " __SC_XSTR(STATIC_CALL_TRAMP_LEN),        \
 		"__SCK__" #_name, __SC_XSTR(PATCH_KIND_SCALL),                  \
