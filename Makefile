@@ -73,10 +73,23 @@ $(KOBJ): Makefile
 # measured 98 -> 91 guest instructions per site (icount, doc/patching.md).
 $(BUILD)/pvops/client.o: KCFLAGS += -funroll-loops
 
+# SCALL_ALIGN=6 (or 3) assembles every static call under .bundle_align_mode
+# (scripts/scall_bundle.py): no site then crosses a 64-byte line (or an
+# 8-byte word). make test builds such a kernel to count what it costs.
+SCALL_ALIGN ?=
+ifeq ($(SCALL_ALIGN),)
 $(BUILD)/%.o: %.c | $(XEN_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+else
+$(BUILD)/%.o: %.c scripts/scall_bundle.py | $(XEN_INC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (static calls aligned to 2^$(SCALL_ALIGN))")
+	$(Q)$(CC) $(KCFLAGS) -S $< -o $(@:.o=.s)
+	$(Q)$(PYTHON) scripts/scall_bundle.py $(SCALL_ALIGN) $(@:.o=.s)
+	$(Q)$(CC) -c $(@:.o=.s) -o $@
+endif
 
 $(BUILD)/%.o: %.S | $(XEN_INC)
 	@mkdir -p $(dir $@)
@@ -178,6 +191,7 @@ HOST_TEST_ARGS = $(foreach t,$(HOST_TESTS),--host-test $(t)) \
 	--host-test "$(PYTHON) tests/host/test_harness.py" \
 	--host-test "$(PYTHON) tests/host/test_check_sites.py" \
 	--host-test "$(PYTHON) tests/host/test_static_call_types.py" \
+	--host-test "$(PYTHON) tests/host/test_scall_lines.py $(KERNEL) $(KERNEL_B6)" \
 	--host-test "$(PYTHON) tests/host/test_patch_cost.py $(KERNEL) $(KERNEL_X4)"
 
 # The same kernel with 64 x 16 generated sites (over 4x the normal count),
@@ -186,7 +200,14 @@ KERNEL_X4 := $(BUILD)/x4/tinypv.elf
 $(KERNEL_X4): FORCE
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/x4 EXTRA_SITES=64 $@
 
-test: deps-test all host-tests $(KERNEL_X4)
+# The same kernel with every static call kept inside a 64-byte line, for
+# tests/host/test_scall_lines.py (what the alignment costs, and that all
+# sites become inlinable).
+KERNEL_B6 := $(BUILD)/bundle6/tinypv.elf
+$(KERNEL_B6): FORCE
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/bundle6 SCALL_ALIGN=6 $@
+
+test: deps-test all host-tests $(KERNEL_X4) $(KERNEL_B6)
 	$(Q)$(PYTHON) scripts/test.py $(HOST_TEST_ARGS)
 
 list-tests: $(KERNEL)

@@ -354,6 +354,8 @@ static void find_sites(void)
 			static_call_stats.tail_sites++;
 		if (static_call_site_crosses_line(r))
 			static_call_stats.crossing++;
+		else if (key->flags & STATIC_CALL_KEY_OUTLINE)
+			static_call_stats.pinned++;
 	}
 	static_call_stats.keys = nr_keys;
 }
@@ -404,7 +406,9 @@ void static_call_report(void)
 	const struct static_call_stats *s = &static_call_stats;
 
 	printk("static calls: %s, %u keys, %u call sites (%u tail), %u "
-	       "inline, %u on the trampoline (%u cross a 64-byte line)\n",
+	       "inline, %u on the trampoline (%u cross a 64-byte line, %u "
+	       "of keys pinned outline)\n",
 	       static_call_mode_names[static_call_mode], s->keys, s->sites,
-	       s->tail_sites, s->inlined, s->sites - s->inlined, s->crossing);
+	       s->tail_sites, s->inlined, s->sites - s->inlined, s->crossing,
+	       s->pinned);
 }

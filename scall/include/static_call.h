@@ -212,7 +212,7 @@ bool static_call_site_inlined(const struct patch_site *r);
 void static_call_report(void);
 
 struct static_call_stats {
-	unsigned keys, sites, tail_sites, inlined, crossing; /* at init */
+	unsigned keys, sites, tail_sites, inlined, crossing, pinned; /* init */
 	uint64_t updates, site_writes;
 };
 extern struct static_call_stats static_call_stats;

@@ -31,19 +31,19 @@ static long target_c(long x)
 	return x + 3;
 }
 
-DEFINE_STATIC_CALL(sc_test, target_a);
+DEFINE_STATIC_CALL(ktest_sc, target_a);
 
 /* One ordinary call site and one tail call (a `jmp` to the trampoline). */
 __attribute__((noinline)) static long call_site(long x)
 {
-	long r = static_call(sc_test)(x);
+	long r = static_call(ktest_sc)(x);
 	asm volatile("" ::: "memory"); /* keep it a call, not a tail call */
 	return r;
 }
 
 __attribute__((noinline)) static long tail_site(long x)
 {
-	return static_call(sc_test)(x);
+	return static_call(ktest_sc)(x);
 }
 
 static unsigned void_hits;
@@ -51,11 +51,11 @@ static void void_target(void)
 {
 	void_hits++;
 }
-DEFINE_STATIC_CALL(sc_void, void_target);
+DEFINE_STATIC_CALL(ktest_void, void_target);
 
 __attribute__((noinline)) static void void_site(void)
 {
-	static_call(sc_void)();
+	static_call(ktest_void)();
 	asm volatile("" ::: "memory");
 }
 
@@ -64,8 +64,8 @@ static void expect_target(struct ktest_ctx *t, long (*f)(long), long add,
 {
 	uint64_t before = which >= 0 ? hits[which] : 0;
 
-	static_call_update(sc_test, f);
-	KT_EXPECT(t, static_call_query(sc_test) == f, "query disagrees");
+	static_call_update(ktest_sc, f);
+	KT_EXPECT(t, static_call_query(ktest_sc) == f, "query disagrees");
 	long c = call_site(10), j = tail_site(20);
 	KT_EXPECT(t, c == 10 + add, "call site: %ld, not %ld", c, 10 + add);
 	KT_EXPECT(t, j == 20 + add, "tail site: %ld, not %ld", j, 20 + add);
@@ -73,8 +73,8 @@ static void expect_target(struct ktest_ctx *t, long (*f)(long), long add,
 		KT_EXPECT(t, hits[which] == before + 2,
 			  "target %d counted %lu calls, not 2", which,
 			  (unsigned long)(hits[which] - before));
-	KT_EXPECT(t, static_call_verify(&__SCK__sc_test) == 0,
-		  "a site of sc_test does not hold what its target says");
+	KT_EXPECT(t, static_call_verify(&__SCK__ktest_sc) == 0,
+		  "a site of ktest_sc does not hold what its target says");
 }
 
 KTEST(scall, boot_sites_hold_their_targets)
@@ -83,9 +83,9 @@ KTEST(scall, boot_sites_hold_their_targets)
 		  "sites differ from their keys' targets (listed above)");
 	KT_EXPECT(t, static_call_nr_keys() >= 4, "only %u keys found",
 		  static_call_nr_keys());
-	KT_EXPECT(t, __SCK__sc_test.nsites >= 2,
-		  "sc_test has %u sites, the test has 2",
-		  __SCK__sc_test.nsites);
+	KT_EXPECT(t, __SCK__ktest_sc.nsites >= 2,
+		  "ktest_sc has %u sites, the test has 2",
+		  __SCK__ktest_sc.nsites);
 	KT_EXPECT(t, __SCK__tick.nsites >= 1, "the tick has no static call");
 	KT_EXPECT(t, __SCK__console_write.nsites >= 1,
 		  "printk has no static call");
@@ -95,22 +95,22 @@ KTEST(scall, update_retargets_every_site)
 {
 	expect_target(t, target_b, 2, 1);
 	expect_target(t, target_c, 3, 2);
-	static_call_update(sc_test, static_call_ret0(sc_test));
+	static_call_update(ktest_sc, static_call_ret0(ktest_sc));
 	uint64_t sum = hits[0] + hits[1] + hits[2];
 	KT_EXPECT(t, call_site(10) == 0 && tail_site(7) == 0,
 		  "return-0 target returned nonzero");
 	KT_EXPECT(t, hits[0] + hits[1] + hits[2] == sum,
 		  "return-0 target called a function");
-	KT_EXPECT(t, static_call_verify(&__SCK__sc_test) == 0,
-		  "a site of sc_test does not hold the return-0 form");
+	KT_EXPECT(t, static_call_verify(&__SCK__ktest_sc) == 0,
+		  "a site of ktest_sc does not hold the return-0 form");
 	expect_target(t, target_a, 1, 0);
-	KT_EXPECT(t, __SCK__sc_test.updates >= 4, "updates not counted");
+	KT_EXPECT(t, __SCK__ktest_sc.updates >= 4, "updates not counted");
 }
 
 /* What the site bytes look like in each mode, for each target form. */
 KTEST(scall, site_bytes_follow_the_mode)
 {
-	const struct static_call_key *k = &__SCK__sc_test;
+	const struct static_call_key *k = &__SCK__ktest_sc;
 	uintptr_t tramp = patch_site_addr(k->tramp);
 
 	for (unsigned i = 0; i < k->nsites; i++) {
@@ -142,17 +142,17 @@ KTEST(scall, null_makes_calls_noops)
 
 	void_site();
 	KT_EXPECT(t, void_hits == before + 1, "void target not called");
-	static_call_update(sc_void, NULL);
-	KT_EXPECT(t, static_call_query(sc_void) == NULL, "query not NULL");
+	static_call_update(ktest_void, NULL);
+	KT_EXPECT(t, static_call_query(ktest_void) == NULL, "query not NULL");
 	void_site();
-	static_call(sc_void)();
+	static_call(ktest_void)();
 	KT_EXPECT(t, void_hits == before + 1, "NULL target still called");
-	KT_EXPECT(t, static_call_verify(&__SCK__sc_void) == 0,
-		  "sites of sc_void are not NOPs / ret");
-	const uint8_t *tp = (const uint8_t *)patch_site_addr(__SCK__sc_void.tramp);
+	KT_EXPECT(t, static_call_verify(&__SCK__ktest_void) == 0,
+		  "sites of ktest_void are not NOPs / ret");
+	const uint8_t *tp = (const uint8_t *)patch_site_addr(__SCK__ktest_void.tramp);
 	KT_EXPECT(t, tp[0] == 0xc3, "NULL trampoline starts %02x, not ret",
 		  tp[0]);
-	static_call_update(sc_void, void_target);
+	static_call_update(ktest_void, void_target);
 	void_site();
 	KT_EXPECT(t, void_hits == before + 2, "target not restored");
 }
@@ -169,10 +169,10 @@ static long many_b(void)
 }
 
 #define MANY(n)                                                                \
-	DEFINE_STATIC_CALL(sc_many_##n, many_a);                               \
+	DEFINE_STATIC_CALL(ktest_many_##n, many_a);                               \
 	__attribute__((noinline)) static long call_many_##n(void)              \
 	{                                                                      \
-		long r = static_call(sc_many_##n)();                           \
+		long r = static_call(ktest_many_##n)();                           \
 		asm volatile("" ::: "memory");                                 \
 		return r;                                                      \
 	}
@@ -184,7 +184,7 @@ MANY64(1)
 MANY64(2)
 MANY64(3)
 
-#define REF(n) {&__SCK__sc_many_##n, call_many_##n},
+#define REF(n) {&__SCK__ktest_many_##n, call_many_##n},
 #define REF4(n) REF(n##0) REF(n##1) REF(n##2) REF(n##3)
 #define REF16(n) REF4(n##0) REF4(n##1) REF4(n##2) REF4(n##3)
 #define REF64(n) REF16(n##0) REF16(n##1) REF16(n##2) REF16(n##3)
@@ -229,9 +229,9 @@ KTEST(scall, batch_of_256_keys_is_one_engine_batch)
 /* An update to the target a site already holds writes nothing. */
 KTEST(scall, same_target_writes_nothing)
 {
-	static_call_update(sc_test, target_a);
+	static_call_update(ktest_sc, target_a);
 	uint64_t w = patch_stats.writes;
-	static_call_update(sc_test, target_a);
+	static_call_update(ktest_sc, target_a);
 	KT_EXPECT(t, patch_stats.writes == w, "%lu writes for no change",
 		  (unsigned long)(patch_stats.writes - w));
 }
