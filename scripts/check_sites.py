@@ -25,6 +25,14 @@ patch_abi.h and pvop_abi.h, and fails, with a precise message, when:
     fragment, entered from F, also passes when F sets up a frame. Template
     stubs and the frameless hand-written entry code (FRAME_EXEMPT) are not
     checked; `--frames=warn` makes these warnings;
+  - a static-call record (PATCH_KIND_SCALL) has nonzero arguments, a
+    payload that is no key (__SCK__*), flags that are no site form; a
+    trampoline record is not 8 bytes, not __SCT__<its key>, or does not
+    hold `jmp *key.early(%rip); int3; int3`; a call-site record is not 5
+    bytes of `call` (or, for a tail site, `jmp`) rel32 to its key's
+    trampoline; any call/jmp rel32 to a trampoline has no record (a stale
+    table: scripts/scall_sites.py writes them after the first link); a
+    trampoline has other than one record;
   - a .pvop.templates record names an unknown op, is empty, is longer than
     its op's slot, or has a reserved byte (formerly rel32) other than 0;
   - the old .pvop.sites section is present (its records would be neither
