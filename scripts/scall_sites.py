@@ -122,7 +122,8 @@ def main():
         ap.error("OUT.S is needed unless --no-output")
     try:
         tramps, keys, sites, notes = find(args.elf)
-        text_start = cs.symbol(cs.symtab(args.elf), "_text_start")
+        text_start = cs.symbol(cs.symtab(args.elf), "_text_start") \
+            if sites else 0
     except (cs.CheckError, OSError) as e:
         print(f"scall_sites: {args.elf}: {e}", file=sys.stderr)
         return 2
