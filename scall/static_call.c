@@ -38,9 +38,22 @@ static struct static_call_key *key_of(const struct patch_site *r)
 	return (struct static_call_key *)patch_site_payload(r);
 }
 
-static uintptr_t rel32_target(uintptr_t at, const uint8_t *insn)
+/* A CS-prefixed call site carries one prefix byte before its call. */
+static unsigned prefix_of(const struct patch_site *r)
 {
-	return at + CALL_LEN + (int64_t)get32(insn + 1);
+	return r->flags == PATCH_SCALL_CS;
+}
+
+static bool is_tail(const struct patch_site *r)
+{
+	return r->flags == PATCH_SCALL_TAIL || r->flags == PATCH_SCALL_TRAMP;
+}
+
+/* Where the call (jmp) rel32 at text, of call site r, goes. */
+static uintptr_t rel32_target(const struct patch_site *r, const uint8_t *text)
+{
+	unsigned p = prefix_of(r);
+	return patch_site_addr(r) + p + CALL_LEN + (int64_t)get32(text + p + 1);
 }
 
 /* ---- the kind ---- */
@@ -58,6 +71,10 @@ static const char *scall_check(const struct patch_site *r)
 	case PATCH_SCALL_TAIL:
 		if (r->len != CALL_LEN)
 			return "call site is not 5 bytes";
+		return NULL;
+	case PATCH_SCALL_CS:
+		if (r->len != CALL_LEN + 1)
+			return "cs call site is not 6 bytes";
 		return NULL;
 	}
 	return "undefined static-call site flags";
@@ -84,11 +101,14 @@ static void scall_original(const struct patch_site *r, uint8_t *out)
 		tramp_original(r, out);
 		return;
 	}
-	/* A call (or tail jmp) to the key's trampoline. */
-	uintptr_t at = patch_site_addr(r);
+	/* A call (tail jmp, cs call) to the key's trampoline. */
+	unsigned p = prefix_of(r);
+	uintptr_t at = patch_site_addr(r) + p;
 	uintptr_t tramp = key->tramp ? patch_site_addr(key->tramp) : 0;
-	out[0] = r->flags == PATCH_SCALL_CALL ? 0xe8 : 0xe9;
-	put32(out + 1, (int32_t)(tramp - (at + CALL_LEN)));
+	if (p)
+		out[0] = 0x2e;
+	out[p] = is_tail(r) ? 0xe9 : 0xe8;
+	put32(out + p + 1, (int32_t)(tramp - (at + CALL_LEN)));
 }
 
 static bool scall_is_original(const struct patch_site *r, const uint8_t *text)
@@ -104,14 +124,17 @@ static bool scall_is_original(const struct patch_site *r, const uint8_t *text)
 	 * table order, so a call site is checked for its shape here and for
 	 * its target (the trampoline of its key) by static_call_init().
 	 */
-	return text[0] == (r->flags == PATCH_SCALL_CALL ? 0xe8 : 0xe9);
+	if (prefix_of(r))
+		return text[0] == 0x2e && text[1] == 0xe8;
+	return text[0] == (is_tail(r) ? 0xe9 : 0xe8);
 }
 
 static void scall_describe(const struct patch_site *r, char *buf, size_t n)
 {
-	static const char *const what[] = {"?", "trampoline", "call", "tail"};
+	static const char *const what[] = {"?", "trampoline", "call", "tail",
+					   "cs call"};
 	snprintf(buf, n, "key %s, %s", key_of(r)->name,
-		 what[r->flags <= PATCH_SCALL_TAIL ? r->flags : 0]);
+		 what[r->flags <= PATCH_SCALL_CS ? r->flags : 0]);
 }
 
 static const struct patch_kind scall_kind = {
@@ -132,7 +155,7 @@ void static_call_register_kind(void)
 bool static_call_site_crosses_line(const struct patch_site *r)
 {
 	uintptr_t at = patch_site_addr(r);
-	return (at & ~63UL) != ((at + CALL_LEN - 1) & ~63UL);
+	return (at & ~63UL) != ((at + r->len - 1) & ~63UL);
 }
 
 bool static_call_site_inlined(const struct patch_site *r)
@@ -144,48 +167,53 @@ bool static_call_site_inlined(const struct patch_site *r)
 
 /*
  * The bytes for target func at r, with the rel32 (if any) left for the
- * engine to aim: rel->n is 1 when out[1..5) must point at func.
+ * engine to aim: rel->n is 1 when that rel32 must point at func. A CS
+ * site keeps its prefix in every form (the live path's int3 goes there,
+ * doc/patching.md): `cs call f`, `cs nopl 0(%rax,%rax)`, `cs xor; nopl`.
  */
 static void site_bytes(const struct patch_site *r, void *func, uint8_t *out,
 		       struct patch_reloc *rel)
 {
-	bool tail = r->flags != PATCH_SCALL_CALL;
+	bool tail = is_tail(r), tramp = r->flags == PATCH_SCALL_TRAMP;
+	unsigned p = prefix_of(r);
+	uint8_t *insn = out + p;
 
 	rel->n = 0;
 	bytes_copy_all(out, (const uint8_t *)patch_site_addr(r));
+	if (p)
+		out[0] = 0x2e;
 	if (!func) {
 		if (tail) {
-			out[0] = 0xc3; /* ret; what follows is never run */
-			if (r->flags == PATCH_SCALL_TRAMP)
-				memset(out + 1, 0xcc, r->len - 1);
+			insn[0] = 0xc3; /* ret; what follows is never run */
+			if (tramp)
+				memset(insn + 1, 0xcc, r->len - 1);
 			else
-				memcpy(out + 1, nop5 + 1, CALL_LEN - 1);
+				memcpy(insn + 1, nop5 + 1, CALL_LEN - 1);
 		} else {
-			memcpy(out, nop5, CALL_LEN);
+			memcpy(insn, nop5, CALL_LEN);
 		}
 		return;
 	}
 	if (func == (void *)__static_call_return0) {
-		out[0] = 0x31; /* xor %eax, %eax */
-		out[1] = 0xc0;
+		insn[0] = 0x31; /* xor %eax, %eax */
+		insn[1] = 0xc0;
 		if (tail) {
-			out[2] = 0xc3;
-			memset(out + 3, r->flags == PATCH_SCALL_TRAMP ? 0xcc : 0x90,
-			       r->len - 3);
+			insn[2] = 0xc3;
+			memset(insn + 3, tramp ? 0xcc : 0x90, r->len - 3);
 		} else {
-			out[2] = 0x0f; /* nopl (%rax) */
-			out[3] = 0x1f;
-			out[4] = 0x00;
+			insn[2] = 0x0f; /* nopl (%rax) */
+			insn[3] = 0x1f;
+			insn[4] = 0x00;
 		}
 		return;
 	}
-	out[0] = tail ? 0xe9 : 0xe8;
-	put32(out + 1, 0);
-	if (r->flags == PATCH_SCALL_TRAMP)
-		memset(out + CALL_LEN, 0xcc, r->len - CALL_LEN);
+	insn[0] = tail ? 0xe9 : 0xe8;
+	put32(insn + 1, 0);
+	if (tramp)
+		memset(insn + CALL_LEN, 0xcc, r->len - CALL_LEN);
 	rel->n = 1;
-	rel->off[0] = 1;
-	rel->end[0] = CALL_LEN;
+	rel->off[0] = (uint8_t)(p + 1);
+	rel->end[0] = (uint8_t)(p + CALL_LEN);
 	rel->target[0] = (uintptr_t)func;
 }
 
@@ -201,7 +229,8 @@ bool static_call_site_expected(const struct static_call_key *key,
 	site_bytes(r, key->func, out, &rel);
 	if (rel.n) {
 		uintptr_t at = patch_site_addr(r);
-		put32(out + 1, (int32_t)(rel.target[0] - (at + CALL_LEN)));
+		put32(out + rel.off[0],
+		      (int32_t)(rel.target[0] - (at + rel.end[0])));
 	}
 	return true;
 }
@@ -335,7 +364,7 @@ static void find_sites(void)
 		if (!key->tramp)
 			patch_site_panic(r, "its key has no trampoline", NULL);
 		/* Checked now that the trampolines are known. */
-		if (rel32_target(at, (const uint8_t *)at) !=
+		if (rel32_target(r, (const uint8_t *)at) !=
 		    patch_site_addr(key->tramp))
 			patch_site_panic(
 			    r, "is not a call to its key's trampoline", NULL);
@@ -352,6 +381,8 @@ static void find_sites(void)
 		static_call_stats.sites++;
 		if (r->flags == PATCH_SCALL_TAIL)
 			static_call_stats.tail_sites++;
+		if (r->flags == PATCH_SCALL_CS)
+			static_call_stats.cs_sites++;
 		if (static_call_site_crosses_line(r))
 			static_call_stats.crossing++;
 		else if (key->flags & STATIC_CALL_KEY_OUTLINE)
@@ -386,10 +417,13 @@ unsigned static_call_verify(const struct static_call_key *key)
 		if (bytes_equal(at, want, r->len))
 			continue;
 		bad++;
-		printk("static call %s: site %016lx holds %02x %02x %02x %02x "
-		       "%02x, wants %02x %02x %02x %02x %02x\n",
-		       key->name, (unsigned long)at, at[0], at[1], at[2], at[3],
-		       at[4], want[0], want[1], want[2], want[3], want[4]);
+		char got_s[3 * PATCH_MAX_LEN + 1], want_s[3 * PATCH_MAX_LEN + 1];
+		for (unsigned b = 0; b < r->len; b++) {
+			snprintf(got_s + 3 * b, 4, " %02x", at[b]);
+			snprintf(want_s + 3 * b, 4, " %02x", want[b]);
+		}
+		printk("static call %s: site %016lx holds%s, wants%s\n",
+		       key->name, (unsigned long)at, got_s, want_s);
 	}
 	return bad;
 }
@@ -405,10 +439,10 @@ void static_call_report(void)
 {
 	const struct static_call_stats *s = &static_call_stats;
 
-	printk("static calls: %s, %u keys, %u call sites (%u tail), %u "
+	printk("static calls: %s, %u keys, %u call sites (%u tail, %u cs), %u "
 	       "inline, %u on the trampoline (%u cross a 64-byte line, %u "
 	       "of keys pinned outline)\n",
 	       static_call_mode_names[static_call_mode], s->keys, s->sites,
-	       s->tail_sites, s->inlined, s->sites - s->inlined, s->crossing,
+	       s->tail_sites, s->cs_sites, s->inlined, s->sites - s->inlined, s->crossing,
 	       s->pinned);
 }

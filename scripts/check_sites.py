@@ -30,7 +30,8 @@ patch_abi.h and pvop_abi.h, and fails, with a precise message, when:
     trampoline record is not 8 bytes, not __SCT__<its key>, or does not
     hold `jmp *key.early(%rip); int3; int3`; a call-site record is not 5
     bytes of `call` (or, for a tail site, `jmp`) rel32 to its key's
-    trampoline; any call/jmp rel32 to a trampoline has no record (a stale
+    trampoline (a `cs call` site: 6 bytes, 2e e8); any call/jmp rel32 to
+    a trampoline has no record (a stale
     table: scripts/scall_sites.py writes them after the first link); a
     trampoline has other than one record;
   - a .pvop.templates record names an unknown op, is empty, is longer than
@@ -208,7 +209,7 @@ def read_patch_abi(path):
             abi["kinds"][evaluate(defs, name, path)] = m.group(1).lower()
     abi["kind_nr"] = evaluate(defs, "PATCH_KIND_NR", path)
     abi["kinds_by_name"] = {v: n for n, v in abi["kinds"].items()}
-    for form in ("TRAMP", "CALL", "TAIL"):
+    for form in ("TRAMP", "CALL", "TAIL", "CS"):
         abi["scall_" + form.lower()] = evaluate(defs, "PATCH_SCALL_" + form,
                                                 path)
     abi["max_len"] = evaluate(defs, "PATCH_MAX_LEN", path)
@@ -476,19 +477,22 @@ def check_scall_site(i, where, rec, k):
             errors.append(f"{where}: holds {fmt_bytes(raw)}, not the "
                           f"unpatched trampoline {fmt_bytes(want)}")
         return errors, []
-    if flags not in (pa["scall_call"], pa["scall_tail"]):
+    if flags not in (pa["scall_call"], pa["scall_tail"], pa["scall_cs"]):
         return errors + [f"{where}: flags {flags} are no static-call site "
                          f"form"], []
-    op = 0xe8 if flags == pa["scall_call"] else 0xe9
-    if length != SCALL_CALL_LEN:
-        return errors + [f"{where}: a call site is {SCALL_CALL_LEN} "
-                         f"bytes"], []
-    target = addr + SCALL_CALL_LEN + int.from_bytes(raw[1:5], "little",
-                                                    signed=True)
-    if raw[0] != op or target != sc["tramps"].get(key):
+    op = 0xe9 if flags == pa["scall_tail"] else 0xe8
+    pre = b"\x2e" if flags == pa["scall_cs"] else b""
+    want_len = SCALL_CALL_LEN + len(pre)
+    if length != want_len:
+        return errors + [f"{where}: a {'cs ' if pre else ''}call site is "
+                         f"{want_len} bytes"], []
+    target = addr + length + int.from_bytes(raw[length - 4:length],
+                                            "little", signed=True)
+    if raw[:len(pre) + 1] != pre + bytes([op]) or \
+            target != sc["tramps"].get(key):
         errors.append(f"{where}: holds {fmt_bytes(raw)}, not a "
-                      f"{'call' if op == 0xe8 else 'jmp'} rel32 to "
-                      f"__SCT__{key}")
+                      f"{'cs call' if pre else 'call' if op == 0xe8 else 'jmp'}"
+                      f" rel32 to __SCT__{key}")
     return errors, []
 
 

@@ -20,6 +20,7 @@ import re
 import sys
 
 SITE = re.compile(r"^\s*(call|jmp)\s+__SCT__\w+\s*$")
+CS = re.compile(r"^\s*\.byte\s+0x2e\s*$")  # static_call_cs_void()
 
 
 def main():
@@ -29,7 +30,14 @@ def main():
     out, sites = [], 0
     with open(path) as f:
         for line in f:
-            if SITE.match(line):
+            if SITE.match(line) and out and CS.match(out[-1]):
+                # the prefix and its call are one 6-byte site
+                prefix = out.pop()
+                out += [f"\t.bundle_align_mode {n}\n", "\t.bundle_lock\n",
+                        prefix, line, "\t.bundle_unlock\n",
+                        "\t.bundle_align_mode 0\n"]
+                sites += 1
+            elif SITE.match(line):
                 out += [f"\t.bundle_align_mode {n}\n", line,
                         "\t.bundle_align_mode 0\n"]
                 sites += 1

@@ -4,7 +4,8 @@ their site records (the role objtool plays for Linux's static calls).
 
 static_call(name)(...) is a plain C call to the trampoline __SCT__name, so
 the compiler emits `call rel32` (e8) or, for a tail call, `jmp rel32` (e9)
-to it, anywhere it likes. After a first link this script disassembles
+to it, anywhere it likes; static_call_cs_void(name) is an inline-asm
+`cs call rel32` (2e e8, flags PATCH_SCALL_CS). After a first link this script disassembles
 .text with objdump, finds each such instruction, and writes an assembly
 file of PATCH_KIND_SCALL records (flags PATCH_SCALL_CALL / _TAIL, payload
 the key __SCK__name), grouped by key, for the second link. The records go
@@ -60,12 +61,15 @@ def find_in(text, syms):
         name = m.group(1)[len(TRAMP):]
         if name not in tramps:
             continue
-        target = addr + len(raw) + int.from_bytes(raw[1:5], "little",
+        pre = 1 if raw[:1] == b"\x2e" else 0  # a cs call (seed 003)
+        insn = raw[pre:]
+        target = addr + len(raw) + int.from_bytes(insn[1:5], "little",
                                                   signed=True) \
-            if len(raw) == CALL_LEN else None
-        if raw[0] in (0xe8, 0xe9) and len(raw) == CALL_LEN and \
-                by_addr.get(target) == name:
-            sites.append((addr, "call" if raw[0] == 0xe8 else "tail", name))
+            if len(insn) == CALL_LEN else None
+        kind = {(0, 0xe8): "call", (0, 0xe9): "tail",
+                (1, 0xe8): "cs"}.get((pre, insn[0] if insn else None))
+        if kind and len(insn) == CALL_LEN and by_addr.get(target) == name:
+            sites.append((addr, kind, name))
         else:
             notes.append(f"{addr:#x} in {func}: '{insn}' refers to "
                          f"{TRAMP}{name} but is no call/jmp rel32: it stays "
@@ -77,12 +81,17 @@ def crosses(addr, length, size):
     return addr // size != (addr + length - 1) // size
 
 
+def site_len(kind):
+    return CALL_LEN + (kind == "cs")
+
+
 def stats(sites):
     """What the cache-line rule and the single-store rule make of them."""
     n = len(sites)
-    line = sum(crosses(a, CALL_LEN, 64) for a, _, _ in sites)
-    word = sum(crosses(a + 1, 4, 8) for a, _, _ in sites)
+    line = sum(crosses(a, site_len(k), 64) for a, k, _ in sites)
+    word = sum(crosses(a + site_len(k) - 4, 4, 8) for a, k, _ in sites)
     return {"sites": n, "tail": sum(k == "tail" for _, k, _ in sites),
+            "cs": sum(k == "cs" for _, k, _ in sites),
             "cross_line": line, "rel32_cross_word": word}
 
 
@@ -97,12 +106,12 @@ def write_records(out, src, sites, text_start):
     for name in sorted(by_key):
         lines.append(f"/* {name}: {len(by_key[name])} site(s) */")
         for addr, kind in sorted(by_key[name]):
-            flag = "PATCH_SCALL_CALL" if kind == "call" else \
-                "PATCH_SCALL_TAIL"
+            flag = {"call": "PATCH_SCALL_CALL", "tail": "PATCH_SCALL_TAIL",
+                    "cs": "PATCH_SCALL_CS"}[kind]
             lines += ["\t.balign 16",
                       f"\t.long _text_start + {addr - text_start:#x} - .",
                       f"\t.long {KEY}{name} - .",
-                      f"\t.byte PATCH_KIND_SCALL, {CALL_LEN}, {flag}, 0",
+                      f"\t.byte PATCH_KIND_SCALL, {site_len(kind)}, {flag}, 0",
                       "\t.short 0, 0"]
     tmp = out + ".tmp"
     with open(tmp, "w") as f:

@@ -142,6 +142,31 @@ long __static_call_return0(void); /* `xor %eax,%eax; ret` */
 
 #define static_call(_name) (__SCT__##_name)
 
+/*
+ * A CS-prefixed call site (Linus Torvalds' proposal in seed 003): the call
+ * is inline asm, `cs call __SCT__name`, 6 bytes whose first is a prefix
+ * that does nothing, so the live update's int3 can replace the prefix
+ * alone (doc/patching.md). The asm must know the calling convention, so
+ * only keys of type void(void) may have such sites; everything the C ABI
+ * lets the callee clobber is declared clobbered. What the compiler cannot
+ * be told is which functions the asm calls: a target that writes a
+ * file-static variable whose address never escapes may have that write
+ * ignored by the caller (GCC's IPA assumes only visible calls write it).
+ * Targets of cs sites must write only data visible outside their file.
+ */
+#define static_call_cs_void(_name)                                             \
+	do {                                                                   \
+		_Static_assert(__builtin_types_compatible_p(                   \
+				   __typeof__(&__SCT__##_name), void (*)(void)), \
+			       "cs call sites need a void(void) key");         \
+		/* gas drops a cs prefix written on a 64-bit call */         \
+		asm volatile(".byte 0x2e\n\tcall __SCT__" #_name              \
+			     : PATCH_CALL_CONSTRAINT                           \
+			     :                                                 \
+			     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9",  \
+			       "r10", "r11", "memory", "cc");                  \
+	} while (0)
+
 /* The return-0 target, typed as the key's target. */
 #define static_call_ret0(_name)                                                 \
 	((__typeof__(&__SCT__##_name))(void *)__static_call_return0)
@@ -212,7 +237,7 @@ bool static_call_site_inlined(const struct patch_site *r);
 void static_call_report(void);
 
 struct static_call_stats {
-	unsigned keys, sites, tail_sites, inlined, crossing, pinned; /* init */
+	unsigned keys, sites, tail_sites, cs_sites, inlined, crossing, pinned;
 	uint64_t updates, site_writes;
 };
 extern struct static_call_stats static_call_stats;

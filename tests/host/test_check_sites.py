@@ -630,6 +630,9 @@ c1:	call	__SCT__k
 	PATCH_RECORD(c1, 5, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_CALL, 0, 0, 0)
 c2:	{disp32} jmp	__SCT__k
 	PATCH_RECORD(c2, 5, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_TAIL, 0, 0, 0)
+c3:	.byte 0x2e
+	call	__SCT__k
+	PATCH_RECORD(c3, 6, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_CS, 0, 0, 0)
 """)
     expect(check(elf), 0)
 
@@ -651,13 +654,18 @@ c1:	call	f
 	PATCH_RECORD(c1, 5, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_CALL, 0, 0, 0)
 c2:	call	__SCT__k
 	PATCH_RECORD(c2, 5, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_TAIL, 0, 0, 0)
+c3:	.byte 0x3e
+	call	__SCT__k
+	PATCH_RECORD(c3, 6, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_CS, 0, 0, 0)
 """)
     s = symbols(elf)
     expect(check(elf), 1,
            (f"at {s['c1']:#x} (kind scall, 5 bytes)",
             "not a call rel32 to __SCT__k"),
            (f"at {s['c2']:#x} (kind scall, 5 bytes)",
-            "not a jmp rel32 to __SCT__k"), problems=2)
+            "not a jmp rel32 to __SCT__k"),
+           (f"at {s['c3']:#x} (kind scall, 6 bytes)",
+            "not a cs call rel32 to __SCT__k"), problems=3)
 
 
 @case()
