@@ -60,12 +60,24 @@ KERNEL := $(BUILD)/tinypv.elf
 
 all: $(KERNEL) $(BUILD)/tinypv.lst $(BUILD)/tinypv.sym check-sites
 
-# Only the Xen public headers are visible to the kernel, never libc's.
+# Only the Xen public headers are visible to the kernel, never libc's ...
 XEN_INC := $(BUILD)/include/xen/xen.h
 $(XEN_INC):
 	@mkdir -p $(BUILD)/include
 	@test -f /usr/include/xen/xen.h || { echo "error: Xen public headers missing: run 'bash scripts/deps.sh build'"; exit 1; }
 	$(Q)ln -sfn /usr/include/xen $(BUILD)/include/xen
+
+# ... and the Linux UAPI headers for KVM's paravirtual ABI (asm/kvm_para.h:
+# struct kvm_steal_time, the feature bits and MSRs; linux/kvm_para.h: the
+# hypercall numbers), with the three directories they include from.
+MULTIARCH := $(shell $(CC) -print-multiarch)
+KVM_INC := $(BUILD)/include/asm/kvm_para.h
+$(KVM_INC):
+	@mkdir -p $(BUILD)/include
+	@test -f /usr/include/$(MULTIARCH)/asm/kvm_para.h || { echo "error: Linux UAPI headers missing: run 'bash scripts/deps.sh build'"; exit 1; }
+	$(Q)ln -sfn /usr/include/linux $(BUILD)/include/linux
+	$(Q)ln -sfn /usr/include/asm-generic $(BUILD)/include/asm-generic
+	$(Q)ln -sfn /usr/include/$(MULTIARCH)/asm $(BUILD)/include/asm
 
 $(KOBJ): Makefile
 
@@ -78,12 +90,12 @@ $(BUILD)/pvops/client.o: KCFLAGS += -funroll-loops
 # 8-byte word). make test builds such a kernel to count what it costs.
 SCALL_ALIGN ?=
 ifeq ($(SCALL_ALIGN),)
-$(BUILD)/%.o: %.c | $(XEN_INC)
+$(BUILD)/%.o: %.c | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
 else
-$(BUILD)/%.o: %.c scripts/scall_bundle.py | $(XEN_INC)
+$(BUILD)/%.o: %.c scripts/scall_bundle.py | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $< (static calls aligned to 2^$(SCALL_ALIGN))")
 	$(Q)$(CC) $(KCFLAGS) -S $< -o $(@:.o=.s)
@@ -91,7 +103,7 @@ $(BUILD)/%.o: %.c scripts/scall_bundle.py | $(XEN_INC)
 	$(Q)$(CC) -c $(@:.o=.s) -o $@
 endif
 
-$(BUILD)/%.o: %.S | $(XEN_INC)
+$(BUILD)/%.o: %.S | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) $(KCFLAGS) $(KASFLAGS) -c $< -o $@
@@ -158,7 +170,7 @@ $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
 	pvops/client.c $(PVOP_HOST_SRC)
 
-$(BUILD)/host/%: tests/host/%.c | $(XEN_INC)
+$(BUILD)/host/%: tests/host/%.c | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTCC  $@")
 	$(Q)$(CC) $(HCFLAGS) -o $@ $(filter %.c %.S,$^)
