@@ -39,7 +39,7 @@ import scall_sites  # noqa: E402
 import tinypv_harness as h  # noqa: E402
 
 REPORT = re.compile(r"^static calls: inline, (\d+) keys, (\d+) call sites "
-                    r"\((\d+) tail\), (\d+) inline, (\d+) on the trampoline "
+                    r"\((\d+) tail, \d+ cs\), (\d+) inline, (\d+) on the trampoline "
                     r"\((\d+) cross a 64-byte line, (\d+) of keys pinned "
                     r"outline\)$")
 
