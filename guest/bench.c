@@ -596,6 +596,7 @@ void bench_run(void)
 			printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 		}
 	}
+	bench_scall(calls, batches);
 	bench_select_cells(calls, batches);
 	printk("bench: end\n");
 }

@@ -22,6 +22,7 @@
 #include "platform.h"
 #include "pvop_backend.h"
 #include "smp.h"
+#include "static_call.h"
 #include "timer.h"
 #include "trap.h"
 
@@ -45,7 +46,7 @@ static void apply_platform_option(void)
 		return;
 	}
 	if (!strcmp(want, "native")) {
-		platform = &platform_native;
+		platform_select(&platform_native);
 		return;
 	}
 	if (!strcmp(want, "kvm")) {
@@ -55,7 +56,7 @@ static void apply_platform_option(void)
 			    "at CPUID 0x40000000 (found '%s')\n",
 			    boot.hv_signature);
 		else
-			platform = &platform_kvm;
+			platform_select(&platform_kvm);
 		return;
 	}
 	if (!strcmp(want, "xen-pv")) {
@@ -101,8 +102,14 @@ static void patch_cost_report(void)
 	const char *unit = opts.icount ? "guest instructions" : "TSC ticks";
 	unsigned n = pvop_stats.total;
 
-	printk("patch: %u site records checked in %lu %s\n", patch_nr_sites(),
+	printk("patch: %u site records checked in %lu %s", patch_nr_sites(),
 	       boot.patch_check_ticks, unit);
+	for (unsigned k = 1; k < PATCH_KIND_NR; k++)
+		if (patch_stats.check_records[k])
+			printk("; %s %u in %lu", patch_kind_name(k),
+			       patch_stats.check_records[k],
+			       (unsigned long)patch_stats.check_ticks[k]);
+	printk("\n");
 	printk("alternatives: patching took %lu %s (%lu per site)\n",
 	       boot.alt_ticks, unit,
 	       alt_stats.sites ? boot.alt_ticks / alt_stats.sites : 0);
@@ -139,6 +146,7 @@ static void boot_report(void)
 		platform->report();
 	alt_report();
 	pvop_report();
+	static_call_report();
 	patch_cost_report();
 }
 
@@ -160,6 +168,23 @@ static void inject_corrupt_site(void)
 		text_poke((void *)patch_site_addr(r), &int3, 1);
 		return;
 	}
+}
+
+/*
+ * inject=corrupt-scall-site: a stray write over the tick's first static
+ * call site, then an update of the key: the engine must refuse the site.
+ */
+static void inject_corrupt_scall_site(void)
+{
+	const struct patch_site *r = __SCK__tick.sites;
+	uint8_t int3 = 0xcc;
+
+	if (!r)
+		panic("inject: the tick key has no call site");
+	printk("inject: corrupting static call site %016lx (key tick)\n",
+	       (unsigned long)patch_site_addr(r));
+	text_poke((void *)patch_site_addr(r), &int3, 1);
+	static_call_update(tick, tick_handler_common);
 }
 
 /* True if a write to kernel text faults (it is read-only), via a fixup. */
@@ -207,6 +232,7 @@ void kernel_main(void)
 	platform->protect_text();
 	pvop_register_kind();
 	alt_register_kind();
+	static_call_register_kind();
 	platform->pvop_backend(&backend);
 	pvop_backend_prepare(&backend);
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
@@ -220,6 +246,11 @@ void kernel_main(void)
 		inject_corrupt_site();
 		pvop_patch_all(&backend, pvop_mode, pvop_pad);
 	}
+	static_call_init(opts.staticcall && !strcmp(opts.staticcall, "outline")
+			     ? STATIC_CALL_OUTLINE
+			     : STATIC_CALL_INLINE);
+	if (opts.inject && !strcmp(opts.inject, "corrupt-scall-site"))
+		inject_corrupt_scall_site();
 	/* Only now other CPUs run kernel text: boot patching is over. */
 	smp_boot();
 	boot_report();

@@ -171,10 +171,7 @@ void alt_apply_all(bool keep);
 /* The bytes site r gets for form c (0 original), relocated to it. */
 void alt_form_bytes(const struct patch_site *r, unsigned c, uint8_t *out);
 
-#define for_each_alt_site(r)                                                   \
-	for (const struct patch_site *r = __patch_sites_start;                 \
-	     r < __patch_sites_end; r++)                                       \
-		if (r->kind == PATCH_KIND_ALT)
+#define for_each_alt_site(r) for_each_patch_site_of(PATCH_KIND_ALT, r)
 
 struct alt_stats {
 	unsigned sites, patched, kept; /* of the last alt_apply_all() */

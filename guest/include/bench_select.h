@@ -34,7 +34,6 @@
 #include <stdint.h>
 
 #include "alternative.h"
-#include "pvops.h"
 
 unsigned long bench_sel_a(unsigned long x);
 unsigned long bench_sel_b(unsigned long x);
@@ -75,8 +74,8 @@ ALTERNATIVE_SELECT_EACH_CALL(bench_select_fn, bench_sel_a, bench_sel_b,
 	ALTERNATIVE("call bench_sel_a", "call bench_sel_b", X86_FEATURE_LM)
 #endif
 
-/* The stack pointer as an operand: the asm calls (pvops.h). */
-#define bench_sel_rsp pvop_stack_pointer
+/* The stack pointer as an operand: the asm calls (patch_abi.h). */
+#define bench_sel_rsp patch_stack_pointer
 
 static inline __attribute__((always_inline)) unsigned long
 bench_patched_call(unsigned long x)

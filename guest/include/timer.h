@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "alternative.h"
+#include "static_call.h"
 
 #define TICK_HZ 100
 
@@ -40,7 +41,9 @@ static inline uint64_t rdtsc_ordered(void)
 }
 
 uint64_t ticks(void);
+/* What a tick does: count it on this CPU. Called as static_call(tick). */
 void tick_handler_common(void);
+DECLARE_STATIC_CALL(tick, tick_handler_common);
 
 /* guest/apic.c (native, KVM) */
 void apic_init(void);

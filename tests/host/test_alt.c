@@ -147,7 +147,7 @@ __attribute__((noinline)) unsigned long host_two(void)
 	return 20;
 }
 static const char data1[8] = "one", data2[8] = "two";
-register unsigned long test_rsp asm("rsp");
+#define test_rsp patch_stack_pointer
 
 SITE_FN static unsigned long one_repl(void)
 {

@@ -14,6 +14,7 @@
 #include "mm.h"
 #include "nops.h"
 #include "platform.h"
+#include "pvops.h"
 #include "timer.h"
 
 /* What boot asked for: the replacement where the feature is present. */
