@@ -525,12 +525,14 @@ static void bench_smp(unsigned calls, unsigned batches)
 /*
  * One call chosen between two functions, eight ways (bench_select.h):
  * "bench: op=select mode=<method>" lines. Methods this build lacks
- * (static calls) print nothing; scripts/bench.py says why.
+ * print nothing (static calls in bench_silicon); scripts/bench.py says
+ * why.
  */
 static void bench_select_cells(unsigned calls, unsigned batches)
 {
 	uint64_t per[MAX_BATCHES];
 
+	bench_sel_prepare();
 	for (int m = 0; m < BSEL_NR; m++) {
 		if (!bench_sel_available(m) || batches > MAX_BATCHES)
 			continue;
@@ -550,6 +552,8 @@ static void bench_select_cells(unsigned calls, unsigned batches)
 		print_x100("min", per[0]);
 		print_x100("median", per[batches / 2]);
 		print_x100("p99", per[(batches * 99) / 100]);
+		if (m == BSEL_STATIC_CALL)
+			printk(" %s", bench_sel_static_call_form());
 		printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 	}
 }

@@ -7,6 +7,8 @@
 
 #ifndef HOST_TEST
 #include "cache.h"
+#include "kernel.h"
+#include "static_call.h"
 #define FLUSH(p) flush_cache_line(p)
 #else
 #define FLUSH(p) asm volatile("clflush %0" : "+m"(*(volatile char *)(p)))
@@ -80,6 +82,29 @@ SEL_LOOP(loop_indirect_cold, FLUSHED(&bench_sel_ptr_line),
 	 BENCH_SITE_INDIRECT(i))
 SEL_LOOP(loop_retpoline, , BENCH_SITE_RETPOLINE(i))
 
+#ifndef HOST_TEST
+/*
+ * The static call (scall/): a key defined on a, updated to b before the
+ * cells run (bench_sel_prepare()); in the default inline mode its call
+ * site is rewritten to `call b` unless it crosses a cache line.
+ */
+DEFINE_STATIC_CALL(bench_sel_sc, bench_sel_a);
+SEL_LOOP(loop_static_call, , static_call(bench_sel_sc)(i))
+
+void bench_sel_prepare(void)
+{
+	static_call_update(bench_sel_sc, bench_sel_b);
+}
+
+const char *bench_sel_static_call_form(void)
+{
+	static char buf[48];
+	snprintf(buf, sizeof(buf), "inlined=%u/%u", __SCK__bench_sel_sc.ninline,
+		 __SCK__bench_sel_sc.nsites);
+	return buf;
+}
+#endif
+
 static uint64_t (*const loops[BSEL_NR])(unsigned) = {
     [BSEL_SELECT] = loop_select,
     [BSEL_IF_WARM] = loop_if_warm,
@@ -88,6 +113,9 @@ static uint64_t (*const loops[BSEL_NR])(unsigned) = {
     [BSEL_INDIRECT_WARM] = loop_indirect_warm,
     [BSEL_INDIRECT_COLD] = loop_indirect_cold,
     [BSEL_RETPOLINE] = loop_retpoline,
+#ifndef HOST_TEST
+    [BSEL_STATIC_CALL] = loop_static_call,
+#endif
 };
 
 bool bench_sel_available(enum bench_sel_method m)
@@ -118,3 +146,6 @@ SITE_FN(bench_site_if, BENCH_SITE_IF(x))
 SITE_FN(bench_site_patched_call, BENCH_SITE_PATCHED_CALL(x))
 SITE_FN(bench_site_indirect, BENCH_SITE_INDIRECT(x))
 SITE_FN(bench_site_retpoline, BENCH_SITE_RETPOLINE(x))
+#ifndef HOST_TEST
+SITE_FN(bench_site_static_call, static_call(bench_sel_sc)(x))
+#endif

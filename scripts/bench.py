@@ -111,13 +111,17 @@ OWN_TABLES = {"scall", "select"}
 # boot (guest/include/bench_select.h): "bench: op=select mode=<method>".
 SELECT_MODES = ["alt-select", "if-warm", "if-cold", "static-call",
                 "patched-call", "indirect-warm", "indirect-cold", "retpoline"]
-SELECT_MISSING = {"static-call": "static calls not merged yet"}
+SELECT_MISSING = {"static-call": "user space: no static-call patching; "
+                                 "its inline form is patched-call's bytes"}
 # The noinline one-site functions whose sizes give the bytes per call site
 # (guest/bench_select.c), and the data each method loads to choose.
 SELECT_SITE_FNS = [("alt-select", "bench_site_select", "none"),
                    ("if-warm / if-cold", "bench_site_if",
                     "4-byte flag (one cache line)"),
                    ("patched-call", "bench_site_patched_call", "none"),
+                   ("static-call (as assembled: call of the trampoline; "
+                    "inline, the same 5 bytes call the target)",
+                    "bench_site_static_call", "none"),
                    ("indirect-warm / -cold", "bench_site_indirect",
                     "8-byte pointer (one cache line)"),
                    ("retpoline", "bench_site_retpoline",

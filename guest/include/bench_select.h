@@ -11,7 +11,9 @@
  *   indirect-warm  call through a function pointer in memory, in cache
  *   indirect-cold  the same, the pointer's line flushed before each call
  *   retpoline      the pointer loaded, then a retpoline thunk (%rax)
- * (static calls are a column of the table too, empty until they exist.)
+ *   static-call    static_call() of a key updated to b (scall/): the site
+ *                  rewritten to `call b` in the default inline mode
+ *                  (kernel only: user space has no static-call patching)
  *
  * The condition is X86_FEATURE_LM, present on every x86-64 CPU, so every
  * patched form is the replacement: the select's mov is executed, the
@@ -121,6 +123,10 @@ extern const char *const bench_sel_names[BSEL_NR];
 
 /* False for a method this build does not have (static calls). */
 bool bench_sel_available(enum bench_sel_method m);
+/* Kernel: the static call's key aimed at b (before the cells run), and
+ * how many of its sites were inlined ("inlined=N/M"). */
+void bench_sel_prepare(void);
+const char *bench_sel_static_call_form(void);
 /* One batch of calls: per call, the empty loop subtracted, x100 ticks. */
 uint64_t bench_sel_once(enum bench_sel_method m, unsigned calls);
 

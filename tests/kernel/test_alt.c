@@ -289,4 +289,12 @@ KTEST(alt, select_chooses_in_three_instructions_icount)
 	KT_EXPECT(t, ind == call + 1, "indirect %ld, patched call %ld", ind,
 		  call);
 	KT_EXPECT(t, iff >= call + 2, "if %ld, patched call %ld", iff, call);
+	/* Inlined, the static call is the same call; through its
+	 * trampoline (a site crossing a line, staticcall=outline) one jmp
+	 * more. */
+	bench_sel_prepare();
+	long sc = sel_insns(BSEL_STATIC_CALL);
+	KT_EXPECT(t, sc == call || sc == call + 1,
+		  "static call %ld, patched call %ld (%s)", sc, call,
+		  bench_sel_static_call_form());
 }
