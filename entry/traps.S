@@ -14,6 +14,7 @@
  */
 #include "asm.h"
 #include "layout.h"
+#include "pvop_asm.h"
 #include <xen/xen.h>
 
 /* Vectors for which the CPU pushes an error code. */
@@ -58,7 +59,11 @@ FUNC(xen_upcall_entry)
 ENDFUNC(xen_upcall_entry)
 
 FUNC(trap_common)
-	push	%rax
+	/* From the user task (guest/user.c): the kernel's GS base first. */
+	testb	$3, 24(%rsp)			/* the frame's cs */
+	jz	1f
+	PVOP_ASM_SITE(SWAPGS, CLBR_NONE)
+1:	push	%rax
 	push	%rbx
 	push	%rcx
 	push	%rdx
@@ -98,10 +103,15 @@ FUNC(trap_common)
 	pop	%rbx
 	pop	%rax
 	add	$16, %rsp			/* vector, error code */
+	testb	$3, 8(%rsp)			/* back to the user task? */
+	jnz	trap_return_user
 	cmpb	$0, trap_return_via_xen(%rip)
 	jne	trap_return_xen
 	iretq
 trap_return_xen:
 	pushq	$0				/* iret flags: not in syscall */
 	jmp	hypercall_page + __HYPERVISOR_iret * 32
+trap_return_user:
+	PVOP_ASM_SITE(IRET_USER, CLBR_ANY)
+	ud2
 ENDFUNC(trap_common)

@@ -17,6 +17,7 @@
 #include "platform.h"
 #include "pvop_backend.h"
 #include "serial.h"
+#include "user.h"
 #include "timer.h"
 #include "trap.h"
 
@@ -84,6 +85,8 @@ const struct platform platform_native = {
     .cpu_start = native_cpu_start,
     .cpu_abandon = native_cpu_abandon,
     .ipi_init_cpu = native_ipi_init_cpu,
+    .user_init = native_user_init,
+    .user_map = native_user_map,
     .report = native_report,
 };
 
@@ -110,6 +113,8 @@ const struct platform platform_kvm = {
     .cpu_abandon = native_cpu_abandon,
     .ipi_init_cpu = native_ipi_init_cpu,
     .smp_ready = kvm_smp_ready,
+    .user_init = native_user_init,
+    .user_map = native_user_map,
     .report = kvm_platform_report,
 };
 

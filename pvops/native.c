@@ -6,7 +6,9 @@
  * MMIO) and flush_tlb_others (an IPI and invlpg on each target, waiting
  * for each to acknowledge) and lock_wait (a bounded pause loop while the
  * lock word holds its value) are C functions, called directly; lock_kick
- * is nothing (a native waiter spins, nobody needs waking).
+ * is nothing (a native waiter spins, nobody needs waking). The entry ops
+ * are inline (swapgs; swapgs+iretq; swapgs+sysretq), load_sp0 writes the
+ * TSS's rsp0 in C (guest/desc.c).
  */
 #include "pvop_backend.h"
 
@@ -43,6 +45,14 @@ void pvop_backend_native(struct pvop_backend *b)
 			PVOP_IMPL_THUNK(native_flush_tlb_others_thunk),
 		    [PVOP_LOCK_WAIT] = PVOP_IMPL_THUNK(native_lock_wait_thunk),
 		    [PVOP_LOCK_KICK] = PVOP_IMPL_NOP,
+		    [PVOP_SWAPGS] = PVOP_IMPL_TPL(pvtpl_native_swapgs),
+		    [PVOP_IRET_USER] =
+			PVOP_IMPL_NORETURN(pvtpl_native_iret_user,
+					   pvstub_native_iret_user_call),
+		    [PVOP_SYSRET_USER] =
+			PVOP_IMPL_NORETURN(pvtpl_native_sysret_user,
+					   pvstub_native_sysret_user_call),
+		    [PVOP_LOAD_SP0] = PVOP_IMPL_THUNK(native_load_sp0_thunk),
 		},
 	};
 }

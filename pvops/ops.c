@@ -29,6 +29,10 @@ const char *const pvop_names[PVOP_NR] = {
     [PVOP_FLUSH_TLB_OTHERS] = "flush_tlb_others",
     [PVOP_LOCK_WAIT] = "lock_wait",
     [PVOP_LOCK_KICK] = "lock_kick",
+    [PVOP_SWAPGS] = "swapgs",
+    [PVOP_IRET_USER] = "iret_user",
+    [PVOP_SYSRET_USER] = "sysret_user",
+    [PVOP_LOAD_SP0] = "load_sp0",
 };
 
 const uint8_t pvop_slots[PVOP_NR] = {
@@ -53,6 +57,10 @@ const uint8_t pvop_slots[PVOP_NR] = {
     [PVOP_FLUSH_TLB_OTHERS] = PVOP_SLOT_FLUSH_TLB_OTHERS,
     [PVOP_LOCK_WAIT] = PVOP_SLOT_LOCK_WAIT,
     [PVOP_LOCK_KICK] = PVOP_SLOT_LOCK_KICK,
+    [PVOP_SWAPGS] = PVOP_SLOT_SWAPGS,
+    [PVOP_IRET_USER] = PVOP_SLOT_IRET_USER,
+    [PVOP_SYSRET_USER] = PVOP_SLOT_SYSRET_USER,
+    [PVOP_LOAD_SP0] = PVOP_SLOT_LOAD_SP0,
 };
 
 const uint16_t pvop_clobbers[PVOP_NR] = {
@@ -77,6 +85,10 @@ const uint16_t pvop_clobbers[PVOP_NR] = {
     [PVOP_FLUSH_TLB_OTHERS] = PVOP_CLOB_FLUSH_TLB_OTHERS,
     [PVOP_LOCK_WAIT] = PVOP_CLOB_LOCK_WAIT,
     [PVOP_LOCK_KICK] = PVOP_CLOB_LOCK_KICK,
+    [PVOP_SWAPGS] = PVOP_CLOB_SWAPGS,
+    [PVOP_IRET_USER] = PVOP_CLOB_IRET_USER,
+    [PVOP_SYSRET_USER] = PVOP_CLOB_SYSRET_USER,
+    [PVOP_LOAD_SP0] = PVOP_CLOB_LOAD_SP0,
 };
 
 const char *const pvop_kind_names[PVOP_KIND_NR] = {
@@ -113,5 +125,9 @@ struct pv_ops pv_ops = {
 	    [PVOP_FLUSH_TLB_OTHERS] = (void *)native_flush_tlb_others_thunk,
 	    [PVOP_LOCK_WAIT] = (void *)native_lock_wait_thunk,
 	    [PVOP_LOCK_KICK] = (void *)pvstub_nothing,
+	    [PVOP_SWAPGS] = STUB(swapgs),
+	    [PVOP_IRET_USER] = (void *)pvstub_native_iret_user_call,
+	    [PVOP_SYSRET_USER] = (void *)pvstub_native_sysret_user_call,
+	    [PVOP_LOAD_SP0] = (void *)native_load_sp0_thunk,
 	},
 };

@@ -17,6 +17,10 @@
  * lock_wait is SCHEDOP_poll on this vCPU's (masked) lock port and
  * lock_kick EVTCHNOP_send on the waiter's (guest/xen/events.c). io_delay and apic_eoi are nothing: no ports to wait
  * for, no local APIC. MSR accesses are emulated by Xen: native bytes.
+ * Entry ops: swapgs is nothing (Xen switches the GS bases itself when it
+ * changes between guest kernel and user mode); iret_user and sysret_user
+ * are HYPERVISOR_iret (sysret_user with VGCF_in_syscall); load_sp0 is
+ * HYPERVISOR_stack_switch (guest/xen/user.c).
  */
 #include "pvop_backend.h"
 
@@ -45,4 +49,10 @@ void pvop_backend_xen(struct pvop_backend *b)
 	    PVOP_IMPL_THUNK(xen_flush_tlb_others_thunk);
 	b->op[PVOP_LOCK_WAIT] = PVOP_IMPL_THUNK(xen_lock_wait_thunk);
 	b->op[PVOP_LOCK_KICK] = PVOP_IMPL_THUNK(xen_lock_kick_thunk);
+	b->op[PVOP_SWAPGS] = PVOP_IMPL_NOP;
+	b->op[PVOP_IRET_USER] = PVOP_IMPL_NORETURN(pvtpl_xen_iret_user,
+						   pvstub_xen_iret_user_call);
+	b->op[PVOP_SYSRET_USER] = PVOP_IMPL_NORETURN(
+	    pvtpl_xen_sysret_user, pvstub_xen_sysret_user_call);
+	b->op[PVOP_LOAD_SP0] = PVOP_IMPL_THUNK(xen_load_sp0_thunk);
 }

@@ -79,7 +79,7 @@ CR_MOVE = re.compile(r"^mov\s+.*%(cr|db)\d")
 # they must not be pvop sites, which the batch may just have rewritten).
 ALLOWED = re.compile(
     r"^(pvh_start32|pvh_ap_\w+|xen_start|pvstub_\w+|pio_\w+|desc_\w+|"
-    r"bench_raw_\w+|smp_parked_\w+|seam_raw_\w+)$")
+    r"bench_raw_\w+|smp_parked_\w+|seam_raw_\w+|uentry_syscall_native)$")
 
 # Functions whose sites need no frame set-up: the template stubs (a
 # template's bytes are copied into sites), and the hand-written entry code
@@ -87,7 +87,8 @@ ALLOWED = re.compile(
 # upcall entry (entry/traps.S), Xen's failsafe callback.
 FRAME_EXEMPT = re.compile(
     r"^(pvstub_\w+|pvh_start32|xen_start|trap_stubs|xen_trap_stubs|"
-    r"xen_upcall_entry|trap_common|trap_return_xen|xen_failsafe_entry)$")
+    r"xen_upcall_entry|trap_common|trap_return_xen|xen_failsafe_entry|"
+    r"uentry_syscall_common)$")
 FRAME_SETUP = re.compile(r"^mov\s+%rsp,%rbp$")
 COLD_PART = re.compile(r"^(.+)\.cold(?:\.\d+)?$")
 

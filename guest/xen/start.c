@@ -20,6 +20,7 @@
 #include "pvop_backend.h"
 #include "timer.h"
 #include "trap.h"
+#include "user.h"
 #include "xen.h"
 
 start_info_t *xen_start_info;
@@ -274,6 +275,9 @@ const struct platform platform_xen_pv = {
     .cpu_start = xen_cpu_start,
     .cpu_abandon = xen_cpu_abandon,
     .ipi_init_cpu = xen_ipi_init_cpu,
+    .user_init = xen_user_init,
+    .user_map = xen_user_map,
+    .user_activate = xen_user_activate,
     .report = xen_report,
 };
 

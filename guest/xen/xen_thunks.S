@@ -18,6 +18,7 @@ PVOP_THUNK(xen_send_ipi_mask_thunk, xen_send_ipi_mask)
 PVOP_THUNK(xen_flush_tlb_others_thunk, xen_flush_tlb_others)
 PVOP_THUNK(xen_lock_wait_thunk, xen_lock_wait)
 PVOP_THUNK(xen_lock_kick_thunk, xen_lock_kick)
+PVOP_THUNK(xen_load_sp0_thunk, xen_load_sp0)
 
 /*
  * Xen calls this when it cannot load the segment registers on a return

@@ -29,6 +29,11 @@
  * flush_tlb_others rdi (va), rsi (mask) -     rax
  * lock_wait      rdi (ptr), rsi (val) -       rax
  * lock_kick      rdi (cpu)       -            rax
+ * The entry ops (entry/user.S, entry/traps.S; sites in assembly):
+ * swapgs         -               -            - (CLBR_NONE)
+ * iret_user      iret frame at rsp (does not return)   -
+ * sysret_user    iret frame at rsp (does not return)   rcx r11
+ * load_sp0       rdi (stack top) -            rax
  *
  * The slot of an op is the number of bytes every site of that op occupies:
  * the 6-byte indirect call padded with NOPs to the longest inline template
@@ -59,7 +64,11 @@
 #define PVOP_FLUSH_TLB_OTHERS 18
 #define PVOP_LOCK_WAIT 19
 #define PVOP_LOCK_KICK 20
-#define PVOP_NR 21
+#define PVOP_SWAPGS 21
+#define PVOP_IRET_USER 22
+#define PVOP_SYSRET_USER 23
+#define PVOP_LOAD_SP0 24
+#define PVOP_NR 25
 
 #define PVOP_SLOT_IRQ_DISABLE 9
 #define PVOP_SLOT_IRQ_ENABLE 25
@@ -82,6 +91,10 @@
 #define PVOP_SLOT_FLUSH_TLB_OTHERS 6
 #define PVOP_SLOT_LOCK_WAIT 6
 #define PVOP_SLOT_LOCK_KICK 6
+#define PVOP_SLOT_SWAPGS 6
+#define PVOP_SLOT_IRET_USER 7
+#define PVOP_SLOT_SYSRET_USER 14
+#define PVOP_SLOT_LOAD_SP0 6
 
 /* The unpatched site: call *pv_ops+8*op(%rip), ff 15 disp32. */
 #define PVOP_INDIRECT_CALL_LEN 6
@@ -127,6 +140,10 @@
 #define PVOP_CLOB_FLUSH_TLB_OTHERS PVREG_RAX
 #define PVOP_CLOB_LOCK_WAIT PVREG_RAX
 #define PVOP_CLOB_LOCK_KICK PVREG_RAX
+#define PVOP_CLOB_SWAPGS 0
+#define PVOP_CLOB_IRET_USER 0
+#define PVOP_CLOB_SYSRET_USER (PVREG_RCX | PVREG_R11)
+#define PVOP_CLOB_LOAD_SP0 PVREG_RAX
 
 /*
  * Site flags: benchmark sites pin their dispatch mode and may pin their

@@ -54,6 +54,23 @@ DECLARE_TEMPLATE(xen, save_fl);
 DECLARE_TEMPLATE(xen, read_cr2);
 DECLARE_TEMPLATE(xen, read_cr3);
 DECLARE_TEMPLATE(xen, cpuid);
+DECLARE_TEMPLATE(native, swapgs);
+DECLARE_TEMPLATE(native, iret_user);
+DECLARE_TEMPLATE(native, sysret_user);
+DECLARE_TEMPLATE(xen, iret_user);
+DECLARE_TEMPLATE(xen, sysret_user);
+
+/*
+ * An op that leaves for user mode: the template inline, and when called,
+ * an entry point that drops the return address first (templates.S).
+ */
+#define PVOP_IMPL_NORETURN(t, fn)                                              \
+	((struct pvop_impl){                                                   \
+	    .tpl = &(t), .call = (void *)(fn), .call_clobbers = (t).clobbers})
+void pvstub_native_iret_user_call(void);
+void pvstub_native_sysret_user_call(void);
+void pvstub_xen_iret_user_call(void);
+void pvstub_xen_sysret_user_call(void);
 
 /* Thunks (pvops/thunks.S, guest/xen/xen_thunks.S). */
 void native_apic_eoi_thunk(void);
@@ -78,6 +95,8 @@ void xen_flush_tlb_others_thunk(void);
 void native_lock_wait_thunk(void);
 void xen_lock_wait_thunk(void);
 void xen_lock_kick_thunk(void);
+void native_load_sp0_thunk(void);
+void xen_load_sp0_thunk(void);
 
 /*
  * The backends. native is complete; the others start from it. What KVM

@@ -323,6 +323,17 @@ static inline void lock_kick(unsigned cpu)
 	PVOP_W_RDI(LOCK_KICK, 0, (uint64_t)cpu);
 }
 
+/*
+ * The stack a trap or system call from user mode starts on (the TSS's
+ * rsp0 natively, HYPERVISOR_stack_switch on Xen PV). The other entry ops
+ * (swapgs, iret_user, sysret_user) have sites only in assembly
+ * (entry/traps.S, entry/user.S; pvop_asm.h).
+ */
+static inline void load_sp0(uint64_t top)
+{
+	PVOP_W_RDI(LOAD_SP0, 0, top);
+}
+
 /* ---- boot-time selection and patching (pvops/client.c, pvops/ops.c) ---- */
 
 enum pvop_mode {
