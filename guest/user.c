@@ -28,6 +28,7 @@ static bool user_ready;
 static struct user_result *cur;
 
 void user_enter(uint64_t rip, uint64_t rsp, uint64_t arg);
+extern char uentry_syscall_native[];
 void __noreturn user_return_to_kernel(void);
 void user_syscall(struct trap_frame *f);
 
@@ -56,6 +57,8 @@ const char *user_end_name(enum user_end e)
 		return "bad system call";
 	case USER_BAD_POINTER:
 		return "bad pointer";
+	case USER_SYSCALL_STAYED_USER:
+		return "syscall stayed in user mode";
 	}
 	return "?";
 }
@@ -97,6 +100,12 @@ static void report(const struct user_result *r)
 		       "the kernel at user RIP %016lx\n",
 		       r->cr2, r->status ? "unmapped" : "not a user address",
 		       r->rip);
+		break;
+	case USER_SYSCALL_STAYED_USER:
+		printk("user: task killed: its syscall reached the entry point "
+		       "%016lx still in user mode (%s, error %#lx): this CPU "
+		       "does not enter the kernel on syscall\n",
+		       r->rip, exception_name(r->vector), r->error);
 		break;
 	}
 }
@@ -221,7 +230,9 @@ void user_exception(struct trap_frame *f, uint64_t cr2)
 	cur->vector = f->vector;
 	cur->error = f->error;
 	cur->cr2 = cr2;
-	end_task(USER_FAULT);
+	end_task(f->rip == (uint64_t)uentry_syscall_native
+		     ? USER_SYSCALL_STAYED_USER
+		     : USER_FAULT);
 }
 
 void user_interrupt_seen(void)

@@ -128,17 +128,19 @@ GLOBAL(uprog_int80)
 
 /*
  * Spins until the kernel says it took an interrupt from user mode
- * (user_shared.irqs_from_user, in the data page), at most arg times;
- * exits with 1 if it saw one, else 0.
+ * (user_shared.irqs_from_user, in the data page), at most arg times.
+ * This one and uprog_fault_loop end with a ud2 at a named place instead
+ * of SYS_EXIT, so they need no system call (see test_user.c: KVM here).
  */
 GLOBAL(uprog_wait_irq)
 	mov	$USER_DATA_VA, %rax
 1:	cmpq	$0, USER_SHARED_IRQS(%rax)
-	jne	2f
+	jne	uprog_wait_irq_seen
 	dec	%rdi
 	jnz	1b
-	EXIT(0)
-2:	EXIT(1)
+	ud2
+GLOBAL(uprog_wait_irq_seen)
+	ud2
 
 /* arg empty system calls, then exit 0 (the benchmark). */
 GLOBAL(uprog_syscall_loop)
@@ -162,8 +164,9 @@ GLOBAL(uprog_fault_loop)
 	jne	2f
 	dec	%r12
 	jnz	1b
-	EXIT(0)
-2:	EXIT(USER_BAD_STATUS)
+GLOBAL(uprog_fault_loop_done)
+	ud2
+2:	ud2
 
 	.balign 4096
 GLOBAL(__user_text_end)

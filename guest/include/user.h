@@ -40,6 +40,12 @@ enum user_end {
 	USER_FAULT,	  /* an exception in user mode: vector, error, cr2 */
 	USER_BAD_SYSCALL, /* status: the number */
 	USER_BAD_POINTER, /* cr2: the pointer */
+	/*
+	 * A `syscall` that did not enter the kernel: the CPU went to the
+	 * syscall entry point but stayed in user mode (and faulted there).
+	 * This host's KVM (kvm_pvm, a software hypervisor) does that.
+	 */
+	USER_SYSCALL_STAYED_USER,
 };
 
 struct user_result {
@@ -62,7 +68,8 @@ struct user_shared {
 extern char uprog_syscalls[], uprog_cli[], uprog_read[], uprog_write_code[],
     uprog_ud2[], uprog_noncanonical[], uprog_bad_syscall[],
     uprog_bad_pointer[], uprog_int80[], uprog_wait_irq[],
-    uprog_syscall_loop[], uprog_fault_loop[];
+    uprog_syscall_loop[], uprog_fault_loop[], uprog_fault_loop_done[],
+    uprog_wait_irq_seen[];
 
 /* Runs prog in user mode with %rdi = arg until it ends; fills *r. */
 void user_run(const char *prog, uint64_t arg, struct user_result *r);
