@@ -92,6 +92,13 @@ FUNC(uentry_syscall_xen)
 ENDFUNC(uentry_syscall_xen)
 
 FUNC(uentry_syscall_common)
+	/*
+	 * Interrupts on while the kernel serves the call, before anything
+	 * is saved: every register is live, so the site saves the rax its
+	 * op may clobber. Where the inline bytes clobber nothing (native
+	 * sti), the patcher drops the saves (pvop_asm.h).
+	 */
+	PVOP_ASM_SITE_SAVED(IRQ_ENABLE, CLBR_NONE, PVREG_RAX)
 	pushq	$0
 	pushq	$VEC_SYSCALL
 	push	%rax
@@ -117,6 +124,8 @@ FUNC(uentry_syscall_common)
 	mov	%rsp, %rbp
 	call	user_syscall
 	add	$16, %rsp
+	/* Off again before the registers come back (and, natively, swapgs). */
+	PVOP_ASM_SITE(IRQ_DISABLE, CLBR_ANY)
 	pop	%r15
 	pop	%r14
 	pop	%r13

@@ -49,6 +49,8 @@ import sys
 
 SITE_FMT = "<iiBBBBHH"  # struct patch_site
 TEMPLATE_FMT = "<QBBHBBBx"  # struct pvop_template
+ASM_FMT = "<iHHHHI"  # struct pvop_asm_site (pvop_asm.h)
+SAVEABLE = 0xef  # one-byte push/pop: rax rcx rdx rbx rbp rsi rdi
 RECORD_SIZE = 16
 INDIRECT_CALL_LEN = 6  # ff 15 disp32
 
@@ -186,8 +188,9 @@ def read_pvop_abi(path):
             abi["slots"][op.lower()] = evaluate(defs, name, path)
             abi["clobbers"][num] = evaluate(defs, "PVOP_CLOB_" + op, path)
     for field in ("NR", "SITE_FORCE_MASK", "SITE_PAD_MASK",
-                  "SITE_PAD_SHIFT"):
+                  "SITE_PAD_SHIFT", "SITE_SAVES"):
         abi[field.lower()] = evaluate(defs, "PVOP_" + field, path)
+    abi["reg_all"] = evaluate(defs, "PVREG_ALL", path)
     return abi
 
 
@@ -345,11 +348,12 @@ def check_templates(templates, pv):
 
 def check_pvop_flags(where, flags, pv):
     force, pad_mask = pv["site_force_mask"], pv["site_pad_mask"]
+    known = force | pad_mask | pv["site_saves"]
     errors = []
-    if flags & ~(force | pad_mask):
+    if flags & ~known:
         errors.append(f"{where}: flags {flags:#x} have bits "
-                      f"{flags & ~(force | pad_mask):#x} outside "
-                      f"PVOP_SITE_FORCE_MASK | PVOP_SITE_PAD_MASK")
+                      f"{flags & ~known:#x} outside PVOP_SITE_FORCE_MASK "
+                      f"| PVOP_SITE_PAD_MASK | PVOP_SITE_SAVES")
     if bin(flags & force).count("1") > 1:
         errors.append(f"{where}: flags {flags:#x} pin more than one "
                       f"dispatch mode (PVOP_SITE_FORCE_* bits "
@@ -422,6 +426,8 @@ def check_pvop_site(i, where, rec, k):
                       f"slot pv_ops+{8 * op:#x} ({slot:#x})")
     errors += check_pvop_flags(where, flags, pv)
     frame = check_pvop_frame(where, addr, k)
+    if flags & pv["site_saves"]:
+        return errors + check_saves_site(where, addr, length, op, k), frame
     if length < INDIRECT_CALL_LEN:
         errors.append(f"{where}: shorter than the 6-byte indirect call")
         return errors, frame
@@ -432,6 +438,80 @@ def check_pvop_site(i, where, rec, k):
         errors.append(f"{where}: shorter than the {k['longest'][op]}-byte "
                       f"inline template of {name}")
     return errors + check_pvop_bytes(where, addr, length, op, k), frame
+
+
+def parse_saves(raw, slot):
+    """The saved-register mask of pushes, call, pops (or None)."""
+    extra = len(raw) - slot
+    if extra <= 0 or extra % 2:
+        return None
+    n, mask = extra // 2, 0
+    for b in raw[:n]:
+        r = b - 0x50
+        if not 0 <= r <= 7 or not SAVEABLE & (1 << r) or mask >> r:
+            return None
+        mask |= 1 << r
+    pops = bytes(0x58 + r for r in range(7, -1, -1) if mask & (1 << r))
+    if raw[n + slot:] != pops:
+        return None
+    return mask
+
+
+def check_saves_site(where, addr, length, op, k):
+    """A site with its saves (PVOP_SITE_SAVES): one-byte pushes, the
+    ordinary site of op's slot, the pops in reverse order; the .pvop.asm
+    record names the same registers."""
+    name = k["pv"]["ops"][op]
+    slot = k["pv"]["slots"][name]
+    raw = k["text"][addr - k["text_addr"]: addr - k["text_addr"] + length]
+    mask = parse_saves(raw, slot)
+    if mask is None:
+        return [f"{where}: with PVOP_SITE_SAVES, expected one-byte pushes, "
+                f"the {slot}-byte {name} site and the matching pops, found "
+                f"{fmt_bytes(raw)}"]
+    n = (length - slot) // 2
+    k.setdefault("saves", {})[addr] = mask
+    return check_pvop_bytes(where, addr + n, slot, op, k)
+
+
+def check_asm_records(asm, sites, k):
+    """The .pvop.asm records: each names a pvop site of its op, its
+    annotation keeps no register the op may clobber unless the site saves
+    it, and a saves site's record names the registers its pushes save."""
+    pv, errors = k["pv"], []
+    by_addr = {rec[0]: rec for rec in sites}
+    for i, (addr, annot, op, saved, res, res2) in enumerate(asm):
+        where = f"asm site #{i} at {addr:#x}"
+        rec = by_addr.get(addr)
+        if rec is None or k["patch"]["kinds"].get(rec[2]) != "pvop":
+            errors.append(f"{where}: no pvop site record there")
+            continue
+        if rec[6] != op or op not in pv["ops"]:
+            errors.append(f"{where}: op {op} differs from its site's "
+                          f"({rec[6]})")
+            continue
+        name = pv["ops"][op]
+        if res or res2:
+            errors.append(f"{where}: reserved fields are not 0")
+        if annot & ~pv["reg_all"]:
+            errors.append(f"{where}: annotation {annot:#x} names rsp or "
+                          f"bits past r11")
+        clob = pv["clobbers"][op]
+        if clob & ~(annot | saved):
+            errors.append(f"{where} ({name}): annotation {annot:#x} keeps "
+                          f"{clob & ~(annot | saved):#x}, which "
+                          f"PVOP_CLOB_{name.upper()} ({clob:#x}) may "
+                          f"destroy, and the site saves none of it")
+        has_saves = bool(rec[4] & pv["site_saves"])
+        if has_saves != bool(saved):
+            errors.append(f"{where} ({name}): saves {saved:#x} but the "
+                          f"site record's PVOP_SITE_SAVES is "
+                          f"{'set' if has_saves else 'clear'}")
+        elif saved and k.get("saves", {}).get(addr) != saved:
+            errors.append(f"{where} ({name}): records saves {saved:#x}, "
+                          f"the pushes save "
+                          f"{k.get('saves', {}).get(addr, 0):#x}")
+    return errors
 
 
 # The rules of each kind, by its name in patch_abi.h.
@@ -539,9 +619,17 @@ def check_sites(elf, abi, patch_abi):
                       "are neither patched nor checked")
     e, frames = check_records(sites, k)
     errors += e
+    asm = []
+    if ".pvop.asm" in secs:
+        base = secs[".pvop.asm"][0]
+        for n, rec in enumerate(records(
+                section_bytes(elf, secs, ".pvop.asm"), ASM_FMT)):
+            asm.append((base + 16 * n + rec[0],) + rec[1:])
+    errors += check_asm_records(asm, sites, k)
     e, nraw = check_privileged(k["code"])
     errors += e
     counts = {"sites": len(sites), "templates": len(templates),
+              "asm": len(asm), "saves": len(k.get("saves", {})),
               "functions": len(k["frame_funcs"]), "privileged": nraw}
     return errors, frames, counts
 
@@ -577,7 +665,8 @@ def main():
         print(f"check_sites: {len(errors)} problem(s)", file=sys.stderr)
         return 1
     warned = f", {len(frames)} site(s) before it (warnings)" if frames else ""
-    print(f"check_sites: {n['sites']} sites, {n['templates']} templates ok; "
+    print(f"check_sites: {n['sites']} sites ({n['asm']} in assembly, "
+          f"{n['saves']} with saves), {n['templates']} templates ok; "
           f"frame set-up checked in {n['functions']} function(s){warned}; "
           f"{n['privileged']} privileged instructions, all in allowed code")
     return 0

@@ -125,6 +125,20 @@ extern const struct pvop_backend *pvop_current;
 extern enum pvop_mode pvop_mode;
 extern enum patch_pad pvop_pad;
 
+/* Sites with register saves (pvop_asm.h), as the last pass left them. */
+#define PVOP_SAVES_MAX 8
+struct pvop_saves_site {
+	const struct patch_site *r;
+	uint16_t saved;	      /* PVREG_* pushed and popped */
+	bool consumed;	      /* the saves were patched away */
+	int kind;	      /* PVOP_KIND_* the site became */
+	struct pvop_plan plan; /* its bytes (relocations not applied) */
+};
+extern struct pvop_saves_site pvop_saves[PVOP_SAVES_MAX];
+extern unsigned pvop_saves_nr;
+/* pvsaves=consume (default) | keep: whether saves may be patched away. */
+extern bool pvop_consume_saves;
+
 /* Registers the pvop kind with the patch engine (before patch_init()). */
 void pvop_register_kind(void);
 /* Points pv_ops at the backend's functions; no text is touched. */

@@ -66,6 +66,10 @@ STUB_THUNK(xen_flush_tlb_others_thunk)
 STUB_THUNK(native_lock_wait_thunk)
 STUB_THUNK(xen_lock_wait_thunk)
 STUB_THUNK(xen_lock_kick_thunk)
+STUB_THUNK(native_load_sp0_thunk)
+STUB_THUNK(xen_load_sp0_thunk)
+/* The Xen iret_user/sysret_user templates jump into it; never run here. */
+char hypercall_page[4096];
 
 enum mode {
 	M_RAW,

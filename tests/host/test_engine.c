@@ -78,6 +78,10 @@ FAKE(xen_flush_tlb_others_thunk);
 FAKE(native_lock_wait_thunk);
 FAKE(xen_lock_wait_thunk);
 FAKE(xen_lock_kick_thunk);
+FAKE(native_load_sp0_thunk);
+FAKE(xen_load_sp0_thunk);
+/* The Xen iret_user/sysret_user templates jump into it; never run here. */
+char hypercall_page[4096];
 
 /* ---- the seam ---- */
 

@@ -66,6 +66,10 @@ FAKE_THUNK(xen_flush_tlb_others_thunk, 19)
 FAKE_THUNK(native_lock_wait_thunk, 20)
 FAKE_THUNK(xen_lock_wait_thunk, 21)
 FAKE_THUNK(xen_lock_kick_thunk, 22)
+FAKE_THUNK(native_load_sp0_thunk, 23)
+FAKE_THUNK(xen_load_sp0_thunk, 24)
+/* The Xen iret_user/sysret_user templates jump into it; never run here. */
+char hypercall_page[4096];
 
 /* ---- run code with every register set, and read them all back ---- */
 
@@ -316,6 +320,10 @@ static void on_crash(int sig)
 
 static bool executable_here(int backend, int op, int kind)
 {
+	/* The entry ops leave for user mode (or swap GS): never run here. */
+	if (op == PVOP_SWAPGS || op == PVOP_IRET_USER ||
+	    op == PVOP_SYSRET_USER)
+		return false;
 	if (kind == PVOP_KIND_CALL || kind == PVOP_KIND_NOP)
 		return op != PVOP_CPUID || backend != PVOP_BACKEND_XEN;
 	if (kind == PVOP_KIND_INDIRECT)
