@@ -23,6 +23,9 @@ static const struct option_desc options[] = {
     {"pvops", STR(pvops), NULL, "on | off | noinline"},
     {"platform", STR(platform), NULL, "native | kvm | xen-pv"},
     {"pvpad", STR(pvpad), NULL, "nops | nop1 | jmp | single | prefix"},
+    {"pvsaves", STR(pvsaves), "consume|keep",
+     "patch away the register saves around assembly sites whose inline "
+     "bytes do not need them (consume, the default) or keep them"},
     {"bench", FLAG(bench), NULL, "run the benchmarks"},
     {"notests", FLAG(notests), NULL, "boot report only"},
     {"icount", FLAG(icount), NULL,

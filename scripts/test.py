@@ -65,6 +65,23 @@ BOOT_CONFIGS = [
      "append": "pvops=off"},
     {"name": "xen-pv-noinline", "platform": "xen", "icount": False,
      "append": "pvops=noinline"},
+    # The user task with the register saves of the assembly sites kept
+    # (pvsaves=keep); the rows above consume them where the inline bytes
+    # allow (natively) and keep them where not (Xen's irq_enable).
+    {"name": "native-tcg-pvsaves-keep", "platform": "native", "icount": False,
+     "append": "pvsaves=keep ktest=user.*",
+     "expect_log": [r"^pvop saves: site [0-9a-f]+ \(irq_enable, saves 1 register\(s\), mask 0x1\): kept \(pvsaves=keep\)$"]},
+    {"name": "xen-pv-pvsaves-keep", "platform": "xen", "icount": False,
+     "append": "pvsaves=keep ktest=user.*",
+     "expect_log": [r"^pvop saves: site [0-9a-f]+ \(irq_enable, saves 1 register\(s\), mask 0x1\): kept \(pvsaves=keep\)$"]},
+    {"name": "native-tcg-pvsaves-consume", "platform": "native", "icount": False,
+     "append": "ktest=user.*",
+     "expect_log": [r"^pvop saves: site [0-9a-f]+ \(irq_enable, saves 1 register\(s\), mask 0x1\): consumed, the inline bytes span the site$",
+                    r"^user: task exited with status 12 after 4 system calls$"]},
+    {"name": "xen-pv-pvsaves-consume", "platform": "xen", "icount": False,
+     "append": "ktest=user.*",
+     "expect_log": [r"^pvop saves: site [0-9a-f]+ \(irq_enable, saves 1 register\(s\), mask 0x1\): kept \(the inline bytes clobber a saved register\)$",
+                    r"^user: task exited with status 12 after 4 system calls$"]},
     # Exact instruction counts (TCG -icount shift=0): the icount suite's
     # assertions, and the whole suite once more under a virtual clock.
     {"name": "native-tcg-icount", "platform": "native", "icount": True,

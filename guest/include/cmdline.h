@@ -23,6 +23,7 @@ struct kernel_options {
 	const char *pvops;    /* "on", "off", "noinline" */
 	const char *platform; /* forced platform, or NULL */
 	const char *pvpad;    /* padding style, or NULL */
+	const char *pvsaves;  /* consume | keep, or NULL (consume) */
 	bool bench;	      /* run the benchmarks instead of the tests */
 	bool notests;	      /* boot report only */
 	bool icount;	      /* rdtsc counts guest instructions (icount) */
@@ -31,7 +32,7 @@ struct kernel_options {
 	const char *inject;   /* "corrupt-site" (harness tests), or NULL */
 };
 
-#define CMDLINE_OPTIONS 10   /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 11   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */

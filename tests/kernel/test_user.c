@@ -8,7 +8,8 @@
 #include "layout.h"
 #include "mm.h"
 #include "platform.h"
-#include "pvops.h"
+#include "pvop_asm.h"
+#include "pvop_backend.h"
 #include "trap.h"
 #include "user.h"
 
@@ -283,4 +284,76 @@ KTEST(user, syscall_loop)
 	KT_EXPECT(t, r.end == USER_EXITED && r.status == 0,
 		  "ended by %s, status %lu", user_end_name(r.end), r.status);
 	KT_EXPECT(t, r.syscalls == 1001, "%lu system calls", r.syscalls);
+}
+
+/*
+ * The entry sites hold what the boot report says: in inline mode,
+ * natively swapgs / swapgs; iretq / the sysretq sequence, under Xen the
+ * iret hypercall (swapgs: NOPs); and the saves around the syscall
+ * entry's irq_enable are gone exactly where the inline bytes clobber no
+ * saved register (native sti) and pvsaves=keep was not given.
+ */
+KTEST(user, entry_sites_patched_as_reported)
+{
+	static const uint8_t native_swapgs[] = {0x0f, 0x01, 0xf8};
+	static const uint8_t native_iret[] = {0x0f, 0x01, 0xf8, 0x48, 0xcf};
+	static const uint8_t native_sysret_end[] = {0x0f, 0x01, 0xf8,
+						    0x48, 0x0f, 0x07};
+	static const uint8_t xen_iret[] = {0x6a, 0x00, 0xe9};
+	static const uint8_t xen_sysret[] = {0x68, 0x00, 0x01, 0x00, 0x00, 0xe9};
+	bool xen = pvop_current->id == PVOP_BACKEND_XEN;
+	unsigned seen[PVOP_NR] = {0};
+
+	if (pvop_mode != PVOP_MODE_INLINE)
+		KT_SKIP(t, "patch mode is not inline (sites_hold_intended_bytes "
+			   "checks the other modes)");
+	for (const struct pvop_asm_site *a = __pvop_asm_start;
+	     a < __pvop_asm_end; a++) {
+		const uint8_t *p = (const uint8_t *)((uintptr_t)&a->site +
+						     (intptr_t)a->site);
+		seen[a->op]++;
+		switch (a->op) {
+		case PVOP_SWAPGS:
+			KT_EXPECT(t, xen ? p[0] == 0x90 || p[0] == 0x66 ||
+					       p[0] == 0x0f
+					 : !memcmp(p, native_swapgs, 3),
+				  "swapgs site %p: %02x %02x %02x", p, p[0],
+				  p[1], p[2]);
+			if (xen)
+				KT_EXPECT(t, memcmp(p, native_swapgs, 3),
+					  "swapgs inline under Xen");
+			break;
+		case PVOP_IRET_USER:
+			KT_EXPECT(t, xen ? !memcmp(p, xen_iret, 3)
+					 : !memcmp(p, native_iret, 5),
+				  "iret_user site %p: %02x %02x %02x", p, p[0],
+				  p[1], p[2]);
+			break;
+		case PVOP_SYSRET_USER:
+			KT_EXPECT(t, xen ? !memcmp(p, xen_sysret, 6)
+					 : !memcmp(p + 8, native_sysret_end, 6),
+				  "sysret_user site %p: %02x %02x %02x", p, p[0],
+				  p[1], p[2]);
+			break;
+		case PVOP_IRQ_ENABLE:
+			if (!a->saved)
+				break;
+			bool consume = !xen && pvop_consume_saves;
+			KT_EXPECT(t, consume ? p[0] == 0xfb : p[0] == 0x50,
+				  "irq_enable saves site %p starts %02x, want %s",
+				  p, p[0], consume ? "sti (consumed)" : "push %rax");
+			KT_EXPECT(t, pvop_saves_nr == 1 &&
+					 pvop_saves[0].consumed == consume,
+				  "report says saves %s",
+				  pvop_saves_nr && pvop_saves[0].consumed
+				      ? "consumed"
+				      : "kept");
+			break;
+		}
+	}
+	KT_EXPECT(t, seen[PVOP_SWAPGS] == 1 && seen[PVOP_IRET_USER] == 2 &&
+			 seen[PVOP_SYSRET_USER] == 1,
+		  "asm sites: swapgs %u iret_user %u sysret_user %u",
+		  seen[PVOP_SWAPGS], seen[PVOP_IRET_USER],
+		  seen[PVOP_SYSRET_USER]);
 }
