@@ -16,6 +16,7 @@
 #include "spinlock.h"
 #include "timer.h"
 #include "trap.h"
+#include "user.h"
 
 uint64_t boot_tsc_entry, boot_tsc_ready;
 
@@ -404,6 +405,68 @@ static void bench_smp(unsigned calls, unsigned batches)
 	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 }
 
+/*
+ * User-mode round trips (guest/user.c): an empty system call (user ->
+ * kernel -> user) and a page fault from user mode that the kernel handles
+ * and returns from. Each batch runs the task's loop n and 2n times and
+ * takes the difference over n, so the task's start and end (entering,
+ * the exit, clearing its data page) cancel out. pvsaves= decides whether
+ * the syscall entry's register saves were patched away (saves=).
+ */
+static bool bench_user_cell(const char *name, const char *prog, unsigned n,
+			    unsigned batches)
+{
+	uint64_t t1[64], t2[64], per[3];
+	struct user_result r;
+
+	user_quiet = true;
+	user_run(prog, n, &r); /* warm, and see whether it works here */
+	for (unsigned b = 0; b < batches && r.end != USER_SYSCALL_STAYED_USER;
+	     b++) {
+		uint64_t t0 = rdtsc_ordered();
+		user_run(prog, n, &r);
+		t1[b] = rdtsc_ordered() - t0;
+		t0 = rdtsc_ordered();
+		user_run(prog, 2 * n, &r);
+		t2[b] = rdtsc_ordered() - t0;
+	}
+	user_quiet = false;
+	if (r.end == USER_SYSCALL_STAYED_USER) {
+		printk("bench: warning: %s: not measured: a syscall from user "
+		       "mode does not enter the kernel here\n",
+		       name);
+		return false;
+	}
+	/* The same rank of both: min, median, p99 of (T(2n) - T(n)) / n. */
+	sort_u64(t1, batches);
+	sort_u64(t2, batches);
+	unsigned rank[3] = {0, batches / 2, (batches * 99) / 100};
+	for (int i = 0; i < 3; i++) {
+		uint64_t a = t1[rank[i]], c = t2[rank[i]];
+		per[i] = c > a ? (c - a) * 100 / n : 0;
+	}
+	printk("bench: op=%s mode=user saves=%s calls=%u batches=%u", name,
+	       pvop_consume_saves ? "consume" : "keep", n, batches);
+	print_x100("min", per[0]);
+	print_x100("median", per[1]);
+	print_x100("p99", per[2]);
+	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+	return true;
+}
+
+static void bench_user(bool slow)
+{
+	const char *why;
+	if (!user_supported(&why)) {
+		printk("bench: warning: no user-mode cells: %s\n", why);
+		return;
+	}
+	bench_user_cell("syscall_roundtrip", uprog_syscall_loop,
+			slow ? 10 : 200, slow ? 9 : 31);
+	bench_user_cell("user_fault_roundtrip", uprog_fault_loop,
+			slow ? 10 : 200, slow ? 9 : 31);
+}
+
 void bench_run(void)
 {
 	/* Under KVM here every instruction is emulated: keep it short. */
@@ -426,6 +489,11 @@ void bench_run(void)
 	 */
 	if (smp_online > 1) {
 		bench_smp(slow ? 5 : 50, slow ? 9 : 31);
+		printk("bench: end\n");
+		return;
+	}
+	bench_user(slow);
+	if (opts.benchuser) {
 		printk("bench: end\n");
 		return;
 	}

@@ -27,6 +27,8 @@ static const struct option_desc options[] = {
      "patch away the register saves around assembly sites whose inline "
      "bytes do not need them (consume, the default) or keep them"},
     {"bench", FLAG(bench), NULL, "run the benchmarks"},
+    {"benchuser", FLAG(benchuser), NULL,
+     "with bench: only the user-mode round trips"},
     {"notests", FLAG(notests), NULL, "boot report only"},
     {"icount", FLAG(icount), NULL,
      "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},

@@ -81,6 +81,11 @@ SMP_ENVIRONMENTS = [
 SMP_CELLS = ["ipi_roundtrip", "flush_tlb_others_one", "flush_tlb_others_all",
              "lock_uncontended", "lock_contended"]
 
+# User-mode round trips (guest/bench.c: bench_user), with the syscall
+# entry's register saves consumed (the default) and kept (pvsaves=keep).
+USER_CELLS = ["syscall_roundtrip", "user_fault_roundtrip"]
+USER_SAVES = ["consume", "keep"]
+
 MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
 PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
 
@@ -142,6 +147,25 @@ def qemu_version():
         return out.splitlines()[0]
     except (OSError, IndexError):
         return "unknown"
+
+
+def run_user_keep(env, timeout):
+    """The user-mode cells once more with pvsaves=keep (records)."""
+    if h.platform_unavailable_reason(env["platform"]):
+        return []
+    append = "bench benchuser pvsaves=keep" + (" icount" if env["icount"]
+                                               else "")
+    log = h.fresh_log(h.LOG_DIR / f"bench-{env['name']}-keep.log")
+    print(f"bench: {env['name']}: booting with pvsaves=keep ...", flush=True)
+    boot = h.boot_tinypv(env["platform"], KERNEL, append, env["icount"],
+                         timeout, log)
+    header, _, records = parse_bench(boot.run.lines)
+    for r in records:
+        r["environment"] = env["name"]
+        r["backend"] = header.get("backend", "?")
+        r["unit"] = env["unit"]
+    print(f"bench: {env['name']}: {len(records)} user cells (pvsaves=keep)")
+    return [r for r in records if r.get("mode") == "user"]
 
 
 def run_kernel_env(env, timeout):
@@ -221,10 +245,20 @@ def cell(records, env, op, mode, backend=None):
     return None
 
 
+def user_cell(records, env, op, saves):
+    for r in records:
+        if (r["environment"] == env and r["op"] == op and
+                r["mode"] == "user" and r.get("saves") == saves):
+            return r
+    return None
+
+
 def ops_of(records, env):
     seen = []
     for r in records:
         key = (r["op"], r.get("backend"))
+        if r["mode"] == "user":
+            continue
         if r["environment"] == env and key not in seen:
             seen.append(key)
     return seen
@@ -326,6 +360,39 @@ def write_report(meta, envs, records, boots, plots):
                          " | ".join(vals) + " |")
         if "smp" in plots:
             lines += ["", f"![smp]({plots['smp']})"]
+    user_envs = [e for e in envs if e.get("smp", 1) == 1 and
+                 not e.get("skipped") and e["name"] != "silicon"]
+    if user_envs:
+        lines += ["", "## User mode: system call and page fault round trips",
+                  "", "Per round trip, user -> kernel -> user: an empty "
+                  "system call (`syscall`; natively `sysretq` back, under "
+                  "Xen PV the syscall callback and HYPERVISOR_iret), and a "
+                  "page fault from user mode that the kernel handles and "
+                  "returns from. Each is (T(2n) - T(n)) / n of the task's "
+                  "loop, so its start and exit cancel. *consume*: the "
+                  "syscall entry's push/pop around irq_enable patched away "
+                  "where the inline bytes allow (natively); *keep*: "
+                  "`pvsaves=keep`. Minimum under icount (exact, Xen's "
+                  "instructions included), else median; TCG and KVM "
+                  "figures are emulator ticks, not hardware cycles. A '-' "
+                  "is a cell that cannot run there (the KVM here does not "
+                  "enter the kernel on `syscall` from user mode).", "",
+                  "| environment | backend | " + " | ".join(
+                      f"{c} ({s})" for c in USER_CELLS for s in USER_SAVES)
+                  + " |", "|---|---|" + "---|" * (len(USER_CELLS) *
+                                                    len(USER_SAVES))]
+        for e in user_envs:
+            exact = e.get("icount", False)
+            stat = "min" if exact else "median"
+            vals = []
+            for c in USER_CELLS:
+                for sv in USER_SAVES:
+                    r = user_cell(records, e["name"], c, sv)
+                    vals.append(fmt(r[stat], exact) if r else "-")
+            lines.append(f"| {e['name']} | {e.get('backend', '?')} | " +
+                         " | ".join(vals) + " |")
+        if "user" in plots:
+            lines += ["", f"![user]({plots['user']})"]
     if boots:
         lines += ["", "## Boot: patching cost", "",
                   "Ticks are guest instructions under icount, emulated TSC "
@@ -438,6 +505,35 @@ def plot_smp(envs, records):
     return "smp.png"
 
 
+def plot_user(envs, records):
+    """The user-mode round trips of the exact (icount) environments: one
+    unit, guest instructions, so the bars compare."""
+    names = [e["name"] for e in envs if e.get("smp", 1) == 1 and
+             e.get("icount") and not e.get("skipped")]
+    cols = [(c, sv) for c in USER_CELLS for sv in USER_SAVES]
+    dat = OUT / "user.dat"
+    with open(dat, "w") as f:
+        f.write("# environment " + " ".join(f"{c}-{sv}" for c, sv in cols)
+                + "\n")
+        for n in names:
+            exact = next(e for e in envs if e["name"] == n).get("icount")
+            stat = "min" if exact else "median"
+            vals = []
+            for c, sv in cols:
+                r = user_cell(records, n, c, sv)
+                vals.append("NaN" if not r else f"{max(r[stat], 0.5):.2f}")
+            f.write(n + " " + " ".join(vals) + "\n")
+    plot = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{c.replace('_', ' ')} "
+        f"(saves {sv})'" if i == 0 else
+        f"'' using {i + 2} title '{c.replace('_', ' ')} (saves {sv})'"
+        for i, (c, sv) in enumerate(cols))
+    histogram(OUT / "user", "User-mode round trips (QEMU -icount shift=0: "
+              "guest instructions, Xen's included)",
+              "guest instructions per round trip", 0.5, plot)
+    return "user.png"
+
+
 def plot_compare(records):
     dat = OUT / "compare.dat"
     ops = [op for op, _ in ops_of(records, "native-icount")]
@@ -477,6 +573,8 @@ def main(argv=None):
         info, recs, bootinfo = run_kernel_env(env, args.timeout)
         envs.append(info)
         records += recs
+        if env.get("smp", 1) == 1 and not info.get("skipped"):
+            records += run_user_keep(env, args.timeout)
         if bootinfo:
             boots.append(bootinfo)
     if not args.only or "silicon" in args.only:
@@ -503,6 +601,9 @@ def main(argv=None):
         if any(e.get("smp", 1) > 1 and e.get("icount") and
                not e.get("skipped") for e in envs):
             plots["smp"] = plot_smp(envs, records)
+        if any(r["mode"] == "user" and e["name"] == r["environment"] and
+               e.get("icount") for r in records for e in envs):
+            plots["user"] = plot_user(envs, records)
     else:
         print("bench: gnuplot not found: no plots (install gnuplot-nox)")
     write_report(meta, envs, records, boots, plots)

@@ -25,6 +25,7 @@ struct kernel_options {
 	const char *pvpad;    /* padding style, or NULL */
 	const char *pvsaves;  /* consume | keep, or NULL (consume) */
 	bool bench;	      /* run the benchmarks instead of the tests */
+	bool benchuser;       /* with bench: only the user-mode cells */
 	bool notests;	      /* boot report only */
 	bool icount;	      /* rdtsc counts guest instructions (icount) */
 	bool nosmp;	      /* only the boot CPU */
@@ -32,7 +33,7 @@ struct kernel_options {
 	const char *inject;   /* "corrupt-site" (harness tests), or NULL */
 };
 
-#define CMDLINE_OPTIONS 11   /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 12   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */

@@ -73,6 +73,8 @@ extern char uprog_syscalls[], uprog_cli[], uprog_read[], uprog_write_code[],
 
 /* Runs prog in user mode with %rdi = arg until it ends; fills *r. */
 void user_run(const char *prog, uint64_t arg, struct user_result *r);
+/* Set: user_run() prints no report line (the benchmark). */
+extern bool user_quiet;
 /* Whether this platform runs the task (it is set up at first use). */
 bool user_supported(const char **why);
 const char *user_end_name(enum user_end e);
