@@ -17,9 +17,9 @@
 #include "platform.h"
 #include "pvop_backend.h"
 #include "serial.h"
-#include "user.h"
 #include "timer.h"
 #include "trap.h"
+#include "user.h"
 
 #define MSR_GS_BASE 0xc0000101
 

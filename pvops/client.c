@@ -199,7 +199,8 @@ int pvop_expected(const struct patch_site *r, uint8_t *out)
 		struct pvop_saves_site *s = saves_of(r);
 		if (!s)
 			cannot_patch(r, "saves site not seen at boot");
-		if (saves_plan(s, pvop_current, pvop_mode, pvop_pad, &why) < 0 ||
+		if (saves_plan(s, pvop_current, pvop_mode, pvop_pad, &why) <
+			0 ||
 		    !pvop_plan_apply(&s->plan, patch_site_addr(r), out, &why))
 			cannot_patch(r, why);
 		return s->kind;

@@ -46,9 +46,8 @@ void pvop_backend_native(struct pvop_backend *b)
 		    [PVOP_LOCK_WAIT] = PVOP_IMPL_THUNK(native_lock_wait_thunk),
 		    [PVOP_LOCK_KICK] = PVOP_IMPL_NOP,
 		    [PVOP_SWAPGS] = PVOP_IMPL_TPL(pvtpl_native_swapgs),
-		    [PVOP_IRET_USER] =
-			PVOP_IMPL_NORETURN(pvtpl_native_iret_user,
-					   pvstub_native_iret_user_call),
+		    [PVOP_IRET_USER] = PVOP_IMPL_NORETURN(
+			pvtpl_native_iret_user, pvstub_native_iret_user_call),
 		    [PVOP_SYSRET_USER] =
 			PVOP_IMPL_NORETURN(pvtpl_native_sysret_user,
 					   pvstub_native_sysret_user_call),

@@ -206,9 +206,8 @@ static unsigned popcount16(unsigned m)
 
 bool pvop_saves_valid(const struct patch_site *r, uint16_t saved)
 {
-	return r->arg < PVOP_NR && r->len > pvop_slots[r->arg] &&
-	       saved && !(saved & ~SAVEABLE) &&
-	       popcount16(saved) == saves_n(r) &&
+	return r->arg < PVOP_NR && r->len > pvop_slots[r->arg] && saved &&
+	       !(saved & ~SAVEABLE) && popcount16(saved) == saves_n(r) &&
 	       r->len == pvop_slots[r->arg] + 2 * saves_n(r);
 }
 
@@ -270,9 +269,9 @@ void pvop_saves_original(const struct patch_site *r, uint16_t saved,
 	put_saves(out, saved, false);
 	out[n] = 0xff;
 	out[n + 1] = 0x15;
-	put32(out + n + 2, (int32_t)(patch_site_payload(r) -
-				     (patch_site_addr(r) + n +
-				      PVOP_INDIRECT_CALL_LEN)));
+	put32(out + n + 2,
+	      (int32_t)(patch_site_payload(r) -
+			(patch_site_addr(r) + n + PVOP_INDIRECT_CALL_LEN)));
 	nops_fill(out + n + PVOP_INDIRECT_CALL_LEN,
 		  slot - PVOP_INDIRECT_CALL_LEN, PATCH_PAD_NOPS);
 	put_saves(out + n + slot, saved, true);

@@ -50,8 +50,8 @@ void pvop_backend_xen(struct pvop_backend *b)
 	b->op[PVOP_LOCK_WAIT] = PVOP_IMPL_THUNK(xen_lock_wait_thunk);
 	b->op[PVOP_LOCK_KICK] = PVOP_IMPL_THUNK(xen_lock_kick_thunk);
 	b->op[PVOP_SWAPGS] = PVOP_IMPL_NOP;
-	b->op[PVOP_IRET_USER] = PVOP_IMPL_NORETURN(pvtpl_xen_iret_user,
-						   pvstub_xen_iret_user_call);
+	b->op[PVOP_IRET_USER] =
+	    PVOP_IMPL_NORETURN(pvtpl_xen_iret_user, pvstub_xen_iret_user_call);
 	b->op[PVOP_SYSRET_USER] = PVOP_IMPL_NORETURN(
 	    pvtpl_xen_sysret_user, pvstub_xen_sysret_user_call);
 	b->op[PVOP_LOAD_SP0] = PVOP_IMPL_THUNK(xen_load_sp0_thunk);

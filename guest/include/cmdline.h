@@ -25,7 +25,7 @@ struct kernel_options {
 	const char *pvpad;    /* padding style, or NULL */
 	const char *pvsaves;  /* consume | keep, or NULL (consume) */
 	bool bench;	      /* run the benchmarks instead of the tests */
-	bool benchuser;       /* with bench: only the user-mode cells */
+	bool benchuser;	      /* with bench: only the user-mode cells */
 	bool notests;	      /* boot report only */
 	bool icount;	      /* rdtsc counts guest instructions (icount) */
 	bool nosmp;	      /* only the boot CPU */

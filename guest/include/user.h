@@ -27,9 +27,9 @@
 #define SYS_WRITE 3 /* rdi: buffer, rsi: length (at most 256); returns it */
 #define SYS_NR 4
 
-#define USER_BAD_STATUS 0xbad /* a program's own check failed */
+#define USER_BAD_STATUS 0xbad	/* a program's own check failed */
 #define USER_PROBE_VALUE 0x5a5a /* %rax after a handled probe fault */
-#define USER_SHARED_IRQS 0     /* struct user_shared.irqs_from_user */
+#define USER_SHARED_IRQS 0	/* struct user_shared.irqs_from_user */
 
 #ifndef __ASSEMBLER__
 #include <stdbool.h>
@@ -66,10 +66,9 @@ struct user_shared {
 
 /* Programs (user_prog.S): run them with user_run(). */
 extern char uprog_syscalls[], uprog_cli[], uprog_read[], uprog_write_code[],
-    uprog_ud2[], uprog_noncanonical[], uprog_bad_syscall[],
-    uprog_bad_pointer[], uprog_int80[], uprog_wait_irq[],
-    uprog_syscall_loop[], uprog_fault_loop[], uprog_fault_loop_done[],
-    uprog_wait_irq_seen[];
+    uprog_ud2[], uprog_noncanonical[], uprog_bad_syscall[], uprog_bad_pointer[],
+    uprog_int80[], uprog_wait_irq[], uprog_syscall_loop[], uprog_fault_loop[],
+    uprog_fault_loop_done[], uprog_wait_irq_seen[];
 
 /* Runs prog in user mode with %rdi = arg until it ends; fills *r. */
 void user_run(const char *prog, uint64_t arg, struct user_result *r);

@@ -11,13 +11,13 @@
  * HYPERVISOR_iret (the iret_user and sysret_user pvops). Xen also swaps
  * the GS bases itself when it changes mode: swapgs is nothing here.
  */
+#include "user.h"
 #include "hypercall.h"
 #include "kernel.h"
 #include "layout.h"
 #include "mm.h"
 #include "platform.h"
 #include "pvops.h"
-#include "user.h"
 #include "xen.h"
 
 extern char uentry_syscall_xen[];
@@ -68,7 +68,8 @@ void xen_user_init(void)
 /* Before xen_user_activate() only: the L1 is still an ordinary page. */
 void xen_user_map(uint64_t va, const void *kva, bool writable, bool exec)
 {
-	BUG_ON(xen_user_l4 || va < USER_BASE || va >= USER_BASE + LARGE_PAGE_SIZE);
+	BUG_ON(xen_user_l4 || va < USER_BASE ||
+	       va >= USER_BASE + LARGE_PAGE_SIZE);
 	ul1[SLOT(va, 1)] = entry_of(kva, PTE_P | PTE_U | PTE_A |
 					     (writable ? PTE_W | PTE_D : 0) |
 					     (exec ? 0 : mmu_nx_bit()));
@@ -117,9 +118,12 @@ void xen_user_activate(void)
 	     .args = {(unsigned long)&ops[1], 1, 0, DOMID_SELF}},
 	};
 	static const char *const what[7] = {
-	    "map the user L1 read-only", "map the user L2 read-only",
-	    "map the user L3 read-only", "map the user L4 read-only",
-	    "add the task's slot to the kernel L4", "pin the user L4",
+	    "map the user L1 read-only",
+	    "map the user L2 read-only",
+	    "map the user L3 read-only",
+	    "map the user L4 read-only",
+	    "add the task's slot to the kernel L4",
+	    "pin the user L4",
 	    "install the user L4 (MMUEXT_NEW_USER_BASEPTR)"};
 	long rc = HYPERVISOR_multicall(calls, 7);
 	if (rc)

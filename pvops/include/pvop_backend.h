@@ -129,9 +129,9 @@ extern enum patch_pad pvop_pad;
 #define PVOP_SAVES_MAX 8
 struct pvop_saves_site {
 	const struct patch_site *r;
-	uint16_t saved;	      /* PVREG_* pushed and popped */
-	bool consumed;	      /* the saves were patched away */
-	int kind;	      /* PVOP_KIND_* the site became */
+	uint16_t saved;	       /* PVREG_* pushed and popped */
+	bool consumed;	       /* the saves were patched away */
+	int kind;	       /* PVOP_KIND_* the site became */
 	struct pvop_plan plan; /* its bytes (relocations not applied) */
 };
 extern struct pvop_saves_site pvop_saves[PVOP_SAVES_MAX];

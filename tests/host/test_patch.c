@@ -321,8 +321,7 @@ static void on_crash(int sig)
 static bool executable_here(int backend, int op, int kind)
 {
 	/* The entry ops leave for user mode (or swap GS): never run here. */
-	if (op == PVOP_SWAPGS || op == PVOP_IRET_USER ||
-	    op == PVOP_SYSRET_USER)
+	if (op == PVOP_SWAPGS || op == PVOP_IRET_USER || op == PVOP_SYSRET_USER)
 		return false;
 	if (kind == PVOP_KIND_CALL || kind == PVOP_KIND_NOP)
 		return op != PVOP_CPUID || backend != PVOP_BACKEND_XEN;

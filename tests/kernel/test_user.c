@@ -52,10 +52,13 @@ KTEST(user, syscalls_and_exit)
 		return;
 	user_run(uprog_syscalls, 5, &r);
 	NEED_SYSCALLS(t, r);
-	KT_ASSERT(t, r.end == USER_EXITED, "task ended by %s (vector %lu at %lx)",
-		  user_end_name(r.end), r.vector, r.rip);
-	KT_EXPECT(t, r.status == 12, "exit status %lu, want 12 (0xbad: the "
-		  "program's own check failed)", r.status);
+	KT_ASSERT(t, r.end == USER_EXITED,
+		  "task ended by %s (vector %lu at %lx)", user_end_name(r.end),
+		  r.vector, r.rip);
+	KT_EXPECT(t, r.status == 12,
+		  "exit status %lu, want 12 (0xbad: the "
+		  "program's own check failed)",
+		  r.status);
 	KT_EXPECT(t, r.syscalls == 4, "%lu system calls, want 4", r.syscalls);
 	KT_EXPECT(t, !strcmp(r.written, "hello from ring 3"), "write got '%s'",
 		  r.written);
@@ -98,7 +101,8 @@ KTEST(user, cannot_read_kernel_memory)
 	user_run(uprog_read, kva, &r);
 	expect_fault(t, &r, VEC_PF, uprog_read);
 	KT_EXPECT(t, r.cr2 == kva, "CR2 %lx, want %lx", r.cr2, kva);
-	KT_EXPECT(t, r.error & 4, "error %#lx: not a user-mode access", r.error);
+	KT_EXPECT(t, r.error & 4, "error %#lx: not a user-mode access",
+		  r.error);
 	/*
 	 * Natively the kernel's page is there but not user-accessible (a
 	 * protection fault); under Xen PV the user page tables do not map
@@ -107,7 +111,8 @@ KTEST(user, cannot_read_kernel_memory)
 	if (platform->id == PLATFORM_XEN_PV)
 		KT_EXPECT(t, !(r.error & 1),
 			  "error %#lx: the kernel page is mapped in the user "
-			  "page tables", r.error);
+			  "page tables",
+			  r.error);
 	else
 		KT_EXPECT(t, r.error & 1, "error %#lx: want a protection fault",
 			  r.error);
@@ -119,9 +124,11 @@ KTEST(user, cannot_read_kernel_memory)
 KTEST(user, xen_user_tables_hold_no_kernel_mapping)
 {
 	if (platform->id != PLATFORM_XEN_PV)
-		KT_SKIP(t, "Xen PV only: natively user and kernel share tables");
+		KT_SKIP(t,
+			"Xen PV only: natively user and kernel share tables");
 	struct user_result r;
-	user_run(uprog_syscalls, 0, &r); /* the tables exist from the first run */
+	user_run(uprog_syscalls, 0,
+		 &r); /* the tables exist from the first run */
 	KT_ASSERT(t, xen_user_l4, "no user L4");
 	unsigned task = (USER_BASE >> 39) & 511;
 	for (unsigned i = 0; i < 512; i++) {
@@ -141,10 +148,10 @@ KTEST(user, write_to_code_faults)
 	if (!need_user(t))
 		return;
 	user_run(uprog_write_code, 0, &r);
-	KT_EXPECT(t, r.end == USER_FAULT && r.vector == VEC_PF,
-		  "%s vector %lu", user_end_name(r.end), r.vector);
-	KT_EXPECT(t, (r.error & 7) == 7, "error %#lx, want user write protection",
-		  r.error);
+	KT_EXPECT(t, r.end == USER_FAULT && r.vector == VEC_PF, "%s vector %lu",
+		  user_end_name(r.end), r.vector);
+	KT_EXPECT(t, (r.error & 7) == 7,
+		  "error %#lx, want user write protection", r.error);
 	KT_EXPECT(t, r.cr2 == USER_RIP(uprog_write_code), "CR2 %lx", r.cr2);
 }
 
@@ -165,8 +172,8 @@ KTEST(user, noncanonical_faults)
 	if (!need_user(t))
 		return;
 	user_run(uprog_noncanonical, 0, &r);
-	KT_EXPECT(t, r.end == USER_FAULT && r.vector == VEC_GP,
-		  "%s vector %lu", user_end_name(r.end), r.vector);
+	KT_EXPECT(t, r.end == USER_FAULT && r.vector == VEC_GP, "%s vector %lu",
+		  user_end_name(r.end), r.vector);
 }
 
 KTEST(user, bad_syscall_number)
@@ -180,8 +187,9 @@ KTEST(user, bad_syscall_number)
 	KT_EXPECT(t, r.end == USER_BAD_SYSCALL, "ended by %s",
 		  user_end_name(r.end));
 	KT_EXPECT(t, r.status == SYS_NR + 1000, "number %lu", r.status);
-	KT_EXPECT(t, r.rip > USER_RIP(uprog_bad_syscall) &&
-			 r.rip <= USER_RIP(uprog_bad_syscall) + 8,
+	KT_EXPECT(t,
+		  r.rip > USER_RIP(uprog_bad_syscall) &&
+		      r.rip <= USER_RIP(uprog_bad_syscall) + 8,
 		  "user RIP %lx, want just after the syscall at %lx", r.rip,
 		  USER_RIP(uprog_bad_syscall));
 }
@@ -210,7 +218,7 @@ KTEST(user, bad_pointers)
 		KT_EXPECT(t, r.status == cases[i].unmapped, "%lx: unmapped %lu",
 			  cases[i].ptr, r.status);
 		uint64_t want = cases[i].ptr == USER_HOLE_VA - 4 ? USER_HOLE_VA
-							      : cases[i].ptr;
+								 : cases[i].ptr;
 		KT_EXPECT(t, r.cr2 == want, "%lx: bad address %lx, want %lx",
 			  cases[i].ptr, r.cr2, want);
 	}
@@ -230,8 +238,9 @@ KTEST(user, int80_gp_error_code)
 	user_run(uprog_int80, 0, &r);
 	if (platform->id == PLATFORM_KVM && r.end == USER_FAULT &&
 	    r.vector == VEC_UD)
-		KT_SKIP(t, "this host's KVM (kvm_pvm) raises #UD for int N from "
-			   "CPL 3");
+		KT_SKIP(t,
+			"this host's KVM (kvm_pvm) raises #UD for int N from "
+			"CPL 3");
 	KT_ASSERT(t, r.end == USER_FAULT && r.vector == VEC_GP,
 		  "int $0x80: %s vector %lu", user_end_name(r.end), r.vector);
 	if (r.error == (0x80 << 4 | 2))
@@ -252,9 +261,11 @@ KTEST(user, interrupt_in_user_mode)
 	user_run(uprog_wait_irq, 1UL << 30, &r);
 	KT_ASSERT(t, r.end == USER_FAULT && r.vector == VEC_UD,
 		  "ended by %s (vector %lu)", user_end_name(r.end), r.vector);
-	KT_EXPECT(t, r.rip == USER_RIP(uprog_wait_irq_seen) && r.irqs > 0,
-		  "no interrupt reached the kernel from user mode (ended at %lx, "
-		  "irqs %lu)", r.rip, r.irqs);
+	KT_EXPECT(
+	    t, r.rip == USER_RIP(uprog_wait_irq_seen) && r.irqs > 0,
+	    "no interrupt reached the kernel from user mode (ended at %lx, "
+	    "irqs %lu)",
+	    r.rip, r.irqs);
 }
 
 /* A fault the kernel handles and returns from, ten times over. */
@@ -265,8 +276,9 @@ KTEST(user, handled_fault_returns)
 	if (!need_user(t))
 		return;
 	user_run(uprog_fault_loop, 10, &r);
-	KT_EXPECT(t, r.end == USER_FAULT && r.vector == VEC_UD &&
-			 r.rip == USER_RIP(uprog_fault_loop_done),
+	KT_EXPECT(t,
+		  r.end == USER_FAULT && r.vector == VEC_UD &&
+		      r.rip == USER_RIP(uprog_fault_loop_done),
 		  "ended by %s (vector %lu) at %lx, want the ud2 at %lx",
 		  user_end_name(r.end), r.vector, r.rip,
 		  USER_RIP(uprog_fault_loop_done));
@@ -300,23 +312,26 @@ KTEST(user, entry_sites_patched_as_reported)
 	static const uint8_t native_sysret_end[] = {0x0f, 0x01, 0xf8,
 						    0x48, 0x0f, 0x07};
 	static const uint8_t xen_iret[] = {0x6a, 0x00, 0xe9};
-	static const uint8_t xen_sysret[] = {0x68, 0x00, 0x01, 0x00, 0x00, 0xe9};
+	static const uint8_t xen_sysret[] = {0x68, 0x00, 0x01,
+					     0x00, 0x00, 0xe9};
 	bool xen = pvop_current->id == PVOP_BACKEND_XEN;
 	unsigned seen[PVOP_NR] = {0};
 
 	if (pvop_mode != PVOP_MODE_INLINE)
-		KT_SKIP(t, "patch mode is not inline (sites_hold_intended_bytes "
-			   "checks the other modes)");
+		KT_SKIP(t,
+			"patch mode is not inline (sites_hold_intended_bytes "
+			"checks the other modes)");
 	for (const struct pvop_asm_site *a = __pvop_asm_start;
 	     a < __pvop_asm_end; a++) {
-		const uint8_t *p = (const uint8_t *)((uintptr_t)&a->site +
-						     (intptr_t)a->site);
+		const uint8_t *p =
+		    (const uint8_t *)((uintptr_t)&a->site + (intptr_t)a->site);
 		seen[a->op]++;
 		switch (a->op) {
 		case PVOP_SWAPGS:
-			KT_EXPECT(t, xen ? p[0] == 0x90 || p[0] == 0x66 ||
-					       p[0] == 0x0f
-					 : !memcmp(p, native_swapgs, 3),
+			KT_EXPECT(t,
+				  xen ? p[0] == 0x90 || p[0] == 0x66 ||
+					    p[0] == 0x0f
+				      : !memcmp(p, native_swapgs, 3),
 				  "swapgs site %p: %02x %02x %02x", p, p[0],
 				  p[1], p[2]);
 			if (xen)
@@ -324,26 +339,30 @@ KTEST(user, entry_sites_patched_as_reported)
 					  "swapgs inline under Xen");
 			break;
 		case PVOP_IRET_USER:
-			KT_EXPECT(t, xen ? !memcmp(p, xen_iret, 3)
-					 : !memcmp(p, native_iret, 5),
+			KT_EXPECT(t,
+				  xen ? !memcmp(p, xen_iret, 3)
+				      : !memcmp(p, native_iret, 5),
 				  "iret_user site %p: %02x %02x %02x", p, p[0],
 				  p[1], p[2]);
 			break;
 		case PVOP_SYSRET_USER:
-			KT_EXPECT(t, xen ? !memcmp(p, xen_sysret, 6)
-					 : !memcmp(p + 8, native_sysret_end, 6),
-				  "sysret_user site %p: %02x %02x %02x", p, p[0],
-				  p[1], p[2]);
+			KT_EXPECT(t,
+				  xen ? !memcmp(p, xen_sysret, 6)
+				      : !memcmp(p + 8, native_sysret_end, 6),
+				  "sysret_user site %p: %02x %02x %02x", p,
+				  p[0], p[1], p[2]);
 			break;
 		case PVOP_IRQ_ENABLE:
 			if (!a->saved)
 				break;
 			bool consume = !xen && pvop_consume_saves;
-			KT_EXPECT(t, consume ? p[0] == 0xfb : p[0] == 0x50,
-				  "irq_enable saves site %p starts %02x, want %s",
-				  p, p[0], consume ? "sti (consumed)" : "push %rax");
-			KT_EXPECT(t, pvop_saves_nr == 1 &&
-					 pvop_saves[0].consumed == consume,
+			KT_EXPECT(
+			    t, consume ? p[0] == 0xfb : p[0] == 0x50,
+			    "irq_enable saves site %p starts %02x, want %s", p,
+			    p[0], consume ? "sti (consumed)" : "push %rax");
+			KT_EXPECT(t,
+				  pvop_saves_nr == 1 &&
+				      pvop_saves[0].consumed == consume,
 				  "report says saves %s",
 				  pvop_saves_nr && pvop_saves[0].consumed
 				      ? "consumed"
@@ -351,8 +370,9 @@ KTEST(user, entry_sites_patched_as_reported)
 			break;
 		}
 	}
-	KT_EXPECT(t, seen[PVOP_SWAPGS] == 1 && seen[PVOP_IRET_USER] == 2 &&
-			 seen[PVOP_SYSRET_USER] == 1,
+	KT_EXPECT(t,
+		  seen[PVOP_SWAPGS] == 1 && seen[PVOP_IRET_USER] == 2 &&
+		      seen[PVOP_SYSRET_USER] == 1,
 		  "asm sites: swapgs %u iret_user %u sysret_user %u",
 		  seen[PVOP_SWAPGS], seen[PVOP_IRET_USER],
 		  seen[PVOP_SYSRET_USER]);
