@@ -665,10 +665,10 @@ def main():
         print(f"check_sites: {len(errors)} problem(s)", file=sys.stderr)
         return 1
     warned = f", {len(frames)} site(s) before it (warnings)" if frames else ""
-    print(f"check_sites: {n['sites']} sites ({n['asm']} in assembly, "
-          f"{n['saves']} with saves), {n['templates']} templates ok; "
+    print(f"check_sites: {n['sites']} sites, {n['templates']} templates ok; "
           f"frame set-up checked in {n['functions']} function(s){warned}; "
-          f"{n['privileged']} privileged instructions, all in allowed code")
+          f"{n['privileged']} privileged instructions, all in allowed code; "
+          f"{n['asm']} assembly sites, {n['saves']} with saves")
     return 0
 
 
