@@ -11,6 +11,11 @@
  * xen_trap_stubs pop those two, and from there the frame is the native
  * one. Returning to a PV kernel goes through the iret hypercall, which
  * also restores the event mask from the saved IF (trap_return_xen).
+ *
+ * From and back to the user task (guest/user.c): a frame whose CS has RPL
+ * 3 (Xen too gives its user-mode frames RPL 3, its kernel-mode ones 0)
+ * gets the swapgs pvop site before anything touches %gs, and leaves
+ * through the iret_user site (native swapgs; iretq, Xen HYPERVISOR_iret).
  */
 #include "asm.h"
 #include "layout.h"
