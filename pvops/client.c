@@ -13,23 +13,6 @@ struct pvop_stats pvop_stats;
 const struct pvop_backend *pvop_current;
 enum pvop_mode pvop_mode = PVOP_MODE_INLINE;
 enum patch_pad pvop_pad = PATCH_PAD_DEFAULT;
-bool pvop_consume_saves = true;
-
-/*
- * The sites with register saves (PVOP_SITE_SAVES): which registers each
- * saves, read from its unpatched bytes when the engine first checks it,
- * and what the last pass made of it.
- */
-struct pvop_saves_site pvop_saves[PVOP_SAVES_MAX];
-unsigned pvop_saves_nr;
-
-static struct pvop_saves_site *saves_of(const struct patch_site *r)
-{
-	for (unsigned i = 0; i < pvop_saves_nr; i++)
-		if (pvop_saves[i].r == r)
-			return &pvop_saves[i];
-	return NULL;
-}
 
 /* ---- the kind ---- */
 
@@ -40,18 +23,11 @@ static const char *pvop_check(const struct patch_site *r)
 
 	if (r->arg >= PVOP_NR)
 		return "unknown op";
-	if (r->flags & PVOP_SITE_SAVES) {
-		unsigned extra = r->len - pvop_slots[r->arg];
-		if (r->len <= pvop_slots[r->arg] || extra % 2 || extra > 14)
-			return "saves site length is not its slot plus pushes "
-			       "and pops";
-	} else if (r->len != pvop_slots[r->arg]) {
+	if (r->len != pvop_slots[r->arg])
 		return "length is not its op's slot";
-	}
 	if (r->arg2 != pvop_clobbers[r->arg])
 		return "clobber mask is not its op's";
-	if (r->flags &
-	    ~(PVOP_SITE_FORCE_MASK | PVOP_SITE_PAD_MASK | PVOP_SITE_SAVES))
+	if (r->flags & ~(PVOP_SITE_FORCE_MASK | PVOP_SITE_PAD_MASK))
 		return "undefined flag bits";
 	if (force & (force - 1))
 		return "pinned to more than one mode";
@@ -70,30 +46,10 @@ static const char *pvop_check(const struct patch_site *r)
 static uint8_t pad_seen[PATCH_MAX_LEN + 1][PATCH_MAX_LEN];
 static bool pad_known[PATCH_MAX_LEN + 1];
 
-static bool saves_is_original(const struct patch_site *r, const uint8_t *text)
-{
-	uint16_t saved;
-	if (!pvop_saves_parse(r, text, &saved))
-		return false;
-	struct pvop_saves_site *s = saves_of(r);
-	if (!s) {
-		if (pvop_saves_nr == PVOP_SAVES_MAX)
-			panic("pvops: more than %d sites with saves",
-			      PVOP_SAVES_MAX);
-		s = &pvop_saves[pvop_saves_nr++];
-		s->r = r;
-		s->saved = saved;
-	}
-	return s->saved == saved;
-}
-
 static bool pvop_is_original(const struct patch_site *r, const uint8_t *text)
 {
 	unsigned n = r->len - PVOP_INDIRECT_CALL_LEN;
 	const uint8_t *pad = text + PVOP_INDIRECT_CALL_LEN;
-
-	if (__builtin_expect(r->flags & PVOP_SITE_SAVES, 0))
-		return saves_is_original(r, text);
 
 	if (text[0] != 0xff || text[1] != 0x15 ||
 	    patch_site_addr(r) + PVOP_INDIRECT_CALL_LEN +
@@ -114,16 +70,6 @@ static bool pvop_is_original(const struct patch_site *r, const uint8_t *text)
 static void pvop_original(const struct patch_site *r, uint8_t *out)
 {
 	unsigned n = r->len - PVOP_INDIRECT_CALL_LEN;
-
-	if (r->flags & PVOP_SITE_SAVES) {
-		const struct pvop_saves_site *s = saves_of(r);
-		if (!s)
-			panic("pvops: original of saves site %lx asked before "
-			      "it was seen",
-			      (unsigned long)patch_site_addr(r));
-		pvop_saves_original(r, s->saved, out);
-		return;
-	}
 	out[0] = 0xff;
 	out[1] = 0x15;
 	put32(out + 2,
@@ -156,8 +102,9 @@ static unsigned pvop_sites_nr;
 void pvop_register_kind(void)
 {
 	patch_register_kind(PATCH_KIND_PVOP, &pvop_kind);
+	pvop_register_saves_kind();
 	pvop_sites_nr = 0;
-	for_each_pvop_site(r) pvop_sites_nr++;
+	for_each_pvop_record(r) pvop_sites_nr++;
 }
 
 /* ---- patching ---- */
@@ -181,30 +128,11 @@ cannot_patch(const struct patch_site *r, const char *why)
 	patch_site_panic(r, msg, NULL);
 }
 
-/* A saves site's plan under b, mode and pad (into s->plan). */
-static int saves_plan(struct pvop_saves_site *s, const struct pvop_backend *b,
-		      enum pvop_mode mode, enum patch_pad pad, const char **why)
-{
-	int kind = pvop_saves_plan(s->r, &b->op[s->r->arg], mode, pad,
-				   pvop_consume_saves, s->saved, &s->plan,
-				   &s->consumed, why);
-	s->kind = kind;
-	return kind;
-}
-
 int pvop_expected(const struct patch_site *r, uint8_t *out)
 {
 	const char *why = "";
-	if (r->flags & PVOP_SITE_SAVES) {
-		struct pvop_saves_site *s = saves_of(r);
-		if (!s)
-			cannot_patch(r, "saves site not seen at boot");
-		if (saves_plan(s, pvop_current, pvop_mode, pvop_pad, &why) <
-			0 ||
-		    !pvop_plan_apply(&s->plan, patch_site_addr(r), out, &why))
-			cannot_patch(r, why);
-		return s->kind;
-	}
+	if (r->kind == PATCH_KIND_PVOP_SAVES)
+		return pvop_saves_expected(r, out);
 	int kind = pvop_site_plan(r, &pvop_current->op[r->arg], pvop_mode,
 				  pvop_pad, out, &why);
 	if (kind < 0)
@@ -255,14 +183,7 @@ void pvop_patch_all(const struct pvop_backend *b, enum pvop_mode mode,
 	for_each_pvop_site(r)
 	{
 		const struct pvop_plan *p = ordinary[r->arg];
-		if (__builtin_expect(r->flags & PVOP_SITE_SAVES, 0)) {
-			struct pvop_saves_site *s = saves_of(r);
-			const char *why = "saves site not seen at boot";
-			if (!s || saves_plan(s, b, mode, pad, &why) < 0)
-				cannot_patch(r, why);
-			p = &s->plan;
-			pvop_stats.sites[r->arg][p->stat]++;
-		} else if (__builtin_expect(r->flags != 0, 0)) {
+		if (__builtin_expect(r->flags != 0, 0)) {
 			p = pinned_plan(b, r, mode, pad);
 			/* Benchmark sites pin their mode: count them apart. */
 			if (r->flags & PVOP_SITE_FORCE_MASK)
@@ -282,6 +203,13 @@ void pvop_patch_all(const struct pvop_backend *b, enum pvop_mode mode,
 		else
 			keep_site(r);
 	}
+	/*
+	 * The sites with saves are records of their own kind, patched by
+	 * pvops/saves.c in its own loop: this one, which every site runs
+	 * through, needs no test for them (and the engine's inline queueing
+	 * keeps its one call site here).
+	 */
+	pvop_patch_saves(b, mode, pad);
 	pvop_stats.total = pvop_sites_nr;
 	patch_finish();
 }
@@ -306,17 +234,5 @@ void pvop_report(void)
 		       : impl->tpl ? "template"
 				   : "function");
 	}
-	for (unsigned i = 0; i < pvop_saves_nr; i++) {
-		const struct pvop_saves_site *s = &pvop_saves[i];
-		unsigned n = (s->r->len - pvop_slots[s->r->arg]) / 2;
-		printk("pvop saves: site %lx (%s, saves %u register(s), mask "
-		       "%#x): %s\n",
-		       (unsigned long)patch_site_addr(s->r),
-		       pvop_names[s->r->arg], n, s->saved,
-		       s->consumed ? "consumed, the inline bytes span the site"
-		       : !pvop_consume_saves ? "kept (pvsaves=keep)"
-		       : s->kind == PVOP_KIND_INLINE
-			   ? "kept (the inline bytes clobber a saved register)"
-			   : "kept (not inline)");
-	}
+	pvop_saves_report();
 }

@@ -22,7 +22,7 @@ bool pvop_site_is_original(const struct patch_site *r, const uint8_t *text)
 	uint64_t at = patch_site_addr(r);
 	uint16_t saved;
 
-	if (r->flags & PVOP_SITE_SAVES)
+	if (r->kind == PATCH_KIND_PVOP_SAVES)
 		return pvop_saves_parse(r, text, &saved);
 	if (r->len < PVOP_INDIRECT_CALL_LEN || text[0] != 0xff ||
 	    text[1] != 0x15)
@@ -186,7 +186,7 @@ int pvop_site_plan(const struct patch_site *r, const struct pvop_impl *impl,
 	return p->kind;
 }
 
-/* ---- sites with their register saves (PVOP_SITE_SAVES, pvop_asm.h) ---- */
+/* ---- sites with their register saves (PATCH_KIND_PVOP_SAVES) ---- */
 
 /* One-byte push/pop of each saveable register, by PVREG_* bit. */
 #define SAVEABLE 0xef /* rax rcx rdx rbx rbp rsi rdi: not rsp */
@@ -306,19 +306,32 @@ int pvop_saves_plan(const struct patch_site *r, const struct pvop_impl *impl,
 		*why = p->why;
 		return -1;
 	}
-	memset(out, 0, sizeof(*out));
+	out->rel.n = 0;
+	out->why = NULL;
 	bool inl = p->kind == PVOP_KIND_INLINE || p->kind == PVOP_KIND_NOP;
 	uint16_t tclob = p->kind == PVOP_KIND_INLINE ? impl->tpl->clobbers : 0;
 	if (consume && inl && !(tclob & saved)) {
 		if (p->kind == PVOP_KIND_NOP) {
 			nops_fill(out->bytes, r->len, pd);
 			out->kind = PVOP_KIND_NOP;
-		} else {
+		} else if (pd == PATCH_PAD_PREFIX && impl->tpl->one_insn) {
+			/* Prefixes depend on the length: plan afresh. */
 			plan_inline(impl->tpl, r->len, pd, out);
 			if (out->kind < 0) {
 				*why = out->why;
 				return -1;
 			}
+		} else {
+			/*
+			 * The op's inline plan starts with the template and
+			 * its relocations (found by decoding it once, in
+			 * prepare()); only the padding is longer here.
+			 */
+			unsigned tl = impl->tpl->len;
+			bytes_copy(out->bytes, p->bytes, tl);
+			nops_fill(out->bytes + tl, r->len - tl, pd);
+			out->rel = p->rel;
+			out->kind = PVOP_KIND_INLINE;
 		}
 		*consumed = true;
 	} else {

@@ -188,7 +188,7 @@ def read_pvop_abi(path):
             abi["slots"][op.lower()] = evaluate(defs, name, path)
             abi["clobbers"][num] = evaluate(defs, "PVOP_CLOB_" + op, path)
     for field in ("NR", "SITE_FORCE_MASK", "SITE_PAD_MASK",
-                  "SITE_PAD_SHIFT", "SITE_SAVES"):
+                  "SITE_PAD_SHIFT"):
         abi[field.lower()] = evaluate(defs, "PVOP_" + field, path)
     abi["reg_all"] = evaluate(defs, "PVREG_ALL", path)
     return abi
@@ -348,12 +348,11 @@ def check_templates(templates, pv):
 
 def check_pvop_flags(where, flags, pv):
     force, pad_mask = pv["site_force_mask"], pv["site_pad_mask"]
-    known = force | pad_mask | pv["site_saves"]
     errors = []
-    if flags & ~known:
+    if flags & ~(force | pad_mask):
         errors.append(f"{where}: flags {flags:#x} have bits "
-                      f"{flags & ~known:#x} outside PVOP_SITE_FORCE_MASK "
-                      f"| PVOP_SITE_PAD_MASK | PVOP_SITE_SAVES")
+                      f"{flags & ~(force | pad_mask):#x} outside "
+                      f"PVOP_SITE_FORCE_MASK | PVOP_SITE_PAD_MASK")
     if bin(flags & force).count("1") > 1:
         errors.append(f"{where}: flags {flags:#x} pin more than one "
                       f"dispatch mode (PVOP_SITE_FORCE_* bits "
@@ -408,7 +407,13 @@ def check_pvop_frame(where, addr, k):
             f"({why})"]
 
 
-def check_pvop_site(i, where, rec, k):
+def check_pvop_saves_site(i, where, rec, k):
+    """A pvop site with its saves (PATCH_KIND_PVOP_SAVES): the pvop rules,
+    no flags, and the pushes, site and pops (check_saves_site)."""
+    return check_pvop_site(i, where, rec, k, saves=True)
+
+
+def check_pvop_site(i, where, rec, k, saves=False):
     """Problems of one pvop record: (errors, frame problems)."""
     addr, payload, _, length, flags, _, op, clobbers = rec
     pv = k["pv"]
@@ -424,10 +429,13 @@ def check_pvop_site(i, where, rec, k):
     if payload != slot:
         errors.append(f"{where}: payload {payload:#x} is not its pv_ops "
                       f"slot pv_ops+{8 * op:#x} ({slot:#x})")
-    errors += check_pvop_flags(where, flags, pv)
     frame = check_pvop_frame(where, addr, k)
-    if flags & pv["site_saves"]:
+    if saves:
+        if flags:
+            errors.append(f"{where}: flags {flags:#x}: a site with saves "
+                          f"takes none")
         return errors + check_saves_site(where, addr, length, op, k), frame
+    errors += check_pvop_flags(where, flags, pv)
     if length < INDIRECT_CALL_LEN:
         errors.append(f"{where}: shorter than the 6-byte indirect call")
         return errors, frame
@@ -458,7 +466,7 @@ def parse_saves(raw, slot):
 
 
 def check_saves_site(where, addr, length, op, k):
-    """A site with its saves (PVOP_SITE_SAVES): one-byte pushes, the
+    """A site with its saves (PATCH_KIND_PVOP_SAVES): one-byte pushes, the
     ordinary site of op's slot, the pops in reverse order; the .pvop.asm
     record names the same registers."""
     name = k["pv"]["ops"][op]
@@ -466,7 +474,7 @@ def check_saves_site(where, addr, length, op, k):
     raw = k["text"][addr - k["text_addr"]: addr - k["text_addr"] + length]
     mask = parse_saves(raw, slot)
     if mask is None:
-        return [f"{where}: with PVOP_SITE_SAVES, expected one-byte pushes, "
+        return [f"{where}: with saves, expected one-byte pushes, "
                 f"the {slot}-byte {name} site and the matching pops, found "
                 f"{fmt_bytes(raw)}"]
     n = (length - slot) // 2
@@ -483,7 +491,8 @@ def check_asm_records(asm, sites, k):
     for i, (addr, annot, op, saved, res, res2) in enumerate(asm):
         where = f"asm site #{i} at {addr:#x}"
         rec = by_addr.get(addr)
-        if rec is None or k["patch"]["kinds"].get(rec[2]) != "pvop":
+        kname = k["patch"]["kinds"].get(rec[2]) if rec else None
+        if kname not in ("pvop", "pvop_saves"):
             errors.append(f"{where}: no pvop site record there")
             continue
         if rec[6] != op or op not in pv["ops"]:
@@ -502,11 +511,10 @@ def check_asm_records(asm, sites, k):
                           f"{clob & ~(annot | saved):#x}, which "
                           f"PVOP_CLOB_{name.upper()} ({clob:#x}) may "
                           f"destroy, and the site saves none of it")
-        has_saves = bool(rec[4] & pv["site_saves"])
+        has_saves = kname == "pvop_saves"
         if has_saves != bool(saved):
             errors.append(f"{where} ({name}): saves {saved:#x} but the "
-                          f"site record's PVOP_SITE_SAVES is "
-                          f"{'set' if has_saves else 'clear'}")
+                          f"site record is of kind {kname}")
         elif saved and k.get("saves", {}).get(addr) != saved:
             errors.append(f"{where} ({name}): records saves {saved:#x}, "
                           f"the pushes save "
@@ -515,7 +523,7 @@ def check_asm_records(asm, sites, k):
 
 
 # The rules of each kind, by its name in patch_abi.h.
-KIND_RULES = {"pvop": check_pvop_site}
+KIND_RULES = {"pvop": check_pvop_site, "pvop_saves": check_pvop_saves_site}
 
 
 def describe(i, rec, k):
@@ -523,7 +531,7 @@ def describe(i, rec, k):
     addr, _, kind, length, _, _, arg, _ = rec
     kname = k["patch"]["kinds"][kind]
     what = f"kind {kname}"
-    if kname == "pvop" and arg in k["pv"]["ops"]:
+    if kname in ("pvop", "pvop_saves") and arg in k["pv"]["ops"]:
         what = f"op {k['pv']['ops'][arg]}"
     return f"site #{i} at {addr:#x} ({what}, {length} bytes)"
 

@@ -156,11 +156,7 @@
 #define PVOP_SITE_PAD_SHIFT 4
 #define PVOP_SITE_PAD_MASK 0x70
 #define PVOP_SITE_PAD(style) (((style) + 1) << PVOP_SITE_PAD_SHIFT)
-/*
- * An assembly site with its register saves (pvop_asm.h): the record
- * spans n one-byte pushes, the op's slot and n pops (len = slot + 2n).
- */
-#define PVOP_SITE_SAVES 0x8
+
 
 /* Backends, as recorded in template records. */
 #define PVOP_BACKEND_NATIVE 0

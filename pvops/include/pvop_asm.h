@@ -54,9 +54,9 @@
  * One site. nr, slot and clob are the op's PVOP_*, PVOP_SLOT_*,
  * PVOP_CLOB_* (numbers: gas cannot see cpp names inside a .macro).
  * The .pvop.asm record: site (relative), annotation mask, op, saved
- * mask, then reserved bytes, 16 in all. With saves, the pvop record
- * starts at the first push and ends after the last pop, and carries
- * PVOP_SITE_SAVES.
+ * mask, then reserved bytes, 16 in all. With saves, the record is of
+ * kind PATCH_KIND_PVOP_SAVES, starts at the first push and ends after
+ * the last pop (len = slot + 2 per saved register).
  */
 .macro pvop_push_mask m
 	.irp r, 0, 1, 2, 3, 5, 6, 7
@@ -89,13 +89,12 @@
 	.balign 16
 	.long	770b - .
 	.long	pv_ops+8*(\nr) - .
-	.byte	PATCH_KIND_PVOP, 773b - 770b
 	.if (\saved)
-	.byte	PVOP_SITE_SAVES
+	.byte	PATCH_KIND_PVOP_SAVES
 	.else
-	.byte	0
+	.byte	PATCH_KIND_PVOP
 	.endif
-	.byte	0
+	.byte	773b - 770b, 0, 0
 	.short	(\nr), (\clob)
 	.popsection
 	.pushsection .pvop.asm, "a"

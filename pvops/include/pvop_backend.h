@@ -138,6 +138,12 @@ extern struct pvop_saves_site pvop_saves[PVOP_SAVES_MAX];
 extern unsigned pvop_saves_nr;
 /* pvsaves=consume (default) | keep: whether saves may be patched away. */
 extern bool pvop_consume_saves;
+/* pvops/saves.c: the kind, the pass over these sites, their report. */
+void pvop_register_saves_kind(void);
+void pvop_patch_saves(const struct pvop_backend *b, enum pvop_mode mode,
+		      enum patch_pad pad);
+int pvop_saves_expected(const struct patch_site *r, uint8_t *out);
+void pvop_saves_report(void);
 
 /* Registers the pvop kind with the patch engine (before patch_init()). */
 void pvop_register_kind(void);
@@ -154,11 +160,17 @@ void pvop_patch_all(const struct pvop_backend *b, enum pvop_mode mode,
 int pvop_expected(const struct patch_site *r, uint8_t *out);
 void pvop_report(void);
 
-/* Iterating the pvop sites of the engine's table. */
+/* Iterating the pvop sites of the engine's table (without saves). */
 #define for_each_pvop_site(r)                                                  \
 	for (const struct patch_site *r = __patch_sites_start;                 \
 	     r < __patch_sites_end; r++)                                       \
 		if (r->kind == PATCH_KIND_PVOP)
+/* ... and with the sites that own their saves (PATCH_KIND_PVOP_SAVES). */
+#define for_each_pvop_record(r)                                                \
+	for (const struct patch_site *r = __patch_sites_start;                 \
+	     r < __patch_sites_end; r++)                                       \
+		if (r->kind == PATCH_KIND_PVOP ||                              \
+		    r->kind == PATCH_KIND_PVOP_SAVES)
 
 extern const struct pvop_template __pvop_templates_start[],
     __pvop_templates_end[];

@@ -94,7 +94,7 @@ void pvop_site_original(const struct patch_site *r, uint8_t *out);
 bool pvop_site_is_original(const struct patch_site *r, const uint8_t *text);
 
 /*
- * Sites with their register saves (PVOP_SITE_SAVES, pvop_asm.h): the
+ * Sites with their register saves (PATCH_KIND_PVOP_SAVES, pvop_asm.h): the
  * record spans the pushes, the op's slot and the pops. pvop_saves_parse()
  * reads which registers an unpatched site saves (false if text is not
  * such a site); pvop_saves_original() writes that unpatched form;

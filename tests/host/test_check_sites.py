@@ -62,7 +62,8 @@ PATCH_MAX_LEN = ABI_VALUES["PATCH_MAX_LEN"]
 KINDS_WITHOUT_RULES = {name[len("PATCH_KIND_"):].lower(): value
                        for name, value in ABI_VALUES.items()
                        if name.startswith("PATCH_KIND_")
-                       and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP")}
+                       and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP",
+                                        "PATCH_KIND_PVOP_SAVES")}
 
 # Prepended to every mini-kernel. C preprocessor macros rather than gas
 # macros so the ABI names work; `;` separates statements on one line.
@@ -666,7 +667,7 @@ b:	SITE_FLAGS(IRQ_DISABLE, 0x80 | PVOP_SITE_FORCE_CALL)
     expect(check(elf), 1,
            ("site #0", site(s["a"], "irq_disable", SLOT_IRQ_DISABLE),
             "flags 0x80 have bits 0x80 outside PVOP_SITE_FORCE_MASK | "
-            "PVOP_SITE_PAD_MASK | PVOP_SITE_SAVES"),
+            "PVOP_SITE_PAD_MASK"),
            ("site #1", site(s["b"], "irq_disable", SLOT_IRQ_DISABLE),
             "flags 0x82 have bits 0x80 outside"), problems=2)
 
@@ -1040,8 +1041,12 @@ c:	PVOP_ASM_SITE(IRQ_DISABLE, CLBR_ANY)
 	FRAME_END
 """
 
-# A .pvop.asm record (<iHHHHI) for the site at `at`, fields spelled out.
+# A .pvop.asm record (<iHHHHI) for the site at `at`, fields spelled out;
+# a PATCH_KIND_PVOP_SAVES site record.
 ASM_RECORD = r"""
+#define SAVES_RECORD(at, len, OP) \
+	PATCH_RECORD(at, len, pv_ops + 8 * PVOP_##OP, PATCH_KIND_PVOP_SAVES, \
+		     0, 0, PVOP_##OP, PVOP_CLOB_##OP)
 #define ASM_RECORD(at, annot, op, saved) \
 	.pushsection .pvop.asm, "a"; .balign 16; .long at - .; \
 	.short annot, op, saved, 0; .long 0; .popsection
@@ -1119,7 +1124,7 @@ FUNC(kernel_main)
 
 @case()
 def saves_not_mirrored_detected():
-    """With PVOP_SITE_SAVES the pops must undo the pushes in reverse."""
+    """A site with saves: the pops must undo the pushes in reverse."""
     elf = build("saves_mirror", ASM_RECORD + r"""
 FUNC(kernel_main)
 	FRAME_BEGIN
@@ -1127,12 +1132,12 @@ a:	push	%rax
 	call	*pv_ops+8*PVOP_IRQ_ENABLE(%rip)
 	.nops	PVOP_SLOT_IRQ_ENABLE - 6
 	pop	%rcx
-b:	PVOP_RECORD(a, b - a, IRQ_ENABLE, PVOP_SITE_SAVES)
+b:	SAVES_RECORD(a, b - a, IRQ_ENABLE)
 	ASM_RECORD(a, 0, PVOP_IRQ_ENABLE, PVREG_RAX)
 	FRAME_END
 """)
     expect(check(elf), 1,
-           ("site #0", "with PVOP_SITE_SAVES, expected one-byte pushes",
+           ("site #0", "with saves, expected one-byte pushes",
             "found 50 ff 15"), problems=2)
 
 
@@ -1146,7 +1151,7 @@ a:	push	%rax
 	call	*pv_ops+8*PVOP_IRQ_ENABLE(%rip)
 	.nops	PVOP_SLOT_IRQ_ENABLE - 6
 	pop	%rax
-b:	PVOP_RECORD(a, b - a, IRQ_ENABLE, PVOP_SITE_SAVES)
+b:	SAVES_RECORD(a, b - a, IRQ_ENABLE)
 	ASM_RECORD(a, 0, PVOP_IRQ_ENABLE, PVREG_RCX | PVREG_RAX)
 c:	SITE_FLAGS(IRQ_ENABLE, 0)
 	ASM_RECORD(c, PVREG_RAX, PVOP_IRQ_ENABLE, PVREG_RAX)
@@ -1154,8 +1159,8 @@ c:	SITE_FLAGS(IRQ_ENABLE, 0)
 """)
     expect(check(elf), 1,
            ("asm site #0", "records saves 0x3, the pushes save 0x1"),
-           ("asm site #1", "saves 0x1 but the site record's "
-            "PVOP_SITE_SAVES is clear"), problems=2)
+           ("asm site #1", "saves 0x1 but the site record is of kind "
+            "pvop"), problems=2)
 
 @case()
 def not_an_elf_exits_2():

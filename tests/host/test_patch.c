@@ -537,7 +537,7 @@ static void inline_expectations(void)
 }
 
 /*
- * A site with its register saves (PVOP_SITE_SAVES): irq_enable between a
+ * A site with its register saves (PATCH_KIND_PVOP_SAVES): irq_enable between a
  * push and a pop of rax, as the syscall entry has it. Consumed exactly
  * where the plan is inline and the template clobbers no saved register
  * (native, KVM: sti) and consumption is asked for; otherwise the saves
@@ -564,7 +564,7 @@ static void saves_sites(void)
 				x->site = (int32_t)((uintptr_t)at -
 						    (uintptr_t)&x->site);
 				x->len = (uint8_t)(pvop_slots[x->arg] + 2);
-				x->flags = PVOP_SITE_SAVES;
+				x->kind = PATCH_KIND_PVOP_SAVES;
 				pvop_saves_original(x, PVREG_RAX, orig);
 				memcpy(at, orig, x->len);
 				KTAP_CHECK(pvop_saves_parse(x, at, &mask) &&
