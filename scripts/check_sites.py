@@ -25,6 +25,12 @@ patch_abi.h and pvop_abi.h, and fails, with a precise message, when:
     fragment, entered from F, also passes when F sets up a frame. Template
     stubs and the frameless hand-written entry code (FRAME_EXEMPT) are not
     checked; `--frames=warn` makes these warnings;
+  - a pvop site with saves (PATCH_KIND_PVOP_SAVES) has flags, or is not
+    one-byte pushes, an unpatched site of its op, and the pops in reverse;
+  - a .pvop.asm record (an assembly site's annotation, pvop_asm.h) points
+    at no pvop site of its op, keeps a register its op may destroy that
+    the site does not save, or names other saved registers than the
+    site's pushes;
   - a .pvop.templates record names an unknown op, is empty, is longer than
     its op's slot, or has a reserved byte (formerly rel32) other than 0;
   - the old .pvop.sites section is present (its records would be neither
