@@ -4,12 +4,15 @@
  * report, and the kernel carries on. Runs on every platform and in every
  * patch mode (the boot rows of scripts/test.py).
  */
+#include "cmdline.h"
 #include "ktest.h"
 #include "layout.h"
 #include "mm.h"
 #include "platform.h"
 #include "pvop_asm.h"
 #include "pvop_backend.h"
+#include "smp.h"
+#include "timer.h"
 #include "trap.h"
 #include "user.h"
 
@@ -376,4 +379,65 @@ KTEST(user, entry_sites_patched_as_reported)
 		  "asm sites: swapgs %u iret_user %u sysret_user %u",
 		  seen[PVOP_SWAPGS], seen[PVOP_IRET_USER],
 		  seen[PVOP_SYSRET_USER]);
+}
+
+/*
+ * Guest instructions per empty system call: (T(2n) - T(n)) / n, the
+ * median of 3 (a tick in one of the runs moves one of them).
+ */
+static uint64_t syscall_cost(struct user_result *r)
+{
+	uint64_t d[3];
+	const unsigned n = 100;
+
+	user_quiet = true;
+	user_run(uprog_syscall_loop, n, r); /* the first run after patching */
+	for (int b = 0; b < 3; b++) {
+		uint64_t t0 = rdtsc_ordered();
+		user_run(uprog_syscall_loop, n, r);
+		uint64_t t1 = rdtsc_ordered();
+		user_run(uprog_syscall_loop, 2 * n, r);
+		uint64_t t2 = rdtsc_ordered();
+		d[b] = t2 - t1 > t1 - t0 ? ((t2 - t1) - (t1 - t0)) / n : 0;
+	}
+	user_quiet = false;
+	uint64_t lo = d[0] < d[1] ? d[0] : d[1], hi = d[0] < d[1] ? d[1] : d[0];
+	return d[2] < lo ? lo : d[2] > hi ? hi : d[2];
+}
+
+/*
+ * Exact, under icount: patching the saves away natively takes exactly
+ * the push and the pop out of every system call; under Xen they stay
+ * (the inline irq_enable clobbers rax) and so does the count. Re-patches
+ * with pvsaves=keep and back, as make bench compares in two boots.
+ */
+KTEST(user, consumed_saves_are_two_instructions)
+{
+	struct user_result r;
+	bool was = pvop_consume_saves;
+
+	if (!opts.icount)
+		KT_SKIP(t, "needs icount (exact guest instruction counts)");
+	if (smp_online > 1)
+		KT_SKIP(t, "another CPU's instructions advance the same clock");
+	if (pvop_mode != PVOP_MODE_INLINE)
+		KT_SKIP(t, "patch mode is not inline: nothing is consumed");
+	if (!need_user(t))
+		return;
+	pvop_consume_saves = true;
+	pvop_patch_all(pvop_current, pvop_mode, pvop_pad);
+	uint64_t consumed = syscall_cost(&r);
+	NEED_SYSCALLS(t, r);
+	pvop_consume_saves = false;
+	pvop_patch_all(pvop_current, pvop_mode, pvop_pad);
+	uint64_t kept = syscall_cost(&r);
+	pvop_consume_saves = was;
+	pvop_patch_all(pvop_current, pvop_mode, pvop_pad);
+	printk("    # user.saves: %lu guest instructions per system call with "
+	       "the saves consumed, %lu kept\n",
+	       consumed, kept);
+	uint64_t want = pvop_current->id == PVOP_BACKEND_XEN ? 0 : 2;
+	KT_EXPECT(t, kept - consumed == want,
+		  "kept %lu - consumed %lu = %lu, want %lu", kept, consumed,
+		  kept - consumed, want);
 }
