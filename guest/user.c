@@ -26,6 +26,7 @@ static uint8_t user_data_page[PAGE_SIZE] __attribute__((aligned(4096)));
 static uint8_t user_stack_page[PAGE_SIZE] __attribute__((aligned(4096)));
 static uint8_t user_kstack[4 * PAGE_SIZE] __attribute__((aligned(16)));
 static bool user_ready;
+static struct percpu *user_cpu; /* the CPU whose entry state was set up */
 static struct user_result *cur;
 
 void user_enter(uint64_t rip, uint64_t rsp, uint64_t arg);
@@ -72,6 +73,7 @@ static void setup(void)
 	platform->user_map(USER_STACK_VA, user_stack_page, true, false);
 	if (platform->user_activate)
 		platform->user_activate();
+	user_cpu = this_cpu();
 	user_ready = true;
 }
 
@@ -117,6 +119,10 @@ void user_run(const char *prog, uint64_t arg, struct user_result *r)
 	BUG_ON(cur);
 	if (!user_ready)
 		setup();
+	/* The system call MSRs (Xen: the callback) are this CPU's only. */
+	if (this_cpu() != user_cpu)
+		panic("user: the task runs on cpu %lu only (asked on cpu %lu)",
+		      user_cpu->cpu, this_cpu()->cpu);
 	memset(r, 0, sizeof(*r));
 	memset(user_data_page, 0, sizeof(user_data_page));
 	cur = r;

@@ -15,7 +15,8 @@
  *
  * A fault in user mode, a bad system call number or a bad pointer handed
  * to the kernel ends the task with a report line naming the user RIP;
- * the kernel carries on. Only one task exists, run by one CPU at a time.
+ * the kernel carries on. Only one task exists, and only the CPU that ran
+ * it first may run it (the system call entry is set up on that CPU).
  */
 #ifndef TINYPV_USER_H
 #define TINYPV_USER_H
