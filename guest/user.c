@@ -210,6 +210,16 @@ void user_syscall(struct trap_frame *f)
 			printk("user: write: %s\n", cur->written);
 		f->rax = f->rsi;
 		return;
+	case SYS_WAIT_TICK: {
+		/* Interrupts are on here (the entry's irq_enable site): a tick
+		 * arrives on this stack and returns to this loop. */
+		uint64_t ticks = this_cpu()->ticks;
+		uint64_t until = clock_read() + 1000000000;
+		while (this_cpu()->ticks == ticks && clock_read() < until)
+			asm volatile("pause");
+		f->rax = this_cpu()->ticks != ticks;
+		return;
+	}
 	default:
 		cur->status = f->rax;
 		end_task(USER_BAD_SYSCALL);

@@ -142,6 +142,12 @@ GLOBAL(uprog_wait_irq)
 GLOBAL(uprog_wait_irq_seen)
 	ud2
 
+/* SYS_WAIT_TICK, then exit with its result. */
+GLOBAL(uprog_wait_tick)
+	SYSCALL(SYS_WAIT_TICK)
+	mov	%rax, %rdi
+	SYSCALL(SYS_EXIT)
+
 /* arg empty system calls, then exit 0 (the benchmark). */
 GLOBAL(uprog_syscall_loop)
 	mov	%rdi, %r12

@@ -22,11 +22,12 @@
 #define TINYPV_USER_H
 
 /* System call numbers (%rax). */
-#define SYS_EXIT 0  /* rdi: status; does not return */
-#define SYS_NOP 1   /* returns 0 */
-#define SYS_ADD 2   /* returns rdi + rsi + rdx */
-#define SYS_WRITE 3 /* rdi: buffer, rsi: length (at most 256); returns it */
-#define SYS_NR 4
+#define SYS_EXIT 0	/* rdi: status; does not return */
+#define SYS_NOP 1	/* returns 0 */
+#define SYS_ADD 2	/* returns rdi + rsi + rdx */
+#define SYS_WRITE 3	/* rdi: buffer, rsi: length (at most 256); returns it */
+#define SYS_WAIT_TICK 4 /* waits (1 s at most) for a timer tick: 1, or 0 */
+#define SYS_NR 5
 
 #define USER_BAD_STATUS 0xbad	/* a program's own check failed */
 #define USER_PROBE_VALUE 0x5a5a /* %rax after a handled probe fault */
@@ -69,7 +70,7 @@ struct user_shared {
 extern char uprog_syscalls[], uprog_cli[], uprog_read[], uprog_write_code[],
     uprog_ud2[], uprog_noncanonical[], uprog_bad_syscall[], uprog_bad_pointer[],
     uprog_int80[], uprog_wait_irq[], uprog_syscall_loop[], uprog_fault_loop[],
-    uprog_fault_loop_done[], uprog_wait_irq_seen[];
+    uprog_fault_loop_done[], uprog_wait_irq_seen[], uprog_wait_tick[];
 
 /* Runs prog in user mode with %rdi = arg until it ends; fills *r. */
 void user_run(const char *prog, uint64_t arg, struct user_result *r);

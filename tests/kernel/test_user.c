@@ -228,6 +228,28 @@ KTEST(user, bad_pointers)
 }
 
 /*
+ * A system call runs with interrupts on (the entry's irq_enable site,
+ * whose saves are consumed natively): a tick arrives on the task's kernel
+ * stack during the call and returns into it.
+ */
+KTEST(user, interrupt_during_system_call)
+{
+	struct user_result r;
+
+	if (!need_user(t))
+		return;
+	user_run(uprog_wait_tick, 0, &r);
+	NEED_SYSCALLS(t, r);
+	KT_ASSERT(t, r.end == USER_EXITED, "ended by %s (vector %lu at %lx)",
+		  user_end_name(r.end), r.vector, r.rip);
+	KT_EXPECT(
+	    t, r.status == 1,
+	    "no tick within 1 s of the system call: interrupts off in it?");
+	KT_EXPECT(t, r.irqs == 0, "%lu interrupts counted as from user mode",
+		  r.irqs);
+}
+
+/*
  * int $0x80 from ring 3 through a DPL-0 gate is #GP with error code
  * 0x80 << 3 | 2. QEMU 7.2 gets that code wrong for 64-bit IDT entries
  * (vector << 4 | 2: /work/shared/platform-facts.md, QEMU issue 1382).
