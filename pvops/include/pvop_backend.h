@@ -163,11 +163,11 @@ int pvop_expected(const struct patch_site *r, uint8_t *out);
 void pvop_report(void);
 
 /* Iterating the pvop sites of the engine's table (without saves). */
-#define for_each_pvop_site(r)                                                  \
-	for (const struct patch_site *r = __patch_sites_start;                 \
-	     r < __patch_sites_end; r++)                                       \
-		if (r->kind == PATCH_KIND_PVOP)
-/* ... and with the sites that own their saves (PATCH_KIND_PVOP_SAVES). */
+#define for_each_pvop_site(r) for_each_patch_site_of(PATCH_KIND_PVOP, r)
+/*
+ * ... and with the sites that own their saves (PATCH_KIND_PVOP_SAVES):
+ * the whole table (registration and tests only).
+ */
 #define for_each_pvop_record(r)                                                \
 	for (const struct patch_site *r = __patch_sites_start;                 \
 	     r < __patch_sites_end; r++)                                       \
