@@ -203,8 +203,6 @@ static void patch_boot(const struct pvop_backend *b)
 	uint64_t t0 = rdtsc_ordered();
 	patch_init();
 	uint64_t t1 = rdtsc_ordered();
-	/* The cmdline parser refused any other value of pvsaves=. */
-	pvop_consume_saves = !opts.pvsaves || strcmp(opts.pvsaves, "keep");
 	pvop_patch_all(b, mode_option(), pad_option());
 	boot.patched_tsc = rdtsc_ordered();
 	boot.patch_check_ticks = t1 - t0;
@@ -225,6 +223,9 @@ void kernel_main(void)
 	static_call_register_kind();
 	platform->pvop_backend(&backend);
 	pvop_backend_prepare(&backend);
+	/* The cmdline parser refused any other value of pvsaves=. */
+	pvop_consume_saves = !opts.pvsaves || strcmp(opts.pvsaves, "keep");
+	pvop_saves_prepare(&backend);
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
 		inject_corrupt_site();
 	patch_boot(&backend);

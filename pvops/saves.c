@@ -84,9 +84,45 @@ static const struct patch_kind pvop_saves_kind = {
     .describe = saves_describe,
 };
 
+/*
+ * Registers the kind and finds its sites, reading what each saves from
+ * its text, which is still as assembled (a site that does not parse is
+ * left for patch_init(), whose is_original() refuses it loudly).
+ */
 void pvop_register_saves_kind(void)
 {
 	patch_register_kind(PATCH_KIND_PVOP_SAVES, &pvop_saves_kind);
+	for_each_patch_site_of(PATCH_KIND_PVOP_SAVES, r)
+	{
+		const uint8_t *text = (const uint8_t *)patch_site_addr(r);
+		uint16_t saved;
+		if (!saves_of(r) && pvop_saves_parse(r, text, &saved))
+			saves_is_original(r, text);
+	}
+}
+
+/*
+ * Every mode and padding style's plan of every site, for backend b and
+ * the current pvsaves= setting, before boot patching (as
+ * pvop_backend_prepare() does for the ordinary sites).
+ */
+void pvop_saves_prepare(const struct pvop_backend *b)
+{
+	for (unsigned i = 0; i < pvop_saves_nr; i++) {
+		struct pvop_saves_site *s = &pvop_saves[i];
+		for (int m = 0; m < PVOP_MODE_NR; m++)
+			for (int pad = 0; pad < PATCH_PAD_NR; pad++) {
+				struct pvop_saves_prepared *p =
+				    &s->prepared[m][pad];
+				p->why = "";
+				p->kind = (int8_t)pvop_saves_plan(
+				    s->r, &b->op[s->r->arg], m, pad,
+				    pvop_consume_saves, s->saved, &p->plan,
+				    &p->consumed, &p->why);
+			}
+		s->plans_for = b;
+		s->plans_consume = pvop_consume_saves;
+	}
 }
 
 /* ---- plans and patching ---- */
@@ -124,12 +160,29 @@ int pvop_saves_expected(const struct patch_site *r, uint8_t *out)
 	return s->kind;
 }
 
+/* The prepared plan when there is one for b and pvsaves=, else made now. */
+static const struct pvop_plan *site_plan(struct pvop_saves_site *s,
+					 const struct pvop_backend *b,
+					 enum pvop_mode mode,
+					 enum patch_pad pad)
+{
+	if (s->plans_for != b || s->plans_consume != pvop_consume_saves)
+		return &saves_plan(s->r, b, mode, pad)->plan;
+	const struct pvop_saves_prepared *p = &s->prepared[mode][pad];
+	if (p->kind < 0)
+		saves_cannot_patch(s->r, p->why);
+	s->kind = p->kind;
+	s->consumed = p->consumed;
+	return &p->plan;
+}
+
 void pvop_patch_saves(const struct pvop_backend *b, enum pvop_mode mode,
 		      enum patch_pad pad)
 {
 	for (unsigned i = 0; i < pvop_saves_nr; i++) {
 		const struct patch_site *r = pvop_saves[i].r;
-		const struct pvop_plan *p = &saves_plan(r, b, mode, pad)->plan;
+		const struct pvop_plan *p =
+		    site_plan(&pvop_saves[i], b, mode, pad);
 		pvop_stats.sites[r->arg][p->stat]++;
 		if (patch_tag(r) != p->tag)
 			patch_queue_reloc(r, p->bytes, &p->rel, p->tag);

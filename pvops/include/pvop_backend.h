@@ -135,13 +135,24 @@ struct pvop_saves_site {
 	bool consumed;	       /* the saves were patched away */
 	int kind;	       /* PVOP_KIND_* the site became */
 	struct pvop_plan plan; /* its bytes (relocations not applied) */
+	/* Made by pvop_saves_prepare() for one backend and pvsaves= value,
+	 * so the boot batch only looks them up. */
+	const struct pvop_backend *plans_for;
+	bool plans_consume;
+	struct pvop_saves_prepared {
+		struct pvop_plan plan;
+		int8_t kind;
+		bool consumed;
+		const char *why;
+	} prepared[PVOP_MODE_NR][PATCH_PAD_NR];
 };
 extern struct pvop_saves_site pvop_saves[PVOP_SAVES_MAX];
 extern unsigned pvop_saves_nr;
 /* pvsaves=consume (default) | keep: whether saves may be patched away. */
 extern bool pvop_consume_saves;
 /* pvops/saves.c: the kind, the pass over these sites, their report. */
-void pvop_register_saves_kind(void);
+void pvop_register_saves_kind(void); /* also finds the sites */
+void pvop_saves_prepare(const struct pvop_backend *b);
 void pvop_patch_saves(const struct pvop_backend *b, enum pvop_mode mode,
 		      enum patch_pad pad);
 int pvop_saves_expected(const struct patch_site *r, uint8_t *out);
