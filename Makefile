@@ -41,7 +41,7 @@ KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S) \
 	$(filter-out guest/kernel.ld.S,$(wildcard guest/*.S))
 KOBJ   := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC_C) $(KSRC_S)))
 
-# EXTRA_SITES=N links N generated functions of 21 ordinary pvop sites each
+# EXTRA_SITES=N links N generated functions of 31 ordinary pvop sites each
 # (scripts/gen_sites.py): the patch-cost test builds one with several times
 # the normal site count, in its own BUILD directory.
 EXTRA_SITES ?= 0

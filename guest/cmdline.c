@@ -34,6 +34,10 @@ static const struct option_desc options[] = {
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, to test the engine's check; make the first AP "
      "hang before it is up (ap-hang) or the last one fault (ap-fault)"},
+    {"xenmmu", STR(xenmmu), "hypercall|batched|writable",
+     "Xen PV page-table updates: one mmu_update each (hypercall), queued "
+     "in lazy MMU sections (batched, the default), or L1 entries stored "
+     "directly for Xen to emulate (writable)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

@@ -29,6 +29,16 @@ const char *const pvop_names[PVOP_NR] = {
     [PVOP_FLUSH_TLB_OTHERS] = "flush_tlb_others",
     [PVOP_LOCK_WAIT] = "lock_wait",
     [PVOP_LOCK_KICK] = "lock_kick",
+    [PVOP_SET_PTE] = "set_pte",
+    [PVOP_SET_PMD] = "set_pmd",
+    [PVOP_SET_PUD] = "set_pud",
+    [PVOP_SET_PGD] = "set_pgd",
+    [PVOP_MAKE_PTE] = "make_pte",
+    [PVOP_PTE_VAL] = "pte_val",
+    [PVOP_ALLOC_PT] = "alloc_pt",
+    [PVOP_RELEASE_PT] = "release_pt",
+    [PVOP_LAZY_MMU_ENTER] = "lazy_mmu_enter",
+    [PVOP_LAZY_MMU_LEAVE] = "lazy_mmu_leave",
 };
 
 const uint8_t pvop_slots[PVOP_NR] = {
@@ -53,6 +63,16 @@ const uint8_t pvop_slots[PVOP_NR] = {
     [PVOP_FLUSH_TLB_OTHERS] = PVOP_SLOT_FLUSH_TLB_OTHERS,
     [PVOP_LOCK_WAIT] = PVOP_SLOT_LOCK_WAIT,
     [PVOP_LOCK_KICK] = PVOP_SLOT_LOCK_KICK,
+    [PVOP_SET_PTE] = PVOP_SLOT_SET_PTE,
+    [PVOP_SET_PMD] = PVOP_SLOT_SET_PMD,
+    [PVOP_SET_PUD] = PVOP_SLOT_SET_PUD,
+    [PVOP_SET_PGD] = PVOP_SLOT_SET_PGD,
+    [PVOP_MAKE_PTE] = PVOP_SLOT_MAKE_PTE,
+    [PVOP_PTE_VAL] = PVOP_SLOT_PTE_VAL,
+    [PVOP_ALLOC_PT] = PVOP_SLOT_ALLOC_PT,
+    [PVOP_RELEASE_PT] = PVOP_SLOT_RELEASE_PT,
+    [PVOP_LAZY_MMU_ENTER] = PVOP_SLOT_LAZY_MMU_ENTER,
+    [PVOP_LAZY_MMU_LEAVE] = PVOP_SLOT_LAZY_MMU_LEAVE,
 };
 
 const uint16_t pvop_clobbers[PVOP_NR] = {
@@ -77,6 +97,16 @@ const uint16_t pvop_clobbers[PVOP_NR] = {
     [PVOP_FLUSH_TLB_OTHERS] = PVOP_CLOB_FLUSH_TLB_OTHERS,
     [PVOP_LOCK_WAIT] = PVOP_CLOB_LOCK_WAIT,
     [PVOP_LOCK_KICK] = PVOP_CLOB_LOCK_KICK,
+    [PVOP_SET_PTE] = PVOP_CLOB_SET_PTE,
+    [PVOP_SET_PMD] = PVOP_CLOB_SET_PMD,
+    [PVOP_SET_PUD] = PVOP_CLOB_SET_PUD,
+    [PVOP_SET_PGD] = PVOP_CLOB_SET_PGD,
+    [PVOP_MAKE_PTE] = PVOP_CLOB_MAKE_PTE,
+    [PVOP_PTE_VAL] = PVOP_CLOB_PTE_VAL,
+    [PVOP_ALLOC_PT] = PVOP_CLOB_ALLOC_PT,
+    [PVOP_RELEASE_PT] = PVOP_CLOB_RELEASE_PT,
+    [PVOP_LAZY_MMU_ENTER] = PVOP_CLOB_LAZY_MMU_ENTER,
+    [PVOP_LAZY_MMU_LEAVE] = PVOP_CLOB_LAZY_MMU_LEAVE,
 };
 
 const char *const pvop_kind_names[PVOP_KIND_NR] = {
@@ -113,5 +143,15 @@ struct pv_ops pv_ops = {
 	    [PVOP_FLUSH_TLB_OTHERS] = (void *)native_flush_tlb_others_thunk,
 	    [PVOP_LOCK_WAIT] = (void *)native_lock_wait_thunk,
 	    [PVOP_LOCK_KICK] = (void *)pvstub_nothing,
+	    [PVOP_SET_PTE] = STUB(set_pte),
+	    [PVOP_SET_PMD] = STUB(set_pmd),
+	    [PVOP_SET_PUD] = STUB(set_pud),
+	    [PVOP_SET_PGD] = STUB(set_pgd),
+	    [PVOP_MAKE_PTE] = STUB(make_pte),
+	    [PVOP_PTE_VAL] = STUB(pte_val),
+	    [PVOP_ALLOC_PT] = (void *)pvstub_nothing,
+	    [PVOP_RELEASE_PT] = (void *)pvstub_nothing,
+	    [PVOP_LAZY_MMU_ENTER] = (void *)pvstub_nothing,
+	    [PVOP_LAZY_MMU_LEAVE] = (void *)pvstub_nothing,
 	},
 };

@@ -48,6 +48,12 @@ DECLARE_TEMPLATE(native, io_delay);
 DECLARE_TEMPLATE(native, read_msr);
 DECLARE_TEMPLATE(native, write_msr);
 DECLARE_TEMPLATE(native, cpuid);
+DECLARE_TEMPLATE(native, set_pte);
+DECLARE_TEMPLATE(native, set_pmd);
+DECLARE_TEMPLATE(native, set_pud);
+DECLARE_TEMPLATE(native, set_pgd);
+DECLARE_TEMPLATE(native, make_pte);
+DECLARE_TEMPLATE(native, pte_val);
 DECLARE_TEMPLATE(xen, irq_disable);
 DECLARE_TEMPLATE(xen, irq_enable);
 DECLARE_TEMPLATE(xen, save_fl);
@@ -78,6 +84,16 @@ void xen_flush_tlb_others_thunk(void);
 void native_lock_wait_thunk(void);
 void xen_lock_wait_thunk(void);
 void xen_lock_kick_thunk(void);
+void xen_set_pte_thunk(void);
+void xen_set_pmd_thunk(void);
+void xen_set_pud_thunk(void);
+void xen_set_pgd_thunk(void);
+void xen_make_pte_thunk(void);
+void xen_pte_val_thunk(void);
+void xen_alloc_pt_thunk(void);
+void xen_release_pt_thunk(void);
+void xen_lazy_mmu_enter_thunk(void);
+void xen_lazy_mmu_leave_thunk(void);
 
 /*
  * The backends. native is complete; the others start from it. What KVM

@@ -66,6 +66,16 @@ STUB_THUNK(xen_flush_tlb_others_thunk)
 STUB_THUNK(native_lock_wait_thunk)
 STUB_THUNK(xen_lock_wait_thunk)
 STUB_THUNK(xen_lock_kick_thunk)
+STUB_THUNK(xen_set_pte_thunk)
+STUB_THUNK(xen_set_pmd_thunk)
+STUB_THUNK(xen_set_pud_thunk)
+STUB_THUNK(xen_set_pgd_thunk)
+STUB_THUNK(xen_make_pte_thunk)
+STUB_THUNK(xen_pte_val_thunk)
+STUB_THUNK(xen_alloc_pt_thunk)
+STUB_THUNK(xen_release_pt_thunk)
+STUB_THUNK(xen_lazy_mmu_enter_thunk)
+STUB_THUNK(xen_lazy_mmu_leave_thunk)
 
 enum mode {
 	M_RAW,
