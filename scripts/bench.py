@@ -574,11 +574,11 @@ def plot_mmu(records):
         gnuplot(f"""
 set terminal {term}
 set output '{OUT / "mmu"}.{ext}'
-set title "Page-table updates: guest instructions per entry against batch size (QEMU -icount shift=0, Xen's included)" noenhanced
+set title "Page-table updates per entry against batch size\\n(guest instructions, QEMU -icount shift=0, Xen's included)" noenhanced
 set logscale xy
 set xlabel "entries updated together (n)"
 set ylabel "guest instructions per entry"
-set key outside right top
+set key right center
 set grid
 plot {cols}
 """)
