@@ -8,8 +8,10 @@
  *                       (XEN_ELFNOTE_VIRT_BASE), so one link serves both.
  *   0xffff800000000000  PHYS_MAP_BASE (native only): all RAM below 4 GiB,
  *                       2 MiB pages, read/write, no-execute. Not present
- *                       under Xen PV, where memory is reached through the
- *                       kernel mapping Xen built (see guest/xen/).
+ *                       under Xen PV (Xen's own range, its M2P table is
+ *                       there): all of dom0's memory is at KERNEL_VBASE +
+ *                       pa instead, Xen's mapping extended at boot
+ *                       (guest/xen/start.c).
  *
  *   0xffffffff00000000  MMU_TEST_BASE: 1 GiB the MMU tests and benchmarks
  *                       map and unmap through the MMU pvops (tests/kernel/
