@@ -340,6 +340,9 @@ static bool executable_here(int backend, int op, int kind)
 	case PVOP_READ_CR2:
 	case PVOP_READ_CR3:
 		return backend == PVOP_BACKEND_XEN;
+	case PVOP_MAKE_PTE:
+	case PVOP_PTE_VAL:
+		return backend != PVOP_BACKEND_XEN; /* mov %rdi, %rax */
 	default:
 		return false;
 	}
@@ -355,6 +358,9 @@ static bool stub_callable(int backend, int op)
 	       op == PVOP_CLOCK_READ || op == PVOP_SEND_IPI ||
 	       op == PVOP_SEND_IPI_MASK || op == PVOP_FLUSH_TLB_OTHERS ||
 	       op == PVOP_LOCK_WAIT || op == PVOP_LOCK_KICK ||
+	       op == PVOP_MAKE_PTE || op == PVOP_PTE_VAL ||
+	       op == PVOP_ALLOC_PT || op == PVOP_RELEASE_PT ||
+	       op == PVOP_LAZY_MMU_ENTER || op == PVOP_LAZY_MMU_LEAVE ||
 	       (op == PVOP_IO_DELAY && backend == PVOP_BACKEND_KVM);
 }
 
