@@ -13,11 +13,13 @@
  * expected error and leave the entry as it was. And the allocator hands
  * out (and we touch) at least 90% of the memory the platform gave us.
  */
+#include "cmdline.h"
 #include "hypercall.h"
 #include "ktest.h"
 #include "mm.h"
 #include "platform.h"
 #include "pvops.h"
+#include "timer.h"
 #include "trap.h"
 #include "xen.h"
 
@@ -441,4 +443,71 @@ KTEST(mm, allocates_and_touches_90_percent)
 		  "allocated %lu pages (%lu MiB), want at least %lu (90%%)", n,
 		  n >> 8, want);
 	KT_EXPECT(t, !bad, "%lu of %lu pages did not keep their words", bad, n);
+}
+
+/* ---- exact costs (QEMU -icount shift=0: one TSC tick per instruction) ---- */
+
+static uint64_t flip_ticks(uint64_t *l1, unsigned n, bool lazy, uint64_t v)
+{
+	uint64_t t0 = rdtsc_ordered();
+	if (lazy)
+		lazy_mmu_enter();
+	for (unsigned i = 0; i < n; i++)
+		set_pte(&l1[i], v);
+	if (lazy)
+		lazy_mmu_leave();
+	return rdtsc_ordered() - t0;
+}
+
+/*
+ * doc/xen-pv.md's break-even: one update alone is cheaper as a plain
+ * hypercall than in a lazy section (whose two calls are pure cost), two
+ * are already cheaper queued in one section than issued one by one.
+ */
+KTEST(mmu, xen_lazy_section_pays_from_two_entries)
+{
+	if (!opts.icount)
+		KT_SKIP(t, "needs icount (QEMU -icount shift=0)");
+	if (!is_xen())
+		KT_SKIP(t, "not a Xen PV guest");
+	uint64_t va = MMU_TEST_BASE + 5 * LARGE_PAGE_SIZE;
+	uint64_t *l1 = test_l1(va);
+	uint64_t a = pmm_alloc(), b = pmm_alloc();
+	KT_ASSERT(t, l1 && a && b, "no memory");
+	uint64_t f = PTE_P | PTE_W | mmu_nx_bit();
+	uint64_t v[2] = {make_pte(a | f), make_pte(b | f)};
+	enum xen_mmu_strategy booted = xen_mmu_strategy;
+	uint64_t cost[2][2]; /* [n - 1][lazy], best of 3 */
+
+	for (unsigned n = 1; n <= 2; n++)
+		for (int lazy = 0; lazy < 2; lazy++) {
+			xen_mmu_strategy =
+			    lazy ? XEN_MMU_BATCHED : XEN_MMU_HYPERCALL;
+			cost[n - 1][lazy] = ~0ULL;
+			for (int k = 0; k < 4; k++) { /* the first warms */
+				uint64_t c = flip_ticks(l1, n, lazy, v[k & 1]);
+				if (k)
+					cost[n - 1][lazy] =
+					    MIN(cost[n - 1][lazy], c);
+			}
+		}
+	xen_mmu_strategy = booted;
+	printk("# mmu.icount: 1 update %lu one by one, %lu in a section; "
+	       "2 updates %lu, %lu\n",
+	       cost[0][0], cost[0][1], cost[1][0], cost[1][1]);
+	KT_EXPECT(t, cost[0][1] > cost[0][0],
+		  "one update: a section (%lu) is not dearer than none (%lu)",
+		  cost[0][1], cost[0][0]);
+	KT_EXPECT(t, cost[1][1] < cost[1][0],
+		  "two updates: a section (%lu) does not beat two hypercalls "
+		  "(%lu)",
+		  cost[1][1], cost[1][0]);
+	lazy_mmu_enter();
+	set_pte(&l1[0], 0);
+	set_pte(&l1[1], 0);
+	lazy_mmu_leave();
+	flush_tlb_one(va);
+	flush_tlb_one(va + PAGE_SIZE);
+	pmm_free(a);
+	pmm_free(b);
 }
