@@ -209,38 +209,52 @@ static void xen_platform_init(void)
 	xen_clock_init();
 }
 
+/* The window's own PTE, through the MMU pvops (no flush: the caller's). */
+static void set_window(uintptr_t window, uintptr_t target)
+{
+	uint64_t *pte = mmu_pte(window);
+	if (!pte)
+		panic("text_poke: no PTE for the window %lx", window);
+	set_pte(pte, make_pte((target - KERNEL_VBASE) | PTE_P | PTE_W | PTE_A |
+			      PTE_D | mmu_nx_bit()));
+}
+
 static void xen_alias_map(uintptr_t window, uintptr_t target)
 {
-	uint64_t pte = xen_virt_to_mfn((void *)target) << PAGE_SHIFT | PTE_P |
-		       PTE_W | PTE_A | PTE_D | mmu_nx_bit();
-	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_NONE))
-		panic("text_poke: Xen refused the alias of %lx", target);
+	set_window(window, target);
 }
 
 static void xen_alias_unmap(uintptr_t window)
 {
-	uint64_t pte = xen_virt_to_mfn((void *)window) << PAGE_SHIFT | PTE_P |
-		       PTE_W | PTE_A | PTE_D | mmu_nx_bit();
-	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_NONE))
-		panic("text_poke: Xen refused to restore %lx", window);
+	set_window(window, window);
 }
 
 /*
  * Text read-only; rodata read-only, no-execute. Data and everything else
  * are no-execute already (xen_nx_outside_text(), from xen_memory_init()).
+ * One lazy section, then one flush for all of it.
  */
 static void xen_protect_text(void)
 {
+	uint64_t *pte = NULL;
+
+	mmu_lazy_begin();
 	for (uintptr_t va = (uintptr_t)_text_start; va < (uintptr_t)_rodata_end;
 	     va += PAGE_SIZE) {
 		uint64_t flags = PTE_P | PTE_A;
 		if (va >= (uintptr_t)_rodata_start)
 			flags |= mmu_nx_bit();
-		uint64_t pte =
-		    xen_virt_to_mfn((void *)va) << PAGE_SHIFT | flags;
-		if (HYPERVISOR_update_va_mapping(va, pte, UVMF_INVLPG))
-			panic("xen: cannot write-protect %lx", va);
+		/* One walk per L1: a walk issues the queue (it reads). */
+		if (!pte || !(va & (LARGE_PAGE_SIZE - 1)))
+			pte = mmu_pte(va);
+		else
+			pte++;
+		if (!pte)
+			panic("xen: no PTE for %lx", va);
+		set_pte(pte, make_pte((va - KERNEL_VBASE) | flags));
 	}
+	mmu_lazy_end();
+	write_cr3(read_cr3());
 }
 
 static void xen_report(void)
