@@ -15,8 +15,10 @@
  *   hypercall  each set_pte/pmd/pud/pgd is one mmu_update
  *              (MMU_NORMAL_PT_UPDATE, the entry's machine address);
  *   batched    the same, but inside lazy_mmu_enter()...lazy_mmu_leave()
- *              updates are queued and issued as one mmu_update array on
- *              leave or when the queue is full (the default);
+ *              updates (and alloc_pt's remap and pin) are queued and
+ *              issued as one multicall, or one mmu_update array when
+ *              that is all there is, on leave, when the queue is full or
+ *              before a table is read (the default);
  *   writable   level-1 entries are plain stores to the read-only table:
  *              the write faults into Xen, which validates and emulates it
  *              (its writable page-table path); higher levels as batched.
@@ -32,7 +34,8 @@
 #include "trap.h"
 #include "xen.h"
 
-#define LAZY_QUEUE_MAX 128
+#define LAZY_QUEUE_MAX 128 /* mmu_update entries */
+#define LAZY_CALLS_MAX 16  /* multicall entries */
 
 enum xen_mmu_strategy xen_mmu_strategy = XEN_MMU_BATCHED;
 const char *const xen_mmu_names[XEN_MMU_NR] = {
@@ -42,10 +45,21 @@ const char *const xen_mmu_names[XEN_MMU_NR] = {
 };
 struct xen_mmu_stats xen_mmu_stats;
 
-/* Per CPU: the lazy section depth and the queued updates. */
+/*
+ * Per CPU: the lazy section depth and what is queued, as the calls of one
+ * multicall: runs of entry updates (one mmu_update call each, over req[])
+ * and the page operations of alloc_pt (a remap and a pin). A queue of
+ * only entry updates is issued as one plain mmu_update.
+ */
 static struct lazy_queue {
-	unsigned depth, n;
+	unsigned depth, n, nc;
 	mmu_update_t req[LAZY_QUEUE_MAX];
+	struct multicall_entry mc[LAZY_CALLS_MAX];
+	unsigned first[LAZY_CALLS_MAX];	  /* mmu_update call: its first req */
+	unsigned done[LAZY_CALLS_MAX];	  /* mmu_update call: Xen's count */
+	const char *what[LAZY_CALLS_MAX]; /* page operation, or NULL */
+	uint64_t page[LAZY_CALLS_MAX];	  /* its page's machine address */
+	struct mmuext_op ext[LAZY_CALLS_MAX];
 } lazy[NR_CPUS_MAX];
 
 static bool expect_refusal;
@@ -178,14 +192,80 @@ static void issue(mmu_update_t *req, unsigned n)
 	}
 }
 
+/* The result of one queued call (the multicall ran them in order). */
+static void check_call(struct lazy_queue *q, unsigned i, long rc)
+{
+	if (q->what[i]) {
+		if (rc)
+			refused(q->what[i], rc, q->page[i], 0, true);
+		return;
+	}
+	unsigned first = q->first[i], cnt = (unsigned)q->mc[i].args[1];
+	if (!rc) {
+		xen_mmu_stats.updates += cnt;
+		return;
+	}
+	unsigned done = q->done[i];
+	if (done >= cnt)
+		panic("xen: mmu_update failed after all %u entries: %ld (%s)",
+		      cnt, rc, xen_errno_name(rc));
+	xen_mmu_stats.updates += done;
+	refused("mmu_update", rc, q->req[first + done].ptr & ~7ULL,
+		q->req[first + done].val, false);
+	issue(&q->req[first + done + 1], cnt - done - 1);
+}
+
 static void lazy_flush(struct lazy_queue *q)
 {
-	if (!q->n)
+	unsigned nc = q->nc;
+
+	if (!nc)
 		return;
-	unsigned n = q->n;
-	q->n = 0;
+	q->nc = 0;
 	xen_mmu_stats.flushes++;
-	issue(q->req, n);
+	if (nc == 1 && !q->what[0]) {
+		unsigned n = q->n;
+		q->n = 0;
+		issue(q->req, n);
+		return;
+	}
+	long rc = HYPERVISOR_multicall(q->mc, nc);
+	xen_mmu_stats.hypercalls++;
+	if (rc)
+		panic("xen: multicall of %u queued MMU calls failed: %ld (%s)",
+		      nc, rc, xen_errno_name(rc));
+	for (unsigned i = 0; i < nc; i++)
+		check_call(q, i, (long)q->mc[i].result);
+	q->n = 0;
+}
+
+/* Room for `calls` more multicall entries (flushing if there is none). */
+static unsigned reserve(struct lazy_queue *q, unsigned calls)
+{
+	if (q->nc + calls > LAZY_CALLS_MAX)
+		lazy_flush(q);
+	return q->nc;
+}
+
+static void queue_update(struct lazy_queue *q, mmu_update_t r)
+{
+	unsigned c = q->nc;
+	if (!c || q->what[c - 1] ||
+	    q->first[c - 1] + q->mc[c - 1].args[1] != q->n) {
+		c = reserve(q, 1);
+		q->mc[c] = (struct multicall_entry){
+		    .op = __HYPERVISOR_mmu_update,
+		    .args = {(unsigned long)&q->req[q->n], 0,
+			     (unsigned long)&q->done[c], DOMID_SELF},
+		};
+		q->first[c] = q->n;
+		q->what[c] = NULL;
+		q->nc = ++c;
+	}
+	q->req[q->n++] = r;
+	q->mc[c - 1].args[1]++;
+	if (q->n == LAZY_QUEUE_MAX)
+		lazy_flush(q);
 }
 
 static struct lazy_queue *my_queue(void)
@@ -208,9 +288,7 @@ static void update(uint64_t *entry, uint64_t val)
 	};
 
 	if (xen_mmu_strategy != XEN_MMU_HYPERCALL && q->depth) {
-		q->req[q->n++] = r;
-		if (q->n == LAZY_QUEUE_MAX)
-			lazy_flush(q);
+		queue_update(q, r);
 		return;
 	}
 	issue(&r, 1);
@@ -291,27 +369,6 @@ static const unsigned pin_cmd[5] = {
     [4] = MMUEXT_PIN_L4_TABLE,
 };
 
-/*
- * Two calls in one multicall, in order: each entry's result is checked
- * and a refusal named (what[i]) with the page it was about.
- */
-static void multicall2(struct multicall_entry c[2], const char *const what[2],
-		       uint64_t pa)
-{
-	long rc = HYPERVISOR_multicall(c, 2);
-	xen_mmu_stats.hypercalls++;
-	if (rc)
-		panic("xen: multicall failed: %ld (%s)", rc,
-		      xen_errno_name(rc));
-	for (int i = 0; i < 2; i++) {
-		long r = (long)c[i].result;
-		if (r)
-			refused(what[i], r,
-				xen_pfn_to_mfn(pa >> PAGE_SHIFT) << PAGE_SHIFT,
-				0, true);
-	}
-}
-
 static struct multicall_entry remap(uint64_t pa, bool writable)
 {
 	uint64_t flags = PTE_P | PTE_A | mmu_nx_bit();
@@ -324,47 +381,65 @@ static struct multicall_entry remap(uint64_t pa, bool writable)
 	};
 }
 
-/* The page must not be mapped writable anywhere else: only the direct map. */
+/* Queues one page operation: a remap of pa, or an mmuext_op on it. */
+static void queue_page_op(struct lazy_queue *q, const char *what, uint64_t pa,
+			  const struct multicall_entry *remap_call,
+			  unsigned ext_cmd)
+{
+	unsigned c = reserve(q, 1);
+	uint64_t mfn = xen_pfn_to_mfn(pa >> PAGE_SHIFT);
+
+	if (remap_call) {
+		q->mc[c] = *remap_call;
+	} else {
+		q->ext[c] = (struct mmuext_op){.cmd = ext_cmd, .arg1.mfn = mfn};
+		q->mc[c] = (struct multicall_entry){
+		    .op = __HYPERVISOR_mmuext_op,
+		    .args = {(unsigned long)&q->ext[c], 1, 0, DOMID_SELF},
+		};
+	}
+	q->what[c] = what;
+	q->page[c] = mfn << PAGE_SHIFT;
+	q->nc = c + 1;
+}
+
+/*
+ * Read-only, then pinned (the page must not be mapped writable anywhere
+ * else: the allocator's pages are mapped only in the direct map). Inside
+ * a lazy section (unless xenmmu=hypercall) both join the queue, so a
+ * table and the entries that link and fill it go to Xen in one multicall;
+ * until then the page is still writable.
+ */
 uint64_t xen_alloc_pt(uint64_t pa, uint64_t level)
 {
-	static struct mmuext_op op[NR_CPUS_MAX];
-	static const char *const what[2] = {"map read-only (alloc_pt)",
-					    "pin (alloc_pt)"};
-	struct mmuext_op *o = &op[smp_cpu()];
+	struct lazy_queue *q = my_queue();
+	struct multicall_entry ro = remap(pa, false);
 
 	BUG_ON(level < 1 || level > 4);
-	xen_mmu_flush();
-	*o = (struct mmuext_op){.cmd = pin_cmd[level],
-				.arg1.mfn = xen_pfn_to_mfn(pa >> PAGE_SHIFT)};
-	struct multicall_entry c[2] = {
-	    remap(pa, false),
-	    {.op = __HYPERVISOR_mmuext_op,
-	     .args = {(unsigned long)o, 1, 0, DOMID_SELF}},
-	};
-	multicall2(c, what, pa);
+	reserve(q, 2);
+	queue_page_op(q, "map read-only (alloc_pt)", pa, &ro, 0);
+	queue_page_op(q, "pin (alloc_pt)", pa, NULL, pin_cmd[level]);
 	xen_mmu_stats.pinned++;
+	if (xen_mmu_strategy == XEN_MMU_HYPERCALL || !q->depth)
+		lazy_flush(q);
 	return 0;
 }
 
-/* Unpin, then writable again: Xen refuses the second while still in use. */
+/*
+ * Unpin, then writable again (Xen refuses the second while the page is
+ * still in use as a table), at once: the caller may write the page next.
+ */
 uint64_t xen_release_pt(uint64_t pa, uint64_t level)
 {
-	static struct mmuext_op op[NR_CPUS_MAX];
-	static const char *const what[2] = {"unpin (release_pt)",
-					    "map writable (release_pt)"};
-	struct mmuext_op *o = &op[smp_cpu()];
+	struct lazy_queue *q = my_queue();
+	struct multicall_entry rw = remap(pa, true);
 
 	BUG_ON(level < 1 || level > 4);
-	xen_mmu_flush();
-	*o = (struct mmuext_op){.cmd = MMUEXT_UNPIN_TABLE,
-				.arg1.mfn = xen_pfn_to_mfn(pa >> PAGE_SHIFT)};
-	struct multicall_entry c[2] = {
-	    {.op = __HYPERVISOR_mmuext_op,
-	     .args = {(unsigned long)o, 1, 0, DOMID_SELF}},
-	    remap(pa, true),
-	};
-	multicall2(c, what, pa);
+	reserve(q, 2);
+	queue_page_op(q, "unpin (release_pt)", pa, NULL, MMUEXT_UNPIN_TABLE);
+	queue_page_op(q, "map writable (release_pt)", pa, &rw, 0);
 	xen_mmu_stats.unpinned++;
+	lazy_flush(q);
 	return 0;
 }
 

@@ -340,8 +340,9 @@ static inline void lock_kick(unsigned cpu)
  *
  * alloc_pt(pa, level) before a page becomes a table of that level (Xen:
  * mapped read-only and pinned, so it must hold valid entries, e.g. be
- * zero); release_pt(pa, level) after it stopped being one (Xen: unpinned
- * and writable again). Natively nothing.
+ * zero; in a lazy section possibly only at the leave); release_pt(pa,
+ * level) after it stopped being one (Xen: unpinned and writable again,
+ * before it returns). Natively nothing.
  *
  * lazy_mmu_enter() ... lazy_mmu_leave() bracket bulk updates: Xen may
  * queue them until the leave (or a full queue). Reading an entry written

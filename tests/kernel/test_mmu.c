@@ -407,6 +407,57 @@ KTEST(mmu, xen_refuses_release_of_a_linked_table)
 	alloc_pt(pa, 1);
 }
 
+/*
+ * One multicall holding a new table's remap and pin and a run of three
+ * entry updates into it, the middle one refused: Xen names it, and the
+ * entries before and after it are applied all the same.
+ */
+KTEST(mmu, xen_refusal_in_a_batch_spares_the_rest)
+{
+	if (!is_xen())
+		KT_SKIP(t, "only Xen validates page-table updates");
+	uint64_t t_pa = pmm_alloc(), a = pmm_alloc();
+	KT_ASSERT(t, t_pa && a, "out of memory");
+	uint64_t *l1 = phys_to_virt(t_pa);
+	uint64_t good = make_pte(a | PTE_P | PTE_W | mmu_nx_bit());
+	uint64_t bad = make_pte(t_pa | PTE_P | PTE_W); /* the table itself */
+	enum xen_mmu_strategy booted = xen_mmu_strategy;
+	uint64_t calls = xen_mmu_stats.hypercalls;
+
+	xen_mmu_strategy = XEN_MMU_BATCHED;
+	xen_mmu_expect_refusal(true);
+	lazy_mmu_enter();
+	alloc_pt(t_pa, 1);
+	set_pte(&l1[0], good);
+	set_pte(&l1[1], bad);
+	set_pte(&l1[2], good);
+	lazy_mmu_leave();
+	struct xen_mmu_refusal r = xen_mmu_last_refusal();
+	xen_mmu_expect_refusal(false);
+	xen_mmu_strategy = booted;
+
+	KT_EXPECT(t, r.rc == -XEN_EBUSY && r.val == bad,
+		  "refusal %ld (%s) of %#lx, want XEN_EBUSY of %#lx", r.rc,
+		  r.rc ? xen_errno_name(r.rc) : "none", r.val, bad);
+	/* Xen adds bits of its own (user, its guest-kernel marker). */
+	uint64_t want = good & (PTE_ADDR | PTE_P | PTE_W);
+	KT_EXPECT(t,
+		  (l1[0] & (PTE_ADDR | PTE_P | PTE_W)) == want &&
+		      (l1[2] & (PTE_ADDR | PTE_P | PTE_W)) == want && !l1[1],
+		  "entries %#lx %#lx %#lx, want %#lx 0 %#lx (and flags)", l1[0],
+		  l1[1], l1[2], good, good);
+	/* the multicall, and the resubmission of the entry after the bad */
+	KT_EXPECT(t, xen_mmu_stats.hypercalls - calls == 2,
+		  "%lu hypercalls, want 2", xen_mmu_stats.hypercalls - calls);
+	lazy_mmu_enter();
+	set_pte(&l1[0], 0);
+	set_pte(&l1[2], 0);
+	lazy_mmu_leave();
+	release_pt(t_pa, 1);
+	pmm_free(t_pa);
+	pmm_free(a);
+}
+
 /* ---- all of memory ---- */
 
 KTEST(mm, allocates_and_touches_90_percent)
