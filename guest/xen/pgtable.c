@@ -55,8 +55,13 @@ static struct lazy_queue {
 	unsigned depth, n, nc;
 	mmu_update_t req[LAZY_QUEUE_MAX];
 	struct multicall_entry mc[LAZY_CALLS_MAX];
-	unsigned first[LAZY_CALLS_MAX];	  /* mmu_update call: its first req */
-	unsigned done[LAZY_CALLS_MAX];	  /* mmu_update call: Xen's count */
+	/*
+	 * An mmu_update call's first req and its number, kept apart from
+	 * its args: Xen rewrites a preempted call's args in place (the
+	 * continuation: req advanced, count | MMU_UPDATE_PREEMPTED).
+	 */
+	unsigned first[LAZY_CALLS_MAX], count[LAZY_CALLS_MAX];
+	unsigned done[LAZY_CALLS_MAX];	  /* Xen's count of those it did */
 	const char *what[LAZY_CALLS_MAX]; /* page operation, or NULL */
 	uint64_t page[LAZY_CALLS_MAX];	  /* its page's machine address */
 	struct mmuext_op ext[LAZY_CALLS_MAX];
@@ -200,7 +205,7 @@ static void check_call(struct lazy_queue *q, unsigned i, long rc)
 			refused(q->what[i], rc, q->page[i], 0, true);
 		return;
 	}
-	unsigned first = q->first[i], cnt = (unsigned)q->mc[i].args[1];
+	unsigned first = q->first[i], cnt = q->count[i];
 	if (!rc) {
 		xen_mmu_stats.updates += cnt;
 		return;
@@ -250,8 +255,7 @@ static unsigned reserve(struct lazy_queue *q, unsigned calls)
 static void queue_update(struct lazy_queue *q, mmu_update_t r)
 {
 	unsigned c = q->nc;
-	if (!c || q->what[c - 1] ||
-	    q->first[c - 1] + q->mc[c - 1].args[1] != q->n) {
+	if (!c || q->what[c - 1] || q->first[c - 1] + q->count[c - 1] != q->n) {
 		c = reserve(q, 1);
 		q->mc[c] = (struct multicall_entry){
 		    .op = __HYPERVISOR_mmu_update,
@@ -259,11 +263,12 @@ static void queue_update(struct lazy_queue *q, mmu_update_t r)
 			     (unsigned long)&q->done[c], DOMID_SELF},
 		};
 		q->first[c] = q->n;
+		q->count[c] = 0;
 		q->what[c] = NULL;
 		q->nc = ++c;
 	}
 	q->req[q->n++] = r;
-	q->mc[c - 1].args[1]++;
+	q->mc[c - 1].args[1] = ++q->count[c - 1];
 	if (q->n == LAZY_QUEUE_MAX)
 		lazy_flush(q);
 }
