@@ -229,6 +229,16 @@ static void xen_alias_unmap(uintptr_t window)
 	set_window(window, window);
 }
 
+/* Through set_pte like every PTE change (a refusal panics, named). */
+static void xen_guard_page(uintptr_t va)
+{
+	uint64_t *pte = mmu_pte(va);
+	if (!pte)
+		panic("smp: no PTE for the guard page %lx", va);
+	set_pte(pte, 0);
+	flush_tlb_one(va);
+}
+
 /*
  * Text read-only; rodata read-only, no-execute. Data and everything else
  * are no-execute already (xen_nx_outside_text(), from xen_memory_init()).
@@ -319,6 +329,7 @@ const struct platform platform_xen_pv = {
     .cpus_list = xen_cpus_list,
     .cpu_start = xen_cpu_start,
     .cpu_abandon = xen_cpu_abandon,
+    .guard_page = xen_guard_page,
     .ipi_init_cpu = xen_ipi_init_cpu,
     .report = xen_report,
 };

@@ -66,16 +66,17 @@ FAKE_THUNK(xen_flush_tlb_others_thunk, 19)
 FAKE_THUNK(native_lock_wait_thunk, 20)
 FAKE_THUNK(xen_lock_wait_thunk, 21)
 FAKE_THUNK(xen_lock_kick_thunk, 22)
-FAKE_THUNK(xen_set_pte_thunk, 23)
-FAKE_THUNK(xen_set_pmd_thunk, 24)
-FAKE_THUNK(xen_set_pud_thunk, 25)
-FAKE_THUNK(xen_set_pgd_thunk, 26)
-FAKE_THUNK(xen_make_pte_thunk, 27)
-FAKE_THUNK(xen_pte_val_thunk, 28)
-FAKE_THUNK(xen_alloc_pt_thunk, 29)
-FAKE_THUNK(xen_release_pt_thunk, 30)
-FAKE_THUNK(xen_lazy_mmu_enter_thunk, 31)
-FAKE_THUNK(xen_lazy_mmu_leave_thunk, 32)
+FAKE_THUNK(kvm_flush_tlb_others_thunk, 23)
+FAKE_THUNK(xen_set_pte_thunk, 24)
+FAKE_THUNK(xen_set_pmd_thunk, 25)
+FAKE_THUNK(xen_set_pud_thunk, 26)
+FAKE_THUNK(xen_set_pgd_thunk, 27)
+FAKE_THUNK(xen_make_pte_thunk, 28)
+FAKE_THUNK(xen_pte_val_thunk, 29)
+FAKE_THUNK(xen_alloc_pt_thunk, 30)
+FAKE_THUNK(xen_release_pt_thunk, 31)
+FAKE_THUNK(xen_lazy_mmu_enter_thunk, 32)
+FAKE_THUNK(xen_lazy_mmu_leave_thunk, 33)
 
 /* ---- run code with every register set, and read them all back ---- */
 
@@ -446,8 +447,10 @@ semantics_common:
 
 static void make_backend(int id, struct pvop_backend *b)
 {
-	static const struct pvop_kvm_caps all = {
-	    .nop_io_delay = true, .pv_eoi = true, .kvmclock = true};
+	static const struct pvop_kvm_caps all = {.nop_io_delay = true,
+						 .pv_eoi = true,
+						 .kvmclock = true,
+						 .pv_tlb_flush = true};
 	if (id == PVOP_BACKEND_NATIVE)
 		pvop_backend_native(b);
 	else if (id == PVOP_BACKEND_KVM)
