@@ -694,5 +694,6 @@ void bench_run(void)
 		}
 	}
 	bench_mmu(slow);
+	bench_scall(calls, batches);
 	printk("bench: end\n");
 }

@@ -101,6 +101,11 @@ SMP_CELLS = ["ipi_roundtrip", "flush_tlb_others_one", "flush_tlb_others_all",
              "lock_uncontended", "lock_contended", "lock_slow_handoff"]
 
 MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
+# The static-call cells (guest/bench_scall.c): op "scall", one mode per
+# way of making the same call. Not pvops: they get a table of their own.
+SCALL_MODES = ["direct", "inline", "trampoline", "indirect", "retpoline",
+               "inline-null", "trampoline-null"]
+OWN_TABLES = {"scall"}
 PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
 
 # Page-table update cells (guest/bench.c: bench_mmu): n set_pte calls,
@@ -108,6 +113,7 @@ PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
 MMU_OP = "mmu_map"
 MMU_TABLE_OP = "mmu_map_table"  # 512 read-only pages into a new L1
 MMU_STRATEGIES = ["native", "hypercall", "batched", "writable"]
+OWN_TABLES |= {MMU_OP, MMU_TABLE_OP}
 
 LINE = re.compile(r"^bench: (.*)$")
 PAIR = re.compile(r'(\w+)=("[^"]*"|\S+)')
@@ -248,12 +254,12 @@ def cell(records, env, op, mode, backend=None):
 
 
 def ops_of(records, env):
+    """The pvop rows of env (op, backend), in record order."""
     seen = []
     for r in records:
         key = (r["op"], r.get("backend"))
-        if r["op"] in (MMU_OP, MMU_TABLE_OP):
-            continue
-        if r["environment"] == env and key not in seen:
+        if r["environment"] == env and key not in seen and \
+                r["op"] not in OWN_TABLES:
             seen.append(key)
     return seen
 
@@ -415,6 +421,32 @@ def write_report(meta, envs, records, boots, plots):
         lines += table(records, e["name"], PAD_MODES, exact, stat)
         if e["name"] in plots:
             lines += ["", f"![{e['name']}]({plots[e['name']]})"]
+    sc_envs = [e for e in envs if not e.get("skipped") and any(
+        r["environment"] == e["name"] and r["op"] == "scall"
+        for r in records)]
+    if sc_envs:
+        lines += ["", "## Static calls: one empty function called seven ways",
+                  "", "Per call, empty loop subtracted (guest/bench_scall.c, "
+                  "doc/static-calls.md): *direct* is `call rel32`; *inline* "
+                  "a static call site patched to that; *trampoline* the "
+                  "call to the key's trampoline and its `jmp rel32`; "
+                  "*indirect* `call *ptr(%rip)`; *retpoline* the same "
+                  "through a retpoline thunk; the *-null* forms a NULL "
+                  "target (a 5-byte NOP inline, `call` + `ret` through the "
+                  "trampoline). Minimum under icount, else median.", "",
+                  "| environment | unit | " + " | ".join(SCALL_MODES) + " |",
+                  "|---|---|" + "---|" * len(SCALL_MODES)]
+        for e in sc_envs:
+            exact = e.get("icount", False)
+            stat = "min" if exact else "median"
+            vals = []
+            for m in SCALL_MODES:
+                r = cell(records, e["name"], "scall", m)
+                vals.append(fmt(r[stat], exact) if r else "-")
+            lines.append(f"| {e['name']} | {e['unit']} | " +
+                         " | ".join(vals) + " |")
+        if "scall" in plots:
+            lines += ["", f"![scall]({plots['scall']})"]
     smp_envs = [e for e in envs if e.get("smp", 1) > 1 and not e.get("skipped")]
     if smp_envs:
         lines += ["", "## SMP: CPU 0 against the others", "",
@@ -562,6 +594,32 @@ def plot_smp(envs, records):
     return "smp.png"
 
 
+def plot_scall(envs, records):
+    """Static-call cells, one cluster per call form, one bar per env."""
+    names = [e["name"] for e in envs if not e.get("skipped") and
+             any(r["environment"] == e["name"] and r["op"] == "scall"
+                 for r in records)]
+    exact = {e["name"]: e.get("icount", False) for e in envs}
+    dat = OUT / "scall.dat"
+    with open(dat, "w") as f:
+        f.write("# mode " + " ".join(names) + "\n")
+        for m in SCALL_MODES:
+            vals = []
+            for n in names:
+                r = cell(records, n, "scall", m)
+                v = r["min" if exact[n] else "median"] if r else None
+                vals.append("NaN" if v is None else f"{max(v, 0.05):.3f}")
+            f.write(m + " " + " ".join(vals) + "\n")
+    cols = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
+        f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
+    histogram(OUT / "scall", "One call, seven ways: per call, each "
+              "environment in its own unit (icount: instructions; TCG, "
+              "KVM, Xen: emulated TSC ticks; silicon: cycles)",
+              "per call (unit by environment, see the table)", 0.05, cols)
+    return "scall.png"
+
+
 def plot_compare(records):
     dat = OUT / "compare.dat"
     ops = [op for op, _ in ops_of(records, "native-icount")]
@@ -661,6 +719,8 @@ def main(argv=None):
         if any(r["environment"] == "xen-icount" for r in records) and \
                 any(r["environment"] == "native-icount" for r in records):
             plots["compare"] = plot_compare(records)
+        if any(r["op"] == "scall" for r in records):
+            plots["scall"] = plot_scall(envs, records)
         if any(e.get("smp", 1) > 1 and e.get("icount") and
                not e.get("skipped") for e in envs):
             plots["smp"] = plot_smp(envs, records)
