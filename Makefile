@@ -42,9 +42,9 @@ KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S) \
 	$(filter-out guest/kernel.ld.S,$(wildcard guest/*.S))
 KOBJ   := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC_C) $(KSRC_S)))
 
-# EXTRA_SITES=N links N generated functions of 22 ordinary pvop sites each (every C
-# wrapper once; the entry ops swapgs, iret_user and sysret_user have only
-# assembly sites)
+# EXTRA_SITES=N links N generated functions of 32 ordinary pvop sites each
+# (every C wrapper once; the entry ops swapgs, iret_user and sysret_user
+# have only assembly sites)
 # (scripts/gen_sites.py): the patch-cost test builds one with several times
 # the normal site count, in its own BUILD directory.
 EXTRA_SITES ?= 0

@@ -47,6 +47,10 @@ static const struct option_desc options[] = {
     {"staticcall", STR(staticcall), "inline|outline",
      "static calls patched into each call site (inline, default) or only "
      "into their trampolines (outline)"},
+    {"xenmmu", STR(xenmmu), "hypercall|batched|writable",
+     "Xen PV page-table updates: one mmu_update each (hypercall), queued "
+     "in lazy MMU sections (batched, the default), or L1 entries stored "
+     "directly for Xen to emulate (writable)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

@@ -132,8 +132,10 @@ static void boot_report(void)
 	printk("cpu vendor: %s\n", cpu_vendor());
 	printk("cpu model: %s\n", cpu_model());
 	printk("tsc frequency: %lu kHz\n", tsc_khz);
-	printk("memory: %lu KiB usable, allocator %lu pages (%lu free)\n",
-	       usable >> 10, pmm_total_pages(), pmm_free_pages());
+	printk("memory: %lu KiB usable, allocator %lu pages = %lu MiB (%lu "
+	       "free)\n",
+	       usable >> 10, pmm_total_pages(), pmm_total_pages() >> 8,
+	       pmm_free_pages());
 	printk("command line: %s\n", boot.cmdline);
 	smp_report();
 	if (platform->report)

@@ -123,6 +123,34 @@ TPL_BEGIN(native, cpuid)
 	cpuid
 TPL_END1(native, cpuid, NATIVE, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 
+/*
+ * Page tables: the entry is a plain 8-byte store; natively a pte value is
+ * already what the hardware wants, so make_pte/pte_val copy it.
+ */
+TPL_BEGIN(native, set_pte)
+	mov	%rsi, (%rdi)
+TPL_END1(native, set_pte, NATIVE, SET_PTE, 0)
+
+TPL_BEGIN(native, set_pmd)
+	mov	%rsi, (%rdi)
+TPL_END1(native, set_pmd, NATIVE, SET_PMD, 0)
+
+TPL_BEGIN(native, set_pud)
+	mov	%rsi, (%rdi)
+TPL_END1(native, set_pud, NATIVE, SET_PUD, 0)
+
+TPL_BEGIN(native, set_pgd)
+	mov	%rsi, (%rdi)
+TPL_END1(native, set_pgd, NATIVE, SET_PGD, 0)
+
+TPL_BEGIN(native, make_pte)
+	mov	%rdi, %rax
+TPL_END1(native, make_pte, NATIVE, MAKE_PTE, PVREG_RAX)
+
+TPL_BEGIN(native, pte_val)
+	mov	%rdi, %rax
+TPL_END1(native, pte_val, NATIVE, PTE_VAL, PVREG_RAX)
+
 /* What "nothing" is when it must be called (pvops=off/noinline): not a
  * template, since there are no bytes to copy. */
 	.pushsection .pvop.text, "ax"

@@ -113,6 +113,13 @@ SCALL_MODES = ["direct", "inline", "trampoline", "indirect", "retpoline",
 OWN_TABLES = {"scall"}
 PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
 
+# Page-table update cells (guest/bench.c: bench_mmu): n set_pte calls,
+# with or without a lazy MMU section, per strategy ("native" = stores).
+MMU_OP = "mmu_map"
+MMU_TABLE_OP = "mmu_map_table"  # 512 read-only pages into a new L1
+MMU_STRATEGIES = ["native", "hypercall", "batched", "writable"]
+OWN_TABLES |= {MMU_OP, MMU_TABLE_OP}
+
 LINE = re.compile(r"^bench: (.*)$")
 PAIR = re.compile(r'(\w+)=("[^"]*"|\S+)')
 
@@ -134,8 +141,9 @@ def parse_bench(lines):
             rec = dict(fields)
             for k in ("min", "median", "p99"):
                 rec[k] = float(rec[k])
-            for k in ("calls", "batches"):
-                rec[k] = int(rec[k])
+            for k in ("calls", "batches", "n", "lazy"):
+                if k in rec:
+                    rec[k] = int(rec[k])
             records.append(rec)
     return header, boot, records
 
@@ -325,6 +333,91 @@ def speedups(records, env, exact, stat):
     return out
 
 
+def mmu_cell(records, env, strategy, n, lazy, op=MMU_OP):
+    for r in records:
+        if (r["environment"] == env and r["op"] == op and
+                r["mode"] == strategy and r.get("n") == n and
+                r.get("lazy") == lazy):
+            return r
+    return None
+
+
+def mmu_sizes(records):
+    return sorted({r["n"] for r in records if r["op"] == MMU_OP})
+
+
+def mmu_break_even(records, env, stat):
+    """Smallest n at which n updates in one lazy section (batched) cost
+    less than n updates issued one by one (hypercall, no section)."""
+    for n in mmu_sizes(records):
+        lazy = mmu_cell(records, env, "batched", n, 1)
+        one = mmu_cell(records, env, "hypercall", n, 0)
+        if lazy and one and lazy[stat] < one[stat]:
+            return n
+    return None
+
+
+def mmu_section(envs, records, plots):
+    envs = [e for e in envs if not e.get("skipped") and e.get("smp", 1) == 1
+            and any(r["environment"] == e["name"] and r["op"] == MMU_OP
+                    for r in records)]
+    if not envs:
+        return []
+    out = ["", "## Page-table updates (MMU pvops)", "",
+           "Per cell: *n* `set_pte` calls on consecutive entries of one "
+           "existing level-1 table, each changing the entry, with or "
+           "without a lazy MMU section around them; no TLB flush. "
+           "*native* is the inline store (native and KVM); under Xen PV "
+           "*hypercall* is one `mmu_update` per entry, *batched* queues "
+           "them in the lazy section (one `mmu_update` per 128), "
+           "*writable* stores into the read-only table and Xen emulates "
+           "the write. *new table*: 512 read-only pages mapped where no "
+           "level-1 table exists yet (`mmu_map_range()`: a page is filled, "
+           "made a table with `alloc_pt` (Xen: one pin validates the 512 "
+           "entries) and linked with `set_pmd`). Minimum under icount "
+           "(exact, Xen's instructions included), median elsewhere.", "",
+           "| environment | strategy | 1 update | 1 in a lazy section | "
+           "512 pages | 512 in a lazy section | per page (512, lazy) | "
+           "512, new table |",
+           "|---|---|---|---|---|---|---|---|"]
+    for e in envs:
+        exact = e.get("icount", False)
+        stat = "min" if exact else "median"
+        for s in MMU_STRATEGIES:
+            c = [mmu_cell(records, e["name"], s, n, l)
+                 for n, l in ((1, 0), (1, 1), (512, 0), (512, 1))]
+            if not any(c):
+                continue
+            vals = [fmt(x[stat], exact) if x else "-" for x in c]
+            per = fmt(c[3][stat] / 512, False) if c[3] else "-"
+            t = mmu_cell(records, e["name"], s, 512, 1, MMU_TABLE_OP)
+            out.append(f"| {e['name']} | {s} | " + " | ".join(vals) +
+                       f" | {per} | {fmt(t[stat], exact) if t else '-'} |")
+    out += ["", "Where lazy mode pays for itself: the smallest batch *n* "
+            "at which *n* updates queued in one lazy section (batched) "
+            "cost less than *n* issued one by one (hypercall):", "",
+            "| environment | break-even n | " +
+            " | ".join(f"n={n}: one by one / lazy" for n in mmu_sizes(records))
+            + " |", "|---|---|" + "---|" * len(mmu_sizes(records))]
+    for e in envs:
+        if e["platform"] != "xen":
+            continue
+        exact = e.get("icount", False)
+        stat = "min" if exact else "median"
+        be = mmu_break_even(records, e["name"], stat)
+        vals = []
+        for n in mmu_sizes(records):
+            one = mmu_cell(records, e["name"], "hypercall", n, 0)
+            lazy = mmu_cell(records, e["name"], "batched", n, 1)
+            vals.append(f"{fmt(one[stat], exact)} / {fmt(lazy[stat], exact)}"
+                        if one and lazy else "-")
+        out.append(f"| {e['name']} | {be if be else 'never (in range)'} | "
+                   + " | ".join(vals) + " |")
+    if "mmu" in plots:
+        out += ["", f"![mmu]({plots['mmu']})"]
+    return out
+
+
 def write_report(meta, envs, records, boots, plots):
     lines = ["# tinypv benchmark report", "",
              f"Generated {meta['date']} by `make bench` "
@@ -481,6 +574,7 @@ def write_report(meta, envs, records, boots, plots):
                 f"{b.get('check_ticks', 0) // max(sites, 1)} | "
                 f"{t(b.get('entry_to_patched', 0))} | "
                 f"{t(b.get('entry_to_ready', 0))} |")
+    lines += mmu_section(envs, records, plots)
     if "compare" in plots:
         lines += ["", "## Native vs Xen PV, exact instruction counts", "",
                   f"![compare]({plots['compare']})"]
@@ -639,6 +733,43 @@ def plot_compare(records):
     return "compare.png"
 
 
+def plot_mmu(records):
+    """Per-page cost against batch size, exact (icount): each Xen
+    strategy with its best section choice, and native stores."""
+    series = [("native-icount", "native", 0, "native store"),
+              ("xen-icount", "hypercall", 0, "Xen hypercall (one by one)"),
+              ("xen-icount", "batched", 1, "Xen batched (lazy section)"),
+              ("xen-icount", "writable", 0, "Xen writable (emulated)")]
+    series = [s for s in series
+              if mmu_cell(records, s[0], s[1], 1, s[2])]
+    dat = OUT / "mmu.dat"
+    with open(dat, "w") as f:
+        f.write("# n " + " ".join(s[3].replace(" ", "_") for s in series)
+                + "\n")
+        for n in mmu_sizes(records):
+            vals = []
+            for env, strat, lazy, _ in series:
+                r = mmu_cell(records, env, strat, n, lazy)
+                vals.append("NaN" if not r else f"{r['min'] / n:.2f}")
+            f.write(f"{n} " + " ".join(vals) + "\n")
+    cols = ", ".join(f"'{dat}' using 1:{i + 2} with linespoints lw 2 "
+                     f"title '{s[3]}'" for i, s in enumerate(series))
+    for term, ext in (("pngcairo size 1000,600", "png"),
+                      ("svg size 1000,600", "svg")):
+        gnuplot(f"""
+set terminal {term}
+set output '{OUT / "mmu"}.{ext}'
+set title "Page-table updates per entry against batch size\\n(guest instructions, QEMU -icount shift=0, Xen's included)" noenhanced
+set logscale xy
+set xlabel "entries updated together (n)"
+set ylabel "guest instructions per entry"
+set key right center
+set grid
+plot {cols}
+""")
+    return "mmu.png"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", default=[],
@@ -687,6 +818,9 @@ def main(argv=None):
         if any(e.get("smp", 1) > 1 and e.get("icount") and
                not e.get("skipped") for e in envs):
             plots["smp"] = plot_smp(envs, records)
+        if any(r["op"] == MMU_OP and r["environment"] == "xen-icount"
+               for r in records):
+            plots["mmu"] = plot_mmu(records)
         if any(r["mode"] == "user" and e["name"] == r["environment"] and
                e.get("icount") for r in records for e in envs):
             plots["user"] = plot_user(envs, records)

@@ -8,8 +8,16 @@
  *                       (XEN_ELFNOTE_VIRT_BASE), so one link serves both.
  *   0xffff800000000000  PHYS_MAP_BASE (native only): all RAM below 4 GiB,
  *                       2 MiB pages, read/write, no-execute. Not present
- *                       under Xen PV, where memory is reached through the
- *                       kernel mapping Xen built (see guest/xen/).
+ *                       under Xen PV (Xen's own range, its M2P table is
+ *                       there): all of dom0's memory is at KERNEL_VBASE +
+ *                       pa instead, Xen's mapping extended at boot
+ *                       (guest/xen/start.c).
+ *
+ *   0xffffffff00000000  MMU_TEST_BASE: 1 GiB the MMU tests and benchmarks
+ *                       map and unmap through the MMU pvops (tests/kernel/
+ *                       test_mmu.c, guest/bench.c); in the top PML4 slot,
+ *                       which every platform already has, so the tables
+ *                       below it are shared with the poke tables' copy.
  *
  *   0x0000008000000000  POKE_BASE: the writable alias of kernel text, present
  *                       only in the private poke page tables that the patch
@@ -39,6 +47,7 @@
 #define PHYS_MAP_BASE _UL(0xffff800000000000)
 #define PHYS_MAP_SIZE _UL(0x100000000)
 #define POKE_BASE _UL(0x0000008000000000)
+#define MMU_TEST_BASE _UL(0xffffffff00000000)
 #define POKE_MAX_SIZE _UL(0x200000) /* one page table: text up to 2 MiB */
 
 /*

@@ -67,8 +67,18 @@ FAKE_THUNK(native_lock_wait_thunk, 20)
 FAKE_THUNK(xen_lock_wait_thunk, 21)
 FAKE_THUNK(xen_lock_kick_thunk, 22)
 FAKE_THUNK(kvm_flush_tlb_others_thunk, 23)
-FAKE_THUNK(native_load_sp0_thunk, 24)
-FAKE_THUNK(xen_load_sp0_thunk, 25)
+FAKE_THUNK(xen_set_pte_thunk, 24)
+FAKE_THUNK(xen_set_pmd_thunk, 25)
+FAKE_THUNK(xen_set_pud_thunk, 26)
+FAKE_THUNK(xen_set_pgd_thunk, 27)
+FAKE_THUNK(xen_make_pte_thunk, 28)
+FAKE_THUNK(xen_pte_val_thunk, 29)
+FAKE_THUNK(xen_alloc_pt_thunk, 30)
+FAKE_THUNK(xen_release_pt_thunk, 31)
+FAKE_THUNK(xen_lazy_mmu_enter_thunk, 32)
+FAKE_THUNK(xen_lazy_mmu_leave_thunk, 33)
+FAKE_THUNK(native_load_sp0_thunk, 34)
+FAKE_THUNK(xen_load_sp0_thunk, 35)
 /* The Xen iret_user/sysret_user templates jump into it; never run here. */
 char hypercall_page[4096];
 
@@ -338,6 +348,9 @@ static bool executable_here(int backend, int op, int kind)
 	case PVOP_READ_CR2:
 	case PVOP_READ_CR3:
 		return backend == PVOP_BACKEND_XEN;
+	case PVOP_MAKE_PTE:
+	case PVOP_PTE_VAL:
+		return backend != PVOP_BACKEND_XEN; /* mov %rdi, %rax */
 	default:
 		return false;
 	}
@@ -353,6 +366,9 @@ static bool stub_callable(int backend, int op)
 	       op == PVOP_CLOCK_READ || op == PVOP_SEND_IPI ||
 	       op == PVOP_SEND_IPI_MASK || op == PVOP_FLUSH_TLB_OTHERS ||
 	       op == PVOP_LOCK_WAIT || op == PVOP_LOCK_KICK ||
+	       op == PVOP_MAKE_PTE || op == PVOP_PTE_VAL ||
+	       op == PVOP_ALLOC_PT || op == PVOP_RELEASE_PT ||
+	       op == PVOP_LAZY_MMU_ENTER || op == PVOP_LAZY_MMU_LEAVE ||
 	       (op == PVOP_IO_DELAY && backend == PVOP_BACKEND_KVM);
 }
 
