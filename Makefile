@@ -42,7 +42,9 @@ KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S) \
 	$(filter-out guest/kernel.ld.S,$(wildcard guest/*.S))
 KOBJ   := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC_C) $(KSRC_S)))
 
-# EXTRA_SITES=N links N generated functions of 21 ordinary pvop sites each
+# EXTRA_SITES=N links N generated functions of 32 ordinary pvop sites each
+# (every C wrapper once; the entry ops swapgs, iret_user and sysret_user
+# have only assembly sites)
 # (scripts/gen_sites.py): the patch-cost test builds one with several times
 # the normal site count, in its own BUILD directory.
 EXTRA_SITES ?= 0
@@ -172,7 +174,7 @@ $(BUILD)/host/test_alt: tests/host/test_alt.c patch/engine.c alt/alt.c \
 	patch/reloc.c patch/insn.c patch/nops.c tests/host/test_alt.ld
 $(BUILD)/host/test_alt: HCFLAGS += -Wl,-T,tests/host/test_alt.ld
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
-	pvops/client.c $(PVOP_HOST_SRC)
+	pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)
 
 $(BUILD)/host/%: tests/host/%.c | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
