@@ -30,10 +30,15 @@ static const struct option_desc options[] = {
     {"nosmp", FLAG(nosmp), NULL, "run on the boot CPU only"},
     {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (N >= 1)"},
     {"inject", STR(inject),
-     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault",
+     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault|stray-int3",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, to test the engine's check; make the first AP "
-     "hang before it is up (ap-hang) or the last one fault (ap-fault)"},
+     "hang before it is up (ap-hang) or the last one fault (ap-fault); "
+     "execute an int3 that no patch batch owns (stray-int3)"},
+    {"patchlive", STR(patchlive), "store|int3|stop",
+     "how text changes while other CPUs run: single 8-byte stores where "
+     "only a rel32 changes, else int3 (store, the default); always the "
+     "int3 protocol (int3); park the other CPUs (stop)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

@@ -195,6 +195,7 @@ void kernel_main(void)
 	patch_seam_init();
 	platform->protect_text();
 	pvop_register_kind();
+	live_test_register_kind();
 	platform->pvop_backend(&backend);
 	pvop_backend_prepare(&backend);
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
@@ -209,6 +210,9 @@ void kernel_main(void)
 		pvop_patch_all(&backend, pvop_mode, pvop_pad);
 	}
 	/* Only now other CPUs run kernel text: boot patching is over. */
+	for (unsigned i = 0; opts.patchlive && i < 3; i++)
+		if (!strcmp(opts.patchlive, patch_live_names[i]))
+			patch_live_path = (enum patch_live_path)i;
 	smp_boot();
 	boot_report();
 
@@ -218,6 +222,11 @@ void kernel_main(void)
 	printk("tinypv: ready, %lu ticks after entry\n",
 	       boot_tsc_ready - boot_tsc_entry);
 
+	if (opts.inject && !strcmp(opts.inject, "stray-int3")) {
+		/* No batch owns it: a real breakpoint, reported as one. */
+		printk("inject: executing an int3 outside any patch batch\n");
+		asm volatile("int3");
+	}
 	if (opts.bench) {
 		bench_run();
 		machine_exit(EXIT_PASS);

@@ -5,6 +5,7 @@
 #include "trap.h"
 #include "asm.h"
 #include "kernel.h"
+#include "patch.h"
 #include "platform.h"
 #include "pvops.h"
 
@@ -206,6 +207,9 @@ static void exception(struct trap_frame *f)
 {
 	uint64_t cr2 = f->vector == VEC_PF ? read_cr2() : 0;
 
+	/* An int3 of a live patch batch: act as the site's new insn. */
+	if (f->vector == VEC_BP && patch_live_bp(&f->rip, &f->rsp))
+		return;
 	if (fixup(f, cr2))
 		return;
 	printk("tinypv: EXCEPTION %s (vector %lu) error %#lx at %016lx on "

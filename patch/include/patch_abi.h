@@ -11,6 +11,7 @@
  *   PATCH_KIND_ALT    replacement bytes       feature      replacement len
  *   PATCH_KIND_SCALL  the static-call key     -            -
  *   PATCH_KIND_PCALL  promotion state         -            -
+ *   PATCH_KIND_TEST   the call's target       -            -
  *
  * Addresses are relative to the field that holds them (`.long x - .`), so
  * the table needs no relocation and works wherever the image is mapped.
@@ -25,7 +26,8 @@
 #define PATCH_KIND_ALT 2   /* CPU-feature alternative (roadmap) */
 #define PATCH_KIND_SCALL 3 /* static call site (roadmap) */
 #define PATCH_KIND_PCALL 4 /* promoted indirect call (roadmap) */
-#define PATCH_KIND_NR 5
+#define PATCH_KIND_TEST 5  /* live-patching test sites (tests/kernel) */
+#define PATCH_KIND_NR 6
 
 #define PATCH_RECORD_SIZE 16
 #define PATCH_MAX_LEN 32 /* longest site any kind may own */
