@@ -35,6 +35,8 @@ static const struct option_desc options[] = {
      "site) boot patching, to test the engine's check; make the first AP "
      "hang before it is up (ap-hang) or the last one fault (ap-fault); "
      "execute an int3 that no patch batch owns (stray-int3)"},
+    {"livestress", FLAG(livestress), NULL,
+     "the live suite's stress at full length (its own test rows)"},
     {"patchlive", STR(patchlive), "store|int3|stop",
      "how text changes while other CPUs run: single 8-byte stores where "
      "only a rel32 changes, else int3 (store, the default); always the "

@@ -54,6 +54,7 @@ static volatile unsigned inflight_n;
 static volatile unsigned phase; /* the pass being written, 0 = none */
 static volatile unsigned writer_cpu;
 static volatile unsigned active; /* writers inside patch_live_write() */
+static volatile uint64_t live_seq; /* odd while a batch is in flight */
 
 static uint32_t get_rel32(const uint8_t *p)
 {
@@ -120,6 +121,7 @@ static const char *classify(const struct patch_queued *q, unsigned n,
 			s->off = (uint8_t)(p + 1);
 		} else if (p && old[1] == 0xe8 && b[1] == 0xe8) {
 			s->how = CS;
+			s->off = (rel & 7) <= 4 ? 2 : 0; /* one-store rel32 */
 		} else {
 			s->how = INT3;
 		}
@@ -200,6 +202,7 @@ bool patch_live_write(void)
 				      inflight[i].len - 1u);
 	patch_stats.last_rounds = 0;
 	__atomic_store_n(&inflight_n, k, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
 
 	uintptr_t alias = seam_poke_enter() - (uintptr_t)_text_start;
 	if (k) {
@@ -211,7 +214,9 @@ bool patch_live_write(void)
 	if (tails || stores) {
 		__atomic_store_n(&phase, 2, __ATOMIC_RELEASE);
 		for (unsigned i = 0; i < k; i++)
-			if (inflight[i].len > 1)
+			if (inflight[i].how == CS && inflight[i].off)
+				single_store(alias, &inflight[i]);
+			else if (inflight[i].len > 1)
 				bytes_copy((uint8_t *)(alias + inflight[i].at +
 						       1),
 					   inflight[i].bytes + 1,
@@ -233,6 +238,7 @@ bool patch_live_write(void)
 	seam_serialise();
 	__atomic_store_n(&phase, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&inflight_n, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
 
 	unsigned bytes = 0;
 	for (unsigned i = 0; i < n; i++)
@@ -246,6 +252,14 @@ bool patch_live_write(void)
 		patch_stats.max_rounds = patch_stats.last_rounds;
 	__atomic_fetch_sub(&active, 1, __ATOMIC_ACQ_REL);
 	return true;
+}
+
+void patch_live_report(uintptr_t at)
+{
+	printk("patch: no live batch owns the int3 at %016lx (it holds %02x "
+	       "now; batch in flight: %u int3 sites, pass %u, writer cpu %u)\n",
+	       (unsigned long)at, *(const volatile uint8_t *)at, inflight_n,
+	       phase, writer_cpu);
 }
 
 static const struct live_site *lookup(uintptr_t at)
@@ -264,32 +278,84 @@ static const struct live_site *lookup(uintptr_t at)
 	return NULL;
 }
 
+/*
+ * An int3 no batch owns, at the first byte of a recorded site that no
+ * longer holds one: this CPU ran a copy of the site fetched before the
+ * head was restored. A CPU cannot, architecturally: it acknowledges the
+ * last round only after its #BP is over (interrupts are off in it), and
+ * after serialising. QEMU's multi-threaded TCG can (a block translated
+ * while another vCPU wrote the page keeps the old bytes: doc/patching.md),
+ * and so can a debugger's removed breakpoint, so go back and run the
+ * bytes there now, as Linux's kprobes do. A real breakpoint still holds
+ * its int3 and is reported.
+ */
+static bool stale_int3(uint64_t *rip)
+{
+	uintptr_t at = (uintptr_t)*rip - 1;
+
+	if (at < (uintptr_t)_text_start || at >= (uintptr_t)_text_end ||
+	    *(const volatile uint8_t *)at == 0xcc)
+		return false;
+	for (const struct patch_site *r = __patch_sites_start;
+	     r < __patch_sites_end; r++)
+		if (patch_site_addr(r) == at) {
+			seam_serialise();
+			*rip = at;
+			__atomic_fetch_add(&patch_stats.bp_stale, 1,
+					   __ATOMIC_RELAXED);
+			return true;
+		}
+	return false;
+}
+
 bool patch_live_bp(uint64_t *rip, uint64_t *rsp)
 {
-	const struct live_site *s = lookup((uintptr_t)*rip - 1);
+	const struct live_site *s;
 
-	if (!s)
-		return false; /* a real breakpoint */
+	/*
+	 * Not in the batch, yet maybe the next one's (a stale int3 of the
+	 * last batch, looked up between two batches, then the next wrote its
+	 * own): decide only on a view no batch began or ended during.
+	 */
+	uint64_t seq;
+	for (;;) {
+		seq = __atomic_load_n(&live_seq, __ATOMIC_ACQUIRE);
+		s = lookup((uintptr_t)*rip - 1);
+		if (s)
+			break;
+		if (stale_int3(rip))
+			return true;
+		if (__atomic_load_n(&live_seq, __ATOMIC_ACQUIRE) == seq)
+			return false; /* a real breakpoint */
+	}
 	if (s->how == CS) {
 		/*
-		 * Resume at the call after the prefix, but never while its
-		 * rel32 is being written (pass 2): wait for the writer (not
-		 * us: the writer writes tails with no site in between), then
-		 * fetch afresh.
+		 * Resume at the call after the prefix, but only once its new
+		 * rel32 is written: resumed earlier, this CPU could take the
+		 * next sync's IPI right after iret, still at the call, and run
+		 * it while pass 2 writes the rel32. So wait for pass 2 to end
+		 * (acknowledging syncs meanwhile, or the writer never gets
+		 * there; so the batch may end under us: keep what we need),
+		 * then fetch afresh. The writer itself runs a site only from
+		 * the test hook, in order: no wait.
 		 */
+		uintptr_t at = s->at;
 		if (seam_cpu() != writer_cpu) {
 			uint64_t spins = 0;
-			while (__atomic_load_n(&phase, __ATOMIC_ACQUIRE) == 2)
+			while (__atomic_load_n(&live_seq, __ATOMIC_ACQUIRE) ==
+				   seq &&
+			       __atomic_load_n(&phase, __ATOMIC_ACQUIRE) < 3) {
 				if (++spins > SEAM_SPIN_LIMIT)
 					panic("patch: cpu %u: the writer did "
-					      "not finish the tails of a "
+					      "not write the tails of a "
 					      "batch",
 					      seam_cpu());
-				else
-					asm volatile("pause");
+				seam_sync_serve();
+				asm volatile("pause");
+			}
 			seam_serialise();
 		}
-		*rip = s->at + 1;
+		*rip = at + 1;
 		__atomic_fetch_add(&patch_stats.bp_cs, 1, __ATOMIC_RELAXED);
 		return true;
 	}

@@ -30,9 +30,10 @@ struct kernel_options {
 	const char *maxcpus;  /* at most this many CPUs, or NULL */
 	const char *inject;   /* "corrupt-site" (harness tests), or NULL */
 	const char *patchlive; /* live patching path: store, int3, stop */
+	bool livestress;       /* the live suite's long stress counts */
 };
 
-#define CMDLINE_OPTIONS 11   /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 12   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */

@@ -151,7 +151,7 @@ unsigned seam_sync_others(void);
  */
 void seam_sync_serve(void);
 /* A bounded busy-wait budget for the #BP handler's CS-prefix wait. */
-#define SEAM_SPIN_LIMIT (1ULL << 31)
+#define SEAM_SPIN_LIMIT (1ULL << 24)
 #endif
 
 #endif

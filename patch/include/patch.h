@@ -125,6 +125,7 @@ struct patch_stats {
 	uint64_t single_stores; /* sites written by one 8-byte store */
 	uint64_t bp_emulated;	/* #BPs that emulated a site's new insn */
 	uint64_t bp_cs;		/* #BPs on a CS prefix: resumed after it */
+	uint64_t bp_stale;	/* #BPs on a site's old int3: run again */
 	uint64_t interleaved;	/* writes begun while another was in flight */
 	unsigned last_rounds;	/* sync rounds of the latest live batch */
 	unsigned max_rounds;	/* the most any live batch took */
@@ -153,6 +154,8 @@ extern const char *const patch_live_names[3]; /* "store", "int3", "stop" */
  * entry's stack gap) and returns true; false means a real breakpoint.
  */
 bool patch_live_bp(uint64_t *rip, uint64_t *rsp);
+/* Says why a #BP at at + 1 was no site of the batch in flight. */
+void patch_live_report(uintptr_t at);
 /*
  * Updates from any CPU, serialised: patch_begin() takes the update lock
  * (interrupts off, serving syncs while it spins), patch_end() finishes
