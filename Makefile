@@ -123,7 +123,9 @@ PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
-	pvops/client.c $(PVOP_HOST_SRC)
+	patch/live.c pvops/client.c $(PVOP_HOST_SRC)
+$(BUILD)/host/test_live: tests/host/test_live.c patch/engine.c patch/live.c \
+	patch/insn.c patch/nops.c
 
 $(BUILD)/host/%: tests/host/%.c | $(XEN_INC)
 	@mkdir -p $(dir $@)

@@ -53,7 +53,7 @@ static struct live_site inflight[PATCH_QUEUE_MAX];
 static volatile unsigned inflight_n;
 static volatile unsigned phase; /* the pass being written, 0 = none */
 static volatile unsigned writer_cpu;
-static volatile unsigned active; /* writers inside patch_live_write() */
+static volatile unsigned active;   /* writers inside patch_live_write() */
 static volatile uint64_t live_seq; /* odd while a batch is in flight */
 
 static uint32_t get_rel32(const uint8_t *p)
@@ -111,8 +111,10 @@ static const char *classify(const struct patch_queued *q, unsigned n,
 		if (insn_decode(old, len, 0, &in) != len)
 			return "a site is not one instruction now";
 		if (!emulation(s->at, b, len, s))
-			return "a site's new bytes are not one call, jmp or NOP";
-		unsigned p = (len == 6 && b[0] == 0x2e && old[0] == 0x2e) ? 1 : 0;
+			return "a site's new bytes are not one call, jmp or "
+			       "NOP";
+		unsigned p =
+		    (len == 6 && b[0] == 0x2e && old[0] == 0x2e) ? 1 : 0;
 		bool rel_only = s->emul != EM_NOP && len == 5 + p &&
 				old[p] == b[p] && (p == 0 || old[0] == b[0]);
 		uintptr_t rel = s->at + p + 1;
@@ -197,9 +199,9 @@ bool patch_live_write(void)
 	for (unsigned i = 0; i < n; i++)
 		stores += plan[i].how == STORE;
 	for (unsigned i = 0; i < k; i++)
-		tails += !bytes_equal((const uint8_t *)inflight[i].at + 1,
-				      inflight[i].bytes + 1,
-				      inflight[i].len - 1u);
+		tails +=
+		    !bytes_equal((const uint8_t *)inflight[i].at + 1,
+				 inflight[i].bytes + 1, inflight[i].len - 1u);
 	patch_stats.last_rounds = 0;
 	__atomic_store_n(&inflight_n, k, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
@@ -217,10 +219,10 @@ bool patch_live_write(void)
 			if (inflight[i].how == CS && inflight[i].off)
 				single_store(alias, &inflight[i]);
 			else if (inflight[i].len > 1)
-				bytes_copy((uint8_t *)(alias + inflight[i].at +
-						       1),
-					   inflight[i].bytes + 1,
-					   inflight[i].len - 1u);
+				bytes_copy(
+				    (uint8_t *)(alias + inflight[i].at + 1),
+				    inflight[i].bytes + 1,
+				    inflight[i].len - 1u);
 		for (unsigned i = 0; i < n; i++)
 			if (plan[i].how == STORE)
 				single_store(alias, &plan[i]);

@@ -117,11 +117,11 @@ struct patch_stats {
 	uint64_t batches; /* poke-mapping round trips */
 	uint64_t skipped; /* requests for the form a site already held */
 	/* The live path (patch/live.c, doc/patching.md "The live path"). */
-	uint64_t live_batches;	/* batches written while others ran */
-	uint64_t stop_batches;	/* batches (and text_poke()s) that parked them */
-	uint64_t sync_rounds;	/* sync rounds of live batches */
-	uint64_t sync_ipis;	/* IPIs those rounds sent */
-	uint64_t int3_sites;	/* sites written under an int3 */
+	uint64_t live_batches; /* batches written while others ran */
+	uint64_t stop_batches; /* batches (and text_poke()s) that parked them */
+	uint64_t sync_rounds;  /* sync rounds of live batches */
+	uint64_t sync_ipis;    /* IPIs those rounds sent */
+	uint64_t int3_sites;   /* sites written under an int3 */
 	uint64_t single_stores; /* sites written by one 8-byte store */
 	uint64_t bp_emulated;	/* #BPs that emulated a site's new insn */
 	uint64_t bp_cs;		/* #BPs on a CS prefix: resumed after it */

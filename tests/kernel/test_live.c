@@ -104,8 +104,7 @@ static const char *test_check(const struct patch_site *r)
 {
 	if (r->len != 2 && r->len != 5 && r->len != 6)
 		return "test site is not 2, 5 or 6 bytes";
-	return r->flags || r->arg || r->arg2 ? "test site has arguments"
-					     : NULL;
+	return r->flags || r->arg || r->arg2 ? "test site has arguments" : NULL;
 }
 
 static void test_describe(const struct patch_site *r, char *buf, size_t n)
@@ -359,8 +358,9 @@ KTEST(live, single_store_when_rel32_in_one_word)
 	enum patch_live_path saved = patch_live_path;
 
 	KT_ASSERT(t, x, "no cross-word site record");
-	KT_ASSERT(t, ((patch_site_addr(a) + 1) & 7) <= 4 &&
-			 ((patch_site_addr(x) + 1) & 7) > 4,
+	KT_ASSERT(t,
+		  ((patch_site_addr(a) + 1) & 7) <= 4 &&
+		      ((patch_site_addr(x) + 1) & 7) > 4,
 		  "stub layout: %lx %lx", (unsigned long)patch_site_addr(a),
 		  (unsigned long)patch_site_addr(x));
 	patch_live_force = true;
@@ -370,10 +370,11 @@ KTEST(live, single_store_when_rel32_in_one_word)
 	patch_finish();
 	KT_EXPECT(t, patch_stats.last_rounds == 1, "aligned: %u rounds",
 		  patch_stats.last_rounds);
-	KT_EXPECT(t, patch_stats.single_stores == s0 + 1 &&
-			 patch_stats.int3_sites == i0,
-		  "aligned: %lu stores, %lu int3", patch_stats.single_stores - s0,
-		  patch_stats.int3_sites - i0);
+	KT_EXPECT(t,
+		  patch_stats.single_stores == s0 + 1 &&
+		      patch_stats.int3_sites == i0,
+		  "aligned: %lu stores, %lu int3",
+		  patch_stats.single_stores - s0, patch_stats.int3_sites - i0);
 	KT_EXPECT(t, call_stub(live_call_stubs, 0) == 2, "aligned: %u",
 		  call_stub(live_call_stubs, 0));
 	put_form(x, T2);
@@ -395,10 +396,10 @@ KTEST(live, single_store_when_rel32_in_one_word)
 	put_form(a, T2);
 	s0 = patch_stats.single_stores;
 	patch_finish();
-	KT_EXPECT(t, patch_stats.last_rounds == 3 &&
-			 patch_stats.single_stores == s0,
-		  "int3 path: %u rounds, %lu stores", patch_stats.last_rounds,
-		  patch_stats.single_stores - s0);
+	KT_EXPECT(
+	    t, patch_stats.last_rounds == 3 && patch_stats.single_stores == s0,
+	    "int3 path: %u rounds, %lu stores", patch_stats.last_rounds,
+	    patch_stats.single_stores - s0);
 	patch_live_force = false;
 	patch_live_path = saved;
 	reset_all();
@@ -456,20 +457,22 @@ static void caller(void *arg)
 
 /*
  * Batches per stress test. Full length (livestress, the *-live rows):
- * 1,000 one-site batches and 40 of 256 sites (10,240 site updates) under
- * TCG; this host's KVM emulates every instruction: 100 and 4 there; Xen
- * PV (TCG, hypercall IPIs) 300 and 8. On this loaded 2-core host the
- * three callers' #BPs dominate: 1,000 one-site CS batches took 56 s with
- * -smp 4 (doc/patching.md). Without livestress (every other row): a
- * smoke run of 50 and 2.
+ * 250 one-site batches and 40 of 256 sites (10,240 site updates) under
+ * TCG; this host's KVM emulates every instruction: 50 and 4 there; Xen
+ * PV (TCG, hypercall IPIs) 100 and 8. On this loaded 2-core host the
+ * callers' #BPs dominate a one-site batch: 1,000 of them took 54-108 s
+ * per path with -smp 4 (doc/patching.md), too long for make test.
+ * Without livestress (every other row): a smoke run of 20 and 2.
  */
 static unsigned stress_updates(unsigned batch)
 {
 	unsigned id = platform->id;
 	if (!opts.livestress)
-		return batch == 1 ? 50 : 2;
+		return batch == 1 ? 20 : 2;
 	if (batch == 1)
-		return id == PLATFORM_KVM ? 100 : id == PLATFORM_XEN_PV ? 300 : 1000;
+		return id == PLATFORM_KVM      ? 50
+		       : id == PLATFORM_XEN_PV ? 100
+					       : 250;
 	return id == PLATFORM_KVM ? 4 : id == PLATFORM_XEN_PV ? 8 : 40;
 }
 
@@ -479,8 +482,8 @@ static void stress(struct ktest_ctx *t, enum patch_live_path path,
 	if (smp_online < 2)
 		KT_SKIP(t, "only one CPU online");
 	enum patch_live_path saved = patch_live_path;
-	unsigned rounds_of = batch == 1 ? stress_updates(1)
-					: stress_updates(batch);
+	unsigned rounds_of =
+	    batch == 1 ? stress_updates(1) : stress_updates(batch);
 	uint64_t seq[NC];
 
 	memset((void *)live_count, 0, sizeof(live_count));
@@ -492,8 +495,8 @@ static void stress(struct ktest_ctx *t, enum patch_live_path path,
 	patch_live_path = path;
 	struct patch_stats s0 = patch_stats;
 	for (unsigned c = 1; c < smp_online; c++)
-		KT_ASSERT(t, smp_post(c, caller, NULL, &seq[c]),
-			  "cpu %u busy", c);
+		KT_ASSERT(t, smp_post(c, caller, NULL, &seq[c]), "cpu %u busy",
+			  c);
 	stress_go = 1;
 	uint64_t t0 = clock_read();
 	enum form last = T0;
