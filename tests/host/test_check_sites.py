@@ -62,7 +62,8 @@ PATCH_MAX_LEN = ABI_VALUES["PATCH_MAX_LEN"]
 KINDS_WITHOUT_RULES = {name[len("PATCH_KIND_"):].lower(): value
                        for name, value in ABI_VALUES.items()
                        if name.startswith("PATCH_KIND_")
-                       and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP")}
+                       and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP",
+                                        "PATCH_KIND_TEST")}
 
 # Prepended to every mini-kernel. C preprocessor macros rather than gas
 # macros so the ABI names work; `;` separates statements on one line.

@@ -468,13 +468,13 @@ static void caller(void *arg)
  * PV (TCG, two CPUs) 500 and 40. On this loaded 2-core host the
  * callers' #BPs dominate a one-site batch: 1,000 of them took 54-108 s
  * per path with -smp 4 (doc/patching.md), too long for make test.
- * Without livestress (every other row): a smoke run of 20 and 2.
+ * Without livestress (every other row): a smoke run of 20 and 4.
  */
 static unsigned stress_updates(unsigned batch)
 {
 	unsigned id = platform->id;
 	if (!opts.livestress)
-		return batch == 1 ? 20 : 2;
+		return batch == 1 ? 20 : 4; /* 4: every form once */
 	if (batch == 1)
 		return id == PLATFORM_KVM      ? 50
 		       : id == PLATFORM_XEN_PV ? 100
