@@ -135,6 +135,22 @@ void patch_init(void)
 		patch_q.batch = 1; /* queueing may begin */
 }
 
+void patch_recheck(const struct patch_site *from, const struct patch_site *to)
+{
+	const struct patch_site *prev =
+	    from > __patch_sites_start ? from - 1 : NULL;
+	for (const struct patch_site *r = from; r < to; prev = r, r++) {
+		const char *why = patch_record_problem(r, prev);
+		if (why)
+			patch_site_panic(r, why, NULL);
+		if (state_of(r)->form == PATCH_ORIGINAL &&
+		    !kinds[r->kind]->is_original(
+			r, (const uint8_t *)patch_site_addr(r)))
+			patch_site_panic(
+			    r, "no longer holds its original bytes", NULL);
+	}
+}
+
 enum patch_form patch_form(const struct patch_site *r)
 {
 	return (enum patch_form)state_of(r)->form;

@@ -122,9 +122,12 @@ int pvop_expected(const struct patch_site *r, uint8_t *out);
 void pvop_report(void);
 
 /* Iterating the pvop sites of the engine's table. */
+/* pvop records all live in .patch.sites proper, before the tail (the
+ * linker script puts records of their own sections after it). */
+extern const struct patch_site __patch_sites_tail[];
 #define for_each_pvop_site(r)                                                  \
 	for (const struct patch_site *r = __patch_sites_start;                 \
-	     r < __patch_sites_end; r++)                                       \
+	     r < __patch_sites_tail; r++)                                      \
 		if (r->kind == PATCH_KIND_PVOP)
 
 extern const struct pvop_template __pvop_templates_start[],
