@@ -141,7 +141,7 @@ BOOT_CONFIGS = [
     # a loop while CPU 0 re-patches them (tests/kernel/test_live.c); the
     # general SMP rows above run the same suite with a short stress.
     {"name": "native-tcg-smp4-live", "platform": "native", "icount": False, "smp": 4,
-     "append": "livestress ktest=live.*", "timeout": 480,
+     "append": "livestress ktest=live.*", "timeout": 300,
      "expect_log": [r"^cpus: 4 online \(of 4 present\)$"]},
     {"name": "xen-pv-smp2-live", "platform": "xen", "icount": False, "smp": 2,
      "append": "livestress ktest=live.*", "timeout": 300,
