@@ -28,13 +28,21 @@ static const struct option_desc options[] = {
     {"icount", FLAG(icount), NULL,
      "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},
     {"nosmp", FLAG(nosmp), NULL, "run on the boot CPU only"},
-    {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (N >= 1)"},
+    {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (0: as nosmp)"},
     {"inject", STR(inject),
-     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault|stray-int3",
+     "corrupt-site|corrupt-patched-site|corrupt-scall-site|ap-hang|ap-fault|"
+     "ap-stack-overflow|stop-during-start|kvmclock-percpu|stray-int3",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
-     "site) boot patching, to test the engine's check; make the first AP "
-     "hang before it is up (ap-hang) or the last one fault (ap-fault); "
-     "execute an int3 that no patch batch owns (stray-int3)"},
+     "site) boot patching, or a static call site before an update "
+     "(corrupt-scall-site), to test the engine's check; make the first AP "
+     "hang before it is up (ap-hang) or the last one fault (ap-fault) or "
+     "overflow its stack (ap-stack-overflow); stop the CPUs for a text "
+     "write while one is starting (stop-during-start); KVM: every CPU reads "
+     "its own kvmclock even with the stable bit (kvmclock-percpu); execute "
+     "an int3 that no patch batch owns (stray-int3)"},
+    {"staticcall", STR(staticcall), "inline|outline",
+     "static calls patched into each call site (inline, default) or only "
+     "into their trampolines (outline)"},
     {"livestress", FLAG(livestress), NULL,
      "the live suite's stress at full length (its own test rows)"},
     {"patchlive", STR(patchlive), "store|int3|stop",

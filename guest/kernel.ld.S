@@ -58,13 +58,6 @@ SECTIONS
 	.patch.sites : AT(ADDR(.patch.sites) - KERNEL_VBASE) ALIGN(16) {
 		__patch_sites_start = .;
 		KEEP(*(.patch.sites))
-		/*
-		 * Then records kept in sections of their own (.patch.sites.*:
-		 * the live suite's test sites), so that a client walking only
-		 * its own kind (pvops: for_each_pvop_site) stops here and
-		 * boot patching does not pay for them.
-		 */
-		__patch_sites_tail = .;
 		KEEP(*(SORT(.patch.sites.*)))
 		__patch_sites_end = .;
 	} :rodata

@@ -126,7 +126,7 @@ void seam_serialise(void)
 
 unsigned seam_cpu(void)
 {
-	return smp_cpu();
+	return (unsigned)this_cpu()->cpu;
 }
 
 bool seam_others_online(void)

@@ -37,7 +37,7 @@ bool patch_live_force;
 void (*patch_live_hook)(unsigned pass);
 
 enum how { SKIP, STORE, INT3, CS };
-enum emul { EM_CALL, EM_JMP, EM_NOP };
+enum emul { EM_CALL, EM_JMP, EM_NOP, EM_RET, EM_JMP_MEM };
 
 struct live_site {
 	uintptr_t at;
@@ -62,16 +62,50 @@ static uint32_t get_rel32(const uint8_t *p)
 }
 
 /*
+ * True if b[0..len) is, for a CPU, one instruction: exactly one that
+ * fills the site, or an unconditional jmp/ret followed by bytes no CPU
+ * reaches (the padding of static-call forms: `ret; int3...`). Either
+ * way no CPU can be stopped at a boundary inside the site.
+ */
+static bool one_insn(const uint8_t *b, unsigned len)
+{
+	struct insn in;
+	unsigned l = insn_decode(b, len, 0, &in);
+
+	if (l == len)
+		return true;
+	if (!l || in.prefixes > 1 || in.map != 0)
+		return false;
+	return in.opcode == 0xc3 || in.opcode == 0xe9 || in.opcode == 0xeb ||
+	       (in.opcode == 0xff && in.has_modrm &&
+		((in.modrm >> 3) & 7) == 4); /* jmp *r/m */
+}
+
+/*
  * What the #BP handler would do in place of new[0..len): false if it
- * cannot (not one instruction it knows, or shorter/longer than the site).
+ * cannot (not one instruction it knows, as one_insn() counts them).
  */
 static bool emulation(uintptr_t at, const uint8_t *b, unsigned len,
 		      struct live_site *s)
 {
-	struct insn in;
-
-	if (insn_decode(b, len, 0, &in) != len)
+	if (!one_insn(b, len))
 		return false;
+	unsigned q = b[0] == 0x2e ? 1 : 0; /* cs prefix, any length */
+	if (b[q] == 0xc3) {
+		s->emul = EM_RET;
+		return true;
+	}
+	if (b[q] == 0xe9 && len >= q + 5) {
+		s->emul = EM_JMP;
+		s->target = at + q + 5 + (int32_t)get_rel32(b + q + 1);
+		return true;
+	}
+	if (b[q] == 0xff && b[q + 1] == 0x25 && len >= q + 6) {
+		/* jmp *disp32(%rip): the pointer is read when emulating */
+		s->emul = EM_JMP_MEM;
+		s->target = at + q + 6 + (int32_t)get_rel32(b + q + 2);
+		return true;
+	}
 	unsigned p = (len == 6 && b[0] == 0x2e) ? 1 : 0; /* cs prefix */
 	if (len == 5 + p && (b[p] == 0xe8 || b[p] == 0xe9)) {
 		s->emul = b[p] == 0xe8 ? EM_CALL : EM_JMP;
@@ -108,7 +142,8 @@ static const char *classify(const struct patch_queued *q, unsigned n,
 			s->how = SKIP;
 			continue;
 		}
-		if (insn_decode(old, len, 0, &in) != len)
+		(void)in;
+		if (!one_insn(old, len))
 			return "a site is not one instruction now";
 		if (!emulation(s->at, b, len, s))
 			return "a site's new bytes are not one call, jmp or "
@@ -369,6 +404,13 @@ bool patch_live_bp(uint64_t *rip, uint64_t *rsp)
 		break;
 	case EM_JMP:
 		*rip = s->target;
+		break;
+	case EM_RET:
+		*rip = *(const uint64_t *)*rsp;
+		*rsp += 8;
+		break;
+	case EM_JMP_MEM:
+		*rip = *(const volatile uint64_t *)s->target;
 		break;
 	default:
 		*rip = s->at + s->len;

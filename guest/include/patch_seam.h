@@ -131,7 +131,8 @@ void seam_others_resume(void);
 void seam_serialise(void);
 
 /* ---- the live path (patch/live.c) ---- */
-/* This CPU's number; whether any other CPU is online (runs text). */
+/* This CPU's number (0 = the boot CPU); whether any other CPU is online
+ * (runs text). */
 unsigned seam_cpu(void);
 bool seam_others_online(void);
 /*

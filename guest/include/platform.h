@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "serial.h"
+#include "static_call.h"
+
 enum platform_id {
 	PLATFORM_NATIVE,
 	PLATFORM_KVM,
@@ -83,6 +86,11 @@ struct platform {
 	/* A CPU that did not come up in time: make sure it never runs. */
 	void (*cpu_abandon)(struct percpu *p);
 	/*
+	 * Unmap the kernel page at va for good (an AP stack's guard page),
+	 * flushing this CPU's TLB; NULL: no guard pages.
+	 */
+	void (*guard_page)(uintptr_t va);
+	/*
 	 * Make this CPU ready to take IPIs (native: once, the vectors'
 	 * handlers; Xen: bind this vCPU's IPI event channels). Runs on each
 	 * CPU before it says it is up. smp_ready, if set, runs once on the
@@ -96,6 +104,13 @@ struct platform {
 
 extern struct boot_info boot;
 extern const struct platform *platform;
+/*
+ * Make p the platform: also points the console_write static call (printk)
+ * at p's console. Safe before patching (guest/printk.c).
+ */
+void platform_select(const struct platform *p);
+/* printk's console: a static call (its type is every console's). */
+DECLARE_STATIC_CALL(console_write, serial_write);
 extern const struct platform platform_native;
 extern const struct platform platform_kvm;
 extern const struct platform platform_xen_pv;

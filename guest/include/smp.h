@@ -109,6 +109,12 @@ uint64_t native_flush_tlb_others(unsigned long va, uint64_t mask);
 void smp_tlb_serve(void);
 
 /*
+ * The percpu slot whose AP stack guard page holds va, or -1 (not a guard
+ * page, or not unmapped on this platform): the fault report uses it.
+ */
+int smp_stack_guard_slot(uint64_t va);
+
+/*
  * Live patching's sync round (the patch seam's seam_sync_others): bump
  * the round, IPI every other online CPU (VEC_IPI_SYNC), wait (bounded:
  * panic naming the CPU) until each has serialised and acknowledged;

@@ -72,6 +72,7 @@ void native_send_ipi_mask_thunk(void);
 void native_flush_tlb_others_thunk(void);
 void kvm_send_ipi_thunk(void);
 void kvm_send_ipi_mask_thunk(void);
+void kvm_flush_tlb_others_thunk(void);
 void xen_send_ipi_thunk(void);
 void xen_send_ipi_mask_thunk(void);
 void xen_flush_tlb_others_thunk(void);
@@ -88,6 +89,7 @@ struct pvop_kvm_caps {
 	bool pv_eoi;	   /* KVM_FEATURE_PV_EOI, and its page is set up */
 	bool kvmclock;	   /* KVM_FEATURE_CLOCKSOURCE2, and kvmclock is on */
 	bool pv_send_ipi;  /* KVM_FEATURE_PV_SEND_IPI (probed after SMP boot) */
+	bool pv_tlb_flush; /* KVM_FEATURE_PV_TLB_FLUSH (checked after boot) */
 };
 void pvop_backend_native(struct pvop_backend *b);
 void pvop_backend_kvm(struct pvop_backend *b, const struct pvop_kvm_caps *c);
@@ -122,13 +124,7 @@ int pvop_expected(const struct patch_site *r, uint8_t *out);
 void pvop_report(void);
 
 /* Iterating the pvop sites of the engine's table. */
-/* pvop records all live in .patch.sites proper, before the tail (the
- * linker script puts records of their own sections after it). */
-extern const struct patch_site __patch_sites_tail[];
-#define for_each_pvop_site(r)                                                  \
-	for (const struct patch_site *r = __patch_sites_start;                 \
-	     r < __patch_sites_tail; r++)                                      \
-		if (r->kind == PATCH_KIND_PVOP)
+#define for_each_pvop_site(r) for_each_patch_site_of(PATCH_KIND_PVOP, r)
 
 extern const struct pvop_template __pvop_templates_start[],
     __pvop_templates_end[];

@@ -44,8 +44,6 @@ asm(".data\n.balign 4096\n"
 		   "__patch_sites_start: .fill " PATCH_STR(
 		       NREC) " * 16, 1, 0\n"
 			     "__patch_sites_end:\n"
-			     ".globl __patch_sites_tail\n"
-			     ".set __patch_sites_tail, __patch_sites_end\n"
 			     ".balign 64\n"
 			     ".globl __patch_state_start, __patch_state_end\n"
 			     "__patch_state_start: .fill " PATCH_STR(
@@ -74,6 +72,7 @@ FAKE(native_send_ipi_mask_thunk);
 FAKE(native_flush_tlb_others_thunk);
 FAKE(kvm_send_ipi_thunk);
 FAKE(kvm_send_ipi_mask_thunk);
+FAKE(kvm_flush_tlb_others_thunk);
 FAKE(xen_send_ipi_thunk);
 FAKE(xen_send_ipi_mask_thunk);
 FAKE(xen_flush_tlb_others_thunk);

@@ -168,7 +168,14 @@ static const struct patch_site *stub_site(const char *base, unsigned i)
 	return cache[f][i];
 }
 
-enum form { T0, T1, T2, NOP, JMP1 /* jmp live_target1 */ };
+enum form {
+	T0,
+	T1,
+	T2,
+	NOP,
+	JMP1 /* jmp live_target1 */,
+	RET /* ret; int3s */
+};
 
 static void form_bytes(const struct patch_site *r, enum form f, uint8_t *b)
 {
@@ -176,6 +183,12 @@ static void form_bytes(const struct patch_site *r, enum form f, uint8_t *b)
 	unsigned p = r->len == 6;
 
 	memset(b, 0, PATCH_MAX_LEN);
+	if (f == RET) { /* ret, then bytes no CPU reaches */
+		memset(b, 0xcc, r->len);
+		b[p] = 0xc3;
+		b[0] = p ? 0x2e : 0xc3;
+		return;
+	}
 	if (f == NOP) {
 		static const uint8_t n5[] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
 		static const uint8_t n6[] = {0x66, 0x0f, 0x1f,
@@ -192,7 +205,7 @@ static void form_bytes(const struct patch_site *r, enum form f, uint8_t *b)
 /* What calling the stub returns in form f. */
 static unsigned form_result(enum form f)
 {
-	return f == NOP ? 0 : f == JMP1 ? 2 : (unsigned)f + 1;
+	return f == NOP || f == RET ? 0 : f == JMP1 ? 2 : (unsigned)f + 1;
 }
 
 static void put_form(const struct patch_site *r, enum form f)
@@ -291,6 +304,8 @@ KTEST(live, bp_emulates_new_insn_in_every_pass)
 	    {"call t1 -> nop", live_call_stubs, T1, NOP, 3},
 	    {"nop -> call t2", live_call_stubs, NOP, T2, 3},
 	    {"call t2 -> jmp t1", live_call_stubs, T2, JMP1, 3},
+	    {"jmp t1 -> ret; int3s", live_call_stubs, JMP1, RET, 3},
+	    {"ret; int3s -> call t0", live_call_stubs, RET, T0, 3},
 	    {"cs nop -> cs call t2", live_cs_stubs, NOP, T2, 3},
 	    {"cs call t2 -> cs nop", live_cs_stubs, T2, NOP, 3},
 	};
