@@ -44,7 +44,7 @@ static const struct option_desc options[] = {
      "static calls patched into each call site (inline, default) or only "
      "into their trampolines (outline)"},
     {"livestress", FLAG(livestress), NULL,
-     "the live suite's stress at full length (its own test rows)"},
+     "run the live suite's stress tests (its own test rows)"},
     {"patchlive", STR(patchlive), "store|int3|stop",
      "how text changes while other CPUs run: single 8-byte stores where "
      "only a rel32 changes, else int3 (store, the default); always the "
