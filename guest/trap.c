@@ -9,6 +9,7 @@
 #include "platform.h"
 #include "pvops.h"
 #include "smp.h"
+#include "user.h"
 
 uint8_t trap_return_via_xen;
 
@@ -208,6 +209,10 @@ static void exception(struct trap_frame *f)
 {
 	uint64_t cr2 = f->vector == VEC_PF ? read_cr2() : 0;
 
+	if ((f->cs & 3) == 3) { /* the user task's: guest/user.c */
+		user_exception(f, cr2);
+		return;
+	}
 	/* An int3 of a live patch batch: act as the site's new insn. */
 	if (f->vector == VEC_BP && patch_live_bp(&f->rip, &f->rsp))
 		return;
@@ -247,6 +252,8 @@ void trap_dispatch(struct trap_frame *f)
 		exception(f);
 		return;
 	}
+	if ((f->cs & 3) == 3)
+		user_interrupt_seen();
 	if (f->vector <= VEC_XEN_UPCALL && irq_handlers[f->vector]) {
 		irq_handlers[f->vector](f);
 		return;
