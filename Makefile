@@ -174,7 +174,9 @@ $(BUILD)/host/test_alt: tests/host/test_alt.c patch/engine.c alt/alt.c \
 	patch/reloc.c patch/insn.c patch/nops.c tests/host/test_alt.ld
 $(BUILD)/host/test_alt: HCFLAGS += -Wl,-T,tests/host/test_alt.ld
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
-	pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)
+	patch/live.c pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)
+$(BUILD)/host/test_live: tests/host/test_live.c patch/engine.c patch/live.c \
+	patch/insn.c patch/nops.c
 
 $(BUILD)/host/%: tests/host/%.c | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
