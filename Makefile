@@ -170,8 +170,8 @@ PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
 # The alternative client over sites of its own section (test_alt.ld).
-$(BUILD)/host/test_alt: tests/host/test_alt.c patch/engine.c alt/alt.c \
-	patch/reloc.c patch/insn.c patch/nops.c tests/host/test_alt.ld
+$(BUILD)/host/test_alt: tests/host/test_alt.c patch/engine.c patch/live.c \
+	alt/alt.c patch/reloc.c patch/insn.c patch/nops.c tests/host/test_alt.ld
 $(BUILD)/host/test_alt: HCFLAGS += -Wl,-T,tests/host/test_alt.ld
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
 	patch/live.c pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)

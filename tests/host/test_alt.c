@@ -99,6 +99,23 @@ void seam_others_resume(void)
 {
 }
 
+/* The live path's seam: one CPU, so patch_finish() never goes live. */
+unsigned seam_cpu(void)
+{
+	return 0;
+}
+bool seam_others_online(void)
+{
+	return false;
+}
+unsigned seam_sync_others(void)
+{
+	return 0;
+}
+void seam_sync_serve(void)
+{
+}
+
 static void protect_text(int prot)
 {
 	if (mprotect(_text_start, (size_t)(_text_end - _text_start), prot)) {
