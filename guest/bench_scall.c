@@ -56,36 +56,36 @@ asm(".pushsection .text, \"ax\"\n\t"
 
 typedef uint64_t (*sc_loop)(unsigned n);
 
-static __attribute__((noinline)) uint64_t sc_empty(unsigned n) SC_LOOP(;)
-static __attribute__((noinline)) uint64_t sc_direct(unsigned n)
-    SC_LOOP(bench_sc_target())
-static __attribute__((noinline)) uint64_t sc_inline(unsigned n)
-    SC_LOOP(static_call(bench_sc_inl)())
-static __attribute__((noinline)) uint64_t sc_tramp(unsigned n)
-    SC_LOOP(static_call(bench_sc_tramp)())
-static __attribute__((noinline)) uint64_t sc_indirect(unsigned n)
-    SC_LOOP(bench_sc_ptr())
-static __attribute__((noinline)) uint64_t sc_retpoline(unsigned n)
-    SC_LOOP({
+static __attribute__((noinline)) uint64_t sc_empty(unsigned n) SC_LOOP(;) static
+    __attribute__((noinline)) uint64_t sc_direct(unsigned n)
+	SC_LOOP(bench_sc_target()) static __attribute__((noinline)) uint64_t
+    sc_inline(unsigned n) SC_LOOP(static_call(bench_sc_inl)()) static
+    __attribute__((noinline)) uint64_t sc_tramp(unsigned n)
+	SC_LOOP(static_call(bench_sc_tramp)()) static
+    __attribute__((noinline)) uint64_t sc_indirect(unsigned n)
+	SC_LOOP(bench_sc_ptr()) static __attribute__((noinline)) uint64_t
+    sc_retpoline(unsigned n) SC_LOOP({
 	    register void (*r11)(void) asm("r11") = bench_sc_ptr;
 	    asm volatile("call bench_sc_retpoline_r11"
 			 : "+r"(r11)
 			 :
 			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
 			   "memory", "cc");
-    })
-static __attribute__((noinline)) uint64_t sc_inline_null(unsigned n)
-    SC_LOOP(static_call(bench_sc_inl_null)())
-static __attribute__((noinline)) uint64_t sc_tramp_null(unsigned n)
-    SC_LOOP(static_call(bench_sc_tramp_null)())
+    }) static __attribute__((noinline)) uint64_t sc_inline_null(unsigned n)
+	SC_LOOP(static_call(bench_sc_inl_null)()) static
+    __attribute__((noinline)) uint64_t sc_tramp_null(unsigned n)
+	SC_LOOP(static_call(bench_sc_tramp_null)())
 
-static const struct {
+	    static const struct {
 	const char *mode;
 	sc_loop fn;
 } cells[] = {
-    {"direct", sc_direct},	     {"inline", sc_inline},
-    {"trampoline", sc_tramp},	     {"indirect", sc_indirect},
-    {"retpoline", sc_retpoline},    {"inline-null", sc_inline_null},
+    {"direct", sc_direct},
+    {"inline", sc_inline},
+    {"trampoline", sc_tramp},
+    {"indirect", sc_indirect},
+    {"retpoline", sc_retpoline},
+    {"inline-null", sc_inline_null},
     {"trampoline-null", sc_tramp_null},
 };
 

@@ -214,7 +214,7 @@ static void exception(struct trap_frame *f)
 		return;
 	}
 	/* An int3 of a live patch batch: act as the site's new insn. */
-	if (f->vector == VEC_BP && patch_live_bp(&f->rip, &f->rsp))
+	if (f->vector == VEC_BP && patch_live_bp(&f->rip, &f->rsp, &f->rax))
 		return;
 	if (f->vector == VEC_BP && f->rip > (uint64_t)_text_start &&
 	    f->rip <= (uint64_t)_text_end)

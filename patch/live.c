@@ -37,7 +37,7 @@ bool patch_live_force;
 void (*patch_live_hook)(unsigned pass);
 
 enum how { SKIP, STORE, INT3, CS };
-enum emul { EM_CALL, EM_JMP, EM_NOP, EM_RET, EM_JMP_MEM };
+enum emul { EM_CALL, EM_JMP, EM_NOP, EM_RET, EM_JMP_MEM, EM_ZERO_EAX };
 
 struct live_site {
 	uintptr_t at;
@@ -110,6 +110,11 @@ static bool emulation(uintptr_t at, const uint8_t *b, unsigned len,
 	if (len == 5 + p && (b[p] == 0xe8 || b[p] == 0xe9)) {
 		s->emul = b[p] == 0xe8 ? EM_CALL : EM_JMP;
 		s->target = at + len + (int32_t)get_rel32(b + p + 1);
+		return true;
+	}
+	/* mov $0, %eax (cs prefix allowed): a static call's return-0 form */
+	if (len == 5 + q && b[q] == 0xb8 && get_rel32(b + q + 1) == 0) {
+		s->emul = EM_ZERO_EAX;
 		return true;
 	}
 	if (len == 2 && b[0] == 0xeb) {
@@ -345,7 +350,7 @@ static bool stale_int3(uint64_t *rip)
 	return false;
 }
 
-bool patch_live_bp(uint64_t *rip, uint64_t *rsp)
+bool patch_live_bp(uint64_t *rip, uint64_t *rsp, uint64_t *rax)
 {
 	const struct live_site *s;
 
@@ -411,6 +416,10 @@ bool patch_live_bp(uint64_t *rip, uint64_t *rsp)
 		break;
 	case EM_JMP_MEM:
 		*rip = *(const volatile uint64_t *)s->target;
+		break;
+	case EM_ZERO_EAX: /* writes eax, zero-extended; no flags */
+		*rax = 0;
+		*rip = s->at + s->len;
 		break;
 	default:
 		*rip = s->at + s->len;

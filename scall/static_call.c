@@ -169,7 +169,7 @@ bool static_call_site_inlined(const struct patch_site *r)
  * The bytes for target func at r, with the rel32 (if any) left for the
  * engine to aim: rel->n is 1 when that rel32 must point at func. A CS
  * site keeps its prefix in every form (the live path's int3 goes there,
- * doc/patching.md): `cs call f`, `cs nopl 0(%rax,%rax)`, `cs xor; nopl`.
+ * doc/patching.md): `cs call f`, `cs nopl 0(%rax,%rax)`, `cs mov $0,%eax`.
  */
 static void site_bytes(const struct patch_site *r, void *func, uint8_t *out,
 		       struct patch_reloc *rel)
@@ -194,17 +194,15 @@ static void site_bytes(const struct patch_site *r, void *func, uint8_t *out,
 		}
 		return;
 	}
-	if (func == (void *)__static_call_return0) {
-		insn[0] = 0x31; /* xor %eax, %eax */
-		insn[1] = 0xc0;
-		if (tail) {
-			insn[2] = 0xc3;
-			memset(insn + 3, tramp ? 0xcc : 0x90, r->len - 3);
-		} else {
-			insn[2] = 0x0f; /* nopl (%rax) */
-			insn[3] = 0x1f;
-			insn[4] = 0x00;
-		}
+	/*
+	 * Return-0 is one instruction in every form, so the live path can
+	 * write it under other CPUs (patch/live.c emulates each): a call
+	 * site becomes `mov $0, %eax`; a tail site or trampoline jumps to
+	 * __static_call_return0 (the rel32 form below).
+	 */
+	if (func == (void *)__static_call_return0 && !tail) {
+		insn[0] = 0xb8; /* mov $0, %eax: zero-extends, flags kept */
+		put32(insn + 1, 0);
 		return;
 	}
 	insn[0] = tail ? 0xe9 : 0xe8;
@@ -314,8 +312,7 @@ void __static_call_update(struct static_call_key *key, void *func)
 	static_call_batch_begin();
 	__atomic_store_n(&key->func, func, __ATOMIC_RELAXED);
 	/* Before patching, the trampoline jumps through early. */
-	__atomic_store_n(&key->early,
-			 func ? func : (void *)__static_call_nop,
+	__atomic_store_n(&key->early, func ? func : (void *)__static_call_nop,
 			 __ATOMIC_RELEASE);
 	key->updates++;
 	static_call_stats.updates++;
@@ -329,8 +326,11 @@ void __static_call_update(struct static_call_key *key, void *func)
 #define for_each_scall(r) for_each_patch_site_of(PATCH_KIND_SCALL, r)
 
 #define for_each_key(key)                                                      \
-	for_each_scall(__r) if (__r->flags == PATCH_SCALL_TRAMP) for (         \
-	    struct static_call_key *key = key_of(__r); key; key = NULL)
+	for_each_scall(                                                        \
+	    __r) if (__r->flags ==                                             \
+		     PATCH_SCALL_TRAMP) for (struct static_call_key *key =     \
+						 key_of(__r);                  \
+					     key; key = NULL)
 
 static unsigned nr_keys;
 
@@ -371,10 +371,11 @@ static void find_sites(void)
 		if (!key->sites) {
 			key->sites = r;
 		} else if (r != key->sites + key->nsites || prev != r - 1) {
-			patch_site_panic(r,
-					 "its key's sites are not contiguous in "
-					 "the table",
-					 NULL);
+			patch_site_panic(
+			    r,
+			    "its key's sites are not contiguous in "
+			    "the table",
+			    NULL);
 		}
 		key->nsites++;
 		prev = r;
@@ -411,13 +412,15 @@ unsigned static_call_verify(const struct static_call_key *key)
 	uint8_t want[PATCH_MAX_LEN] = {0};
 
 	for (unsigned i = 0; i <= key->nsites; i++) {
-		const struct patch_site *r = i ? &key->sites[i - 1] : key->tramp;
+		const struct patch_site *r =
+		    i ? &key->sites[i - 1] : key->tramp;
 		const uint8_t *at = (const uint8_t *)patch_site_addr(r);
 		static_call_site_expected(key, r, want);
 		if (bytes_equal(at, want, r->len))
 			continue;
 		bad++;
-		char got_s[3 * PATCH_MAX_LEN + 1], want_s[3 * PATCH_MAX_LEN + 1];
+		char got_s[3 * PATCH_MAX_LEN + 1],
+		    want_s[3 * PATCH_MAX_LEN + 1];
 		for (unsigned b = 0; b < r->len; b++) {
 			snprintf(got_s + 3 * b, 4, " %02x", at[b]);
 			snprintf(want_s + 3 * b, 4, " %02x", want[b]);
@@ -443,6 +446,6 @@ void static_call_report(void)
 	       "inline, %u on the trampoline (%u cross a 64-byte line, %u "
 	       "of keys pinned outline)\n",
 	       static_call_mode_names[static_call_mode], s->keys, s->sites,
-	       s->tail_sites, s->cs_sites, s->inlined, s->sites - s->inlined, s->crossing,
-	       s->pinned);
+	       s->tail_sites, s->cs_sites, s->inlined, s->sites - s->inlined,
+	       s->crossing, s->pinned);
 }

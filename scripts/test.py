@@ -118,7 +118,7 @@ BOOT_CONFIGS = [
      "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv inject=bogus",
      "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
                     r"^warning: platform=xen-pv refused: ",
-                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|corrupt-scall-site\|ap-hang\|ap-fault\|ap-stack-overflow\|stop-during-start\|kvmclock-percpu\|stray-int3\); ignored$",
+                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|corrupt-scall-site\|ap-hang\|ap-fault\|ap-stack-overflow\|stop-during-start\|kvmclock-percpu\|stray-int3\|scall-tail-stress\); ignored$",
                     r"^platform: native$"]},
     # A ktest= glob that matches nothing is a run that proved nothing.
     {"name": "native-tcg-ktest-nomatch", "platform": "native", "icount": False,
@@ -238,10 +238,10 @@ BOOT_CONFIGS = [
     # a loop while CPU 0 re-patches them (tests/kernel/test_live.c); the
     # general SMP rows above run the same suite with a short stress.
     {"name": "native-tcg-smp4-live", "platform": "native", "icount": False, "smp": 4,
-     "append": "livestress ktest=live.*", "timeout": 300,
+     "append": "livestress ktest=*live.*", "timeout": 300,
      "expect_log": [r"^cpus: 4 online \(of 4 present\)$"]},
     {"name": "xen-pv-smp2-live", "platform": "xen", "icount": False, "smp": 2,
-     "append": "livestress ktest=live.*", "timeout": 300,
+     "append": "livestress ktest=*live.*", "timeout": 300,
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$"]},
     # A real int3 (no batch owns it) is reported as a breakpoint.
     {"name": "native-tcg-stray-int3", "platform": "native", "icount": False,

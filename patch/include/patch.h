@@ -155,9 +155,10 @@ extern const char *const patch_live_names[3]; /* "store", "int3", "stop" */
  * Called by the kernel's #BP handler before anything else: if rip - 1
  * is a site of the batch in flight, moves the interrupted context on as
  * if the site's new instruction had run (rsp: a call's push lands in the
- * entry's stack gap) and returns true; false means a real breakpoint.
+ * entry's stack gap; rax: the return-0 form's mov) and returns true;
+ * false means a real breakpoint.
  */
-bool patch_live_bp(uint64_t *rip, uint64_t *rsp);
+bool patch_live_bp(uint64_t *rip, uint64_t *rsp, uint64_t *rax);
 /* Says why a #BP at at + 1 was no site of the batch in flight. */
 void patch_live_report(uintptr_t at);
 /*

@@ -15,9 +15,9 @@
  *
  * What a call is. Each key has a trampoline, __SCT__name: eight bytes of
  * text that begin as `jmp *key.early(%rip)` (correct before any patching)
- * and are patched at boot to `jmp rel32 target` (`ret` for NULL, `xor
- * %eax,%eax; ret` for the return-0 target). static_call(name) is a plain C
- * call to the trampoline, so the compiler emits `call __SCT__name` (or a
+ * and are patched at boot to `jmp rel32 target` (`ret` for NULL, `jmp
+ * __static_call_return0` for the return-0 target). static_call(name) is a
+ * plain C call to the trampoline, so the compiler emits `call __SCT__name` (or a
  * tail `jmp`) with the full C calling convention. Those call instructions
  * are found after a first link (scripts/scall_sites.py, the role objtool
  * plays in Linux), recorded as PATCH_KIND_SCALL sites, and checked by
@@ -28,7 +28,7 @@
  *            only the trampoline's jmp;
  *   inline   (default) every call site that does not cross a 64-byte
  *            cache line (Andy Lutomirski's rule, seed 003) is rewritten to
- *            `call target` itself (NOPs for NULL, `xor %eax,%eax` for
+ *            `call target` itself (NOPs for NULL, `mov $0,%eax` for
  *            return-0); a site that crosses one stays a call to the
  *            trampoline, which is always kept correct.
  *
@@ -69,14 +69,13 @@ struct static_call_key {
 /* Its sites are never inlined, whatever the mode (a benchmark's control). */
 #define STATIC_CALL_KEY_OUTLINE 1
 #define STATIC_CALL_KEY_EARLY 8 /* offsetof(early), for the trampoline */
-_Static_assert(offsetof(struct static_call_key, early) ==
-		   STATIC_CALL_KEY_EARLY,
+_Static_assert(offsetof(struct static_call_key, early) == STATIC_CALL_KEY_EARLY,
 	       "the trampoline's indirect jmp reads key.early");
 
 #define STATIC_CALL_TRAMP_LEN 8 /* bytes of a trampoline site */
 
 /* Targets with a meaning of their own (scall/static_call.c). */
-void __static_call_nop(void);	   /* `ret`: the early form of NULL */
+void __static_call_nop(void);	  /* `ret`: the early form of NULL */
 long __static_call_return0(void); /* `xor %eax,%eax; ret` */
 
 #define __SC_STR(x) #x
@@ -86,58 +85,76 @@ long __static_call_return0(void); /* `xor %eax,%eax; ret` */
  * The trampoline: an 8-byte site of kind SCALL (flag TRAMP) whose payload
  * is the key. Its `jmp *early(%rip)` is 6 bytes; two int3 fill the rest.
  */
-#define __STATIC_CALL_TRAMP(_name)                                              \
-	asm(".pushsection .text.scall, \"ax\"\n\t"                            \
-	    ".balign 8\n\t"                                                    \
-	    ".globl __SCT__" #_name "\n\t"                                      \
-	    ".type __SCT__" #_name ", @function\n"                              \
-	    "__SCT__" #_name ":\n\t"                                            \
-	    "jmp *__SCK__" #_name "+" __SC_XSTR(STATIC_CALL_KEY_EARLY)          \
-	    "(%rip)\n\t"                                                       \
-	    "int3\n\tint3\n"                                                   \
-	    ".size __SCT__" #_name ", " __SC_XSTR(STATIC_CALL_TRAMP_LEN) "\n\t" \
-	    ".popsection\n\t" PATCH_RECORD_ASM_IN(                             \
-		".patch.sites.scall",                                          \
-		"__SCT__" #_name,                                               \
-		"__SCT__" #_name " + " __SC_XSTR(STATIC_CALL_TRAMP_LEN),        \
-		"__SCK__" #_name, __SC_XSTR(PATCH_KIND_SCALL),                  \
-		__SC_XSTR(PATCH_SCALL_TRAMP), "0", "0"))
+#define __STATIC_CALL_TRAMP(_name)                                                                \
+	asm(".pushsection .text.scall, \"ax\"\n\t"                                                \
+	    ".balign 8\n\t"                                                                       \
+	    ".globl __SCT__" #_name "\n\t"                                                        \
+	    ".type __SCT__" #_name ", @function\n"                                                \
+	    "__SCT__" #_name ":\n\t"                                                              \
+	    "jmp *__SCK__" #_name "+" __SC_XSTR(                                                  \
+		STATIC_CALL_KEY_EARLY) "(%rip)\n\t"                                               \
+				       "int3\n\tint3\n"                                           \
+				       ".size __SCT__" #_name ", " __SC_XSTR(                     \
+					   STATIC_CALL_TRAMP_LEN) "\n\t"                          \
+								  ".popsectio"                    \
+								  "n\n"                           \
+								  "\t" PATCH_RECORD_ASM_IN(       \
+								      ".patch"                    \
+								      ".sites"                    \
+								      ".scal"                     \
+								      "l",                        \
+								      "__SCT_"                    \
+								      "_" #_name,                 \
+								      "__SCT_"                    \
+								      "_" #_name                  \
+								      " +"                        \
+								      " " __SC_XSTR(              \
+									  STATIC_CALL_TRAMP_LEN), \
+								      "__SCK_"                    \
+								      "_" #_name,                 \
+								      __SC_XSTR(                  \
+									  PATCH_KIND_SCALL),      \
+								      __SC_XSTR(                  \
+									  PATCH_SCALL_TRAMP),     \
+								      "0",                        \
+								      "0"))
 
-#define DECLARE_STATIC_CALL(_name, _func)                                        \
-	extern struct static_call_key __SCK__##_name;                           \
+#define DECLARE_STATIC_CALL(_name, _func)                                      \
+	extern struct static_call_key __SCK__##_name;                          \
 	extern __typeof__(_func) __SCT__##_name
 
 /* A key whose calls go to _func until updated. */
-#define DEFINE_STATIC_CALL(_name, _func)                                         \
-	DECLARE_STATIC_CALL(_name, _func);                                       \
-	struct static_call_key __SCK__##_name = {                               \
-	    .func = (void *)(_func), .early = (void *)(_func), .name = #_name};   \
+#define DEFINE_STATIC_CALL(_name, _func)                                       \
+	DECLARE_STATIC_CALL(_name, _func);                                     \
+	struct static_call_key __SCK__##_name = {.func = (void *)(_func),      \
+						 .early = (void *)(_func),     \
+						 .name = #_name};              \
 	__STATIC_CALL_TRAMP(_name)
 
 /* A key whose calls always go through the trampoline, in either mode. */
 #define DEFINE_STATIC_CALL_OUTLINE(_name, _func)                               \
 	DECLARE_STATIC_CALL(_name, _func);                                     \
-	struct static_call_key __SCK__##_name = {                              \
-	    .func = (void *)(_func),                                           \
-	    .early = (void *)(_func),                                          \
-	    .name = #_name,                                                    \
-	    .flags = STATIC_CALL_KEY_OUTLINE};                                 \
+	struct static_call_key __SCK__##_name = {.func = (void *)(_func),      \
+						 .early = (void *)(_func),     \
+						 .name = #_name,               \
+						 .flags =                      \
+						     STATIC_CALL_KEY_OUTLINE}; \
 	__STATIC_CALL_TRAMP(_name)
 
 /* A key whose calls do nothing until updated (_func gives its type). */
-#define DEFINE_STATIC_CALL_NULL(_name, _func)                                    \
-	DECLARE_STATIC_CALL(_name, _func);                                       \
-	struct static_call_key __SCK__##_name = {                               \
-	    .func = NULL, .early = (void *)__static_call_nop, .name = #_name};  \
+#define DEFINE_STATIC_CALL_NULL(_name, _func)                                  \
+	DECLARE_STATIC_CALL(_name, _func);                                     \
+	struct static_call_key __SCK__##_name = {                              \
+	    .func = NULL, .early = (void *)__static_call_nop, .name = #_name}; \
 	__STATIC_CALL_TRAMP(_name)
 
 /* A key whose calls return 0 until updated (_func gives its type). */
-#define DEFINE_STATIC_CALL_RET0(_name, _func)                                    \
-	DECLARE_STATIC_CALL(_name, _func);                                       \
-	struct static_call_key __SCK__##_name = {                               \
+#define DEFINE_STATIC_CALL_RET0(_name, _func)                                  \
+	DECLARE_STATIC_CALL(_name, _func);                                     \
+	struct static_call_key __SCK__##_name = {                              \
 	    .func = (void *)__static_call_return0,                             \
 	    .early = (void *)__static_call_return0,                            \
-	    .name = #_name};                                                    \
+	    .name = #_name};                                                   \
 	__STATIC_CALL_TRAMP(_name)
 
 #define static_call(_name) (__SCT__##_name)
@@ -156,40 +173,42 @@ long __static_call_return0(void); /* `xor %eax,%eax; ret` */
  */
 #define static_call_cs_void(_name)                                             \
 	do {                                                                   \
-		_Static_assert(__builtin_types_compatible_p(                   \
-				   __typeof__(&__SCT__##_name), void (*)(void)), \
-			       "cs call sites need a void(void) key");         \
-		/* gas drops a cs prefix written on a 64-bit call */         \
-		asm volatile(".byte 0x2e\n\tcall __SCT__" #_name              \
-			     : PATCH_CALL_CONSTRAINT                           \
+		_Static_assert(                                                \
+		    __builtin_types_compatible_p(__typeof__(&__SCT__##_name),  \
+						 void (*)(void)),              \
+		    "cs call sites need a void(void) key");                    \
+		/* gas drops a cs prefix written on a 64-bit call */           \
+		asm volatile(".byte 0x2e\n\tcall __SCT__" #_name               \
+:PATCH_CALL_CONSTRAINT                                                         \
 			     :                                                 \
 			     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9",  \
 			       "r10", "r11", "memory", "cc");                  \
 	} while (0)
 
 /* The return-0 target, typed as the key's target. */
-#define static_call_ret0(_name)                                                 \
+#define static_call_ret0(_name)                                                \
 	((__typeof__(&__SCT__##_name))(void *)__static_call_return0)
 
 /* The target now (NULL for the no-op). */
-#define static_call_query(_name)                                                \
-	((__typeof__(&__SCT__##_name))__atomic_load_n(&__SCK__##_name.func,      \
-						     __ATOMIC_RELAXED))
+#define static_call_query(_name)                                               \
+	((__typeof__(&__SCT__##_name))__atomic_load_n(&__SCK__##_name.func,    \
+						      __ATOMIC_RELAXED))
 
 /*
  * Point every call of _name at f: a function of exactly its type, or
  * NULL. Anything else does not compile (tests/host/test_static_call_types.sh).
  * The conditional makes a function designator decay to its pointer.
  */
-#define static_call_update(_name, f)                                            \
+#define static_call_update(_name, f)                                           \
 	({                                                                     \
 		_Static_assert(                                                \
-		    __builtin_types_compatible_p(__typeof__(1 ? (f) : (f)),    \
-						 __typeof__(&__SCT__##_name)) ||\
+		    __builtin_types_compatible_p(                              \
+			__typeof__(1 ? (f) : (f)),                             \
+			__typeof__(&__SCT__##_name)) ||                        \
 			__builtin_types_compatible_p(                          \
 			    __typeof__(1 ? (f) : (f)), void *),                \
 		    "static_call_update: target's type is not " #_name "'s");  \
-		__static_call_update(&__SCK__##_name, (void *)(f));             \
+		__static_call_update(&__SCK__##_name, (void *)(f));            \
 	})
 
 void __static_call_update(struct static_call_key *key, void *func);

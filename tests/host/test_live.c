@@ -134,9 +134,9 @@ static void bp_each(void)
 		if (TEXT[at - (uintptr_t)TEXT] != 0xcc)
 			continue;
 		uint64_t stack[4] = {0};
-		uint64_t rip = at + 1, rsp = (uint64_t)&stack[2];
+		uint64_t rip = at + 1, rsp = (uint64_t)&stack[2], rax = 1;
 		bp_checked++;
-		if (!patch_live_bp(&rip, &rsp))
+		if (!patch_live_bp(&rip, &rsp, &rax))
 			continue;
 		const uint8_t *b = want_new[i];
 		unsigned len = RECS[i].len, p = len == 6 && b[0] == 0x2e;
@@ -302,8 +302,8 @@ static void protocol(void)
 	ktap_end_case();
 
 	ktap_case("bp_outside_batch_is_refused");
-	uint64_t rip = site(0) + 1 + 3, rsp = 0;
-	KTAP_CHECK(!patch_live_bp(&rip, &rsp), "no batch: claimed");
+	uint64_t rip = site(0) + 1 + 3, rsp = 0, rax = 0;
+	KTAP_CHECK(!patch_live_bp(&rip, &rsp, &rax), "no batch: claimed");
 	ktap_end_case();
 
 	ktap_case("opcode_only_change_skips_tail");

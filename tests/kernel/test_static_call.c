@@ -149,7 +149,8 @@ KTEST(scall, null_makes_calls_noops)
 	KT_EXPECT(t, void_hits == before + 1, "NULL target still called");
 	KT_EXPECT(t, static_call_verify(&__SCK__ktest_void) == 0,
 		  "sites of ktest_void are not NOPs / ret");
-	const uint8_t *tp = (const uint8_t *)patch_site_addr(__SCK__ktest_void.tramp);
+	const uint8_t *tp =
+	    (const uint8_t *)patch_site_addr(__SCK__ktest_void.tramp);
 	KT_EXPECT(t, tp[0] == 0xc3, "NULL trampoline starts %02x, not ret",
 		  tp[0]);
 	static_call_update(ktest_void, void_target);
@@ -193,8 +194,8 @@ KTEST(scall, cs_prefixed_site_keeps_its_prefix)
 	cs_site();
 	KT_EXPECT(t, cs_hits[0] == a + 1,
 		  "cs site did not call cs_a: %02x %02x %02x %02x %02x %02x, "
-		  "cs_a at %lx", p[0], p[1], p[2], p[3], p[4], p[5],
-		  (unsigned long)cs_a);
+		  "cs_a at %lx",
+		  p[0], p[1], p[2], p[3], p[4], p[5], (unsigned long)cs_a);
 	static_call_update(ktest_cs, cs_b);
 	cs_site();
 	KT_EXPECT(t, cs_hits[1] == b + 1, "cs site did not call cs_b");
@@ -204,8 +205,7 @@ KTEST(scall, cs_prefixed_site_keeps_its_prefix)
 	cs_site();
 	KT_EXPECT(t, cs_hits[0] == a + 1 && cs_hits[1] == b + 1,
 		  "NULL cs site still calls");
-	KT_EXPECT(t, p[0] == 0x2e, "NULL cs site lost its prefix (%02x)",
-		  p[0]);
+	KT_EXPECT(t, p[0] == 0x2e, "NULL cs site lost its prefix (%02x)", p[0]);
 	KT_EXPECT(t, static_call_verify(k) == 0, "cs site bytes wrong");
 	static_call_update(ktest_cs, cs_a);
 	cs_site();
@@ -225,10 +225,10 @@ static long many_b(void)
 }
 
 #define MANY(n)                                                                \
-	DEFINE_STATIC_CALL(ktest_many_##n, many_a);                               \
+	DEFINE_STATIC_CALL(ktest_many_##n, many_a);                            \
 	__attribute__((noinline)) static long call_many_##n(void)              \
 	{                                                                      \
-		long r = static_call(ktest_many_##n)();                           \
+		long r = static_call(ktest_many_##n)();                        \
 		asm volatile("" ::: "memory");                                 \
 		return r;                                                      \
 	}
