@@ -174,7 +174,7 @@ test: deps-test all host-tests $(KERNEL_X4)
 list-tests: $(KERNEL)
 	$(Q)$(PYTHON) scripts/test.py --list-tests $(HOST_TEST_ARGS)
 
-bench: deps-bench all $(BUILD)/host/bench_silicon
+bench: deps-bench all $(BUILD)/host/bench_silicon $(BUILD)/host/test_xmodify
 	$(Q)$(PYTHON) scripts/bench.py
 
 clean:

@@ -37,6 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
 KERNEL = ROOT / "build" / "tinypv.elf"
 SILICON = ROOT / "build" / "host" / "bench_silicon"
+XMODIFY = ROOT / "build" / "host" / "test_xmodify"
+# The long setting of the cross-modification race (make test runs 2M
+# writes per case): per mapping, writes per case.
+XMODIFY_RUNS = [("alias", 20_000_000), ("rwx", 5_000_000)]
 
 # Where the kernel runs, and what its numbers mean there.
 ENVIRONMENTS = [
@@ -82,6 +86,10 @@ SMP_CELLS = ["ipi_roundtrip", "flush_tlb_others_one", "flush_tlb_others_all",
              "lock_uncontended", "lock_contended"]
 
 MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
+# Static calls (issue 11): ops static_call (empty target) and
+# static_call_ret0 (a "return 0" target), in these modes.
+SCALL_MODES = ["direct", "inline", "outline", "indirect", "retpoline",
+               "inline-null", "outline-null"]
 PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
 
 LINE = re.compile(r"^bench: (.*)$")
@@ -101,6 +109,8 @@ def parse_bench(lines):
             header = fields
         elif body.startswith("boot"):
             boot = {k: int(v) for k, v in fields.items()}
+        elif body.startswith("baseline"):
+            boot = {k: v for k, v in fields.items()}
         elif "op" in fields and "mode" in fields:
             rec = dict(fields)
             for k in ("min", "median", "p99"):
@@ -195,14 +205,76 @@ def run_silicon():
         return info, []
     out = subprocess.run([str(SILICON)], capture_output=True, text=True,
                          timeout=120)
-    header, _, records = parse_bench(out.stdout.splitlines())
+    header, baseline, records = parse_bench(out.stdout.splitlines())
     info["guest_cpu"] = header.get("cpu", host_cpu())
     info["padding"] = header.get("pad", "?")
+    if "empty_loop_median" in baseline:
+        info["empty_loop_cycles"] = float(baseline["empty_loop_median"])
     for r in records:
         r["environment"] = "silicon"
         r["unit"] = info["unit"]
     print(f"bench: silicon: {len(records)} cells")
     return info, records
+
+
+XM_LINE = re.compile(r"^bench: xmodify (.*)$")
+
+
+def run_xmodify():
+    """The cross-modification race, long setting; one record per case."""
+    if not XMODIFY.is_file():
+        print(f"bench: xmodify: {XMODIFY} not built")
+        return [], f"{h.display_path(XMODIFY)} not built"
+    records = []
+    for mapping, writes in XMODIFY_RUNS:
+        cmd = [str(XMODIFY), f"--writes={writes}", f"--map={mapping}",
+               "--bench"]
+        print(f"bench: xmodify: {' '.join(cmd[1:])} ...", flush=True)
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True,
+                                 timeout=1800)
+        except subprocess.TimeoutExpired:
+            return records, f"{' '.join(cmd)} timed out"
+        seen, landings = 0, []
+        for line in out.stdout.splitlines():
+            # A case's first wrong landings come before its bench: line.
+            if line.startswith("#   wrong target"):
+                landings.append(line.split(": ", 1)[1])
+                continue
+            m = XM_LINE.match(line.strip())
+            if not m:
+                continue
+            rec = {k: v.strip('"') for k, v in PAIR.findall(m.group(1))}
+            for k in ("calls", "writes", "wrong", "sigtrap", "sigsegv",
+                      "sigill", "unrecoverable"):
+                rec[k] = int(rec[k])
+            rec["first_landings"] = landings[:3]
+            landings = []
+            records.append(rec)
+            seen += 1
+        if out.returncode or not seen:
+            tail = "; ".join(out.stdout.strip().splitlines()[-3:])
+            return records, (f"{' '.join(cmd)} exited {out.returncode}: "
+                             f"{tail}")
+    print(f"bench: xmodify: {len(records)} runs")
+    return records, None
+
+
+def xmodify_table(xm):
+    out = ["| case | site | map | store | writes | calls | wrong targets "
+           "| SIGTRAP | SIGSEGV | SIGILL |", "|---|---|---|---|---|---|---|"
+           "---|---|---|"]
+    where = {"a": "rel32 in one aligned 8-byte word",
+             "a4": "rel32 = one aligned 4-byte word",
+             "c": "rel32 crosses an 8-byte word, not a line",
+             "b": "rel32 crosses a 64-byte line (2+2 bytes)",
+             "b1": "rel32 crosses a 64-byte line (1+3 bytes)"}
+    for r in xm:
+        out.append(f"| {r['case']} | {where.get(r['case'], '?')} "
+                   f"(line+{r['rel_off']}) | {r['map']} | {r['store']} | "
+                   f"{r['writes']:,} | {r['calls']:,} | {r['wrong']:,} | "
+                   f"{r['sigtrap']:,} | {r['sigsegv']:,} | {r['sigill']:,} |")
+    return out
 
 
 # ---------------------------------------------------------------- report
@@ -230,8 +302,10 @@ def ops_of(records, env):
     return seen
 
 
-def table(records, env, modes, exact, stat):
-    rows = ops_of(records, env)
+def table(records, env, modes, exact, stat, only=None):
+    """Op rows x mode columns; only: a predicate on the op name."""
+    rows = [(op, b) for op, b in ops_of(records, env)
+            if only is None or only(op)]
     show_backend = len({b for _, b in rows}) > 1
     head = ["op"] + (["backend"] if show_backend else []) + modes
     out = ["| " + " | ".join(head) + " |",
@@ -241,6 +315,8 @@ def table(records, env, modes, exact, stat):
         for m in modes:
             r = cell(records, env, op, m, backend)
             vals.append(fmt(r[stat], exact) if r else "-")
+        if all(v == "-" for v in vals):
+            continue  # an op measured in other modes (static calls)
         out.append("| " + " | ".join([op] + ([backend] if show_backend
                                               else []) + vals) + " |")
     return out
@@ -250,6 +326,8 @@ def speedups(records, env, exact, stat):
     out = ["| op | indirect | inline | indirect / inline | "
            "indirect / call |", "|---|---|---|---|---|"]
     for op, backend in ops_of(records, env):
+        if op.startswith("static_call"):
+            continue  # their own table
         ind = cell(records, env, op, "indirect", backend)
         inl = cell(records, env, op, "inline", backend)
         call = cell(records, env, op, "call", backend)
@@ -267,7 +345,17 @@ def speedups(records, env, exact, stat):
     return out
 
 
-def write_report(meta, envs, records, boots, plots):
+def not_scall(op):
+    return not op.startswith("static_call")
+
+
+def scall_ops(records, env):
+    return [op for op, _ in ops_of(records, env)
+            if op.startswith("static_call")]
+
+
+def write_report(meta, envs, records, boots, plots, xmodify=(),
+                 xmodify_error=None):
     lines = ["# tinypv benchmark report", "",
              f"Generated {meta['date']} by `make bench` "
              f"(scripts/bench.py), tinypv {meta['commit']}.", "",
@@ -294,14 +382,64 @@ def write_report(meta, envs, records, boots, plots):
         stat = "min" if exact else "median"
         lines += ["", f"## {e['name']}: {e['what']}", "",
                   f"Unit: {e['unit']}; {stat} per call.", ""]
-        lines += table(records, e["name"], MAIN_MODES, exact, stat)
+        lines += table(records, e["name"], MAIN_MODES, exact, stat,
+                       only=not_scall)
         lines += ["", "Patched over unpatched:", ""]
         lines += speedups(records, e["name"], exact, stat)
         lines += ["", "Padding styles (inline, spare bytes filled as "
                   "named):", ""]
-        lines += table(records, e["name"], PAD_MODES, exact, stat)
+        lines += table(records, e["name"], PAD_MODES, exact, stat,
+                       only=not_scall)
         if e["name"] in plots:
             lines += ["", f"![{e['name']}]({plots[e['name']]})"]
+    for e in envs:
+        if e.get("skipped") or not scall_ops(records, e["name"]):
+            continue
+        exact = e.get("icount", False)
+        stat = "min" if exact else "median"
+        title = e["name"] if e["name"] != "silicon" else \
+            f"silicon, {e.get('guest_cpu', '?')}"
+        lines += ["", f"## Static calls: {title}", "",
+                  f"Unit: {e['unit']}; {stat} per call, after the empty "
+                  "loop is subtracted. *static_call*: the target is an "
+                  "empty function; *static_call_ret0*: it returns 0. "
+                  "*direct*: `call target`; *inline*: the call site "
+                  "patched to `call target`; *outline*: `call` to a "
+                  "trampoline that is `jmp target`; *indirect*: `call "
+                  "*ptr(%rip)`; *retpoline*: `mov ptr(%rip),%rax; call` "
+                  "a thunk like Linux's `__x86_indirect_thunk_rax`; "
+                  "*inline-null*: a NULL target inline (a 5-byte NOP); "
+                  "*outline-null*: `call` to a trampoline that is "
+                  "`ret`.", ""]
+        if "empty_loop_cycles" in e:
+            lines += [f"The subtracted empty loop costs "
+                      f"{e['empty_loop_cycles']:.2f} TSC cycles per "
+                      "iteration; 0.0x means hidden behind the loop's "
+                      "own cost, not free.", ""]
+        lines += table(records, e["name"], SCALL_MODES, exact, stat,
+                       only=lambda op: op.startswith("static_call"))
+        if f"scall-{e['name']}" in plots:
+            lines += ["", f"![static calls]({plots['scall-' + e['name']]})"]
+    if xmodify:
+        lines += ["", "## Cross-modifying a live call site: silicon, "
+                  f"{xmodify[0].get('cpu', meta['host_cpu'])}", "",
+                  "`build/host/test_xmodify` (doc/static-calls.md, "
+                  "\"What silicon says\"): one thread calls a `call rel32` "
+                  "site in a loop while another rewrites its rel32 among "
+                  "three targets with one store, no int3, no "
+                  "serialisation; a wrong target is a call that landed "
+                  "anywhere but one of the three (caught as a signal, "
+                  "not fatal). *alias*: the writer stores through a "
+                  "read-write view of a memfd the caller executes "
+                  "through a read-exec view (as the kernel writes text "
+                  "through its poke alias); *rwx*: one mapping. Counts "
+                  "are what was seen in this run, nothing more.", ""]
+        lines += xmodify_table(xmodify)
+        if xmodify_error:
+            lines += ["", f"Incomplete: {xmodify_error}"]
+    elif xmodify_error:
+        lines += ["", "## Cross-modifying a live call site", "",
+                  f"Not run: {xmodify_error}"]
     smp_envs = [e for e in envs if e.get("smp", 1) > 1 and not e.get("skipped")]
     if smp_envs:
         lines += ["", "## SMP: CPU 0 against CPU 1", "",
@@ -393,7 +531,8 @@ plot {plot}
 
 def plot_env(env, records, exact):
     stat = "min" if exact else "median"
-    rows = ops_of(records, env["name"])
+    rows = [(op, b) for op, b in ops_of(records, env["name"])
+            if not_scall(op)]
     modes = [m for m in MAIN_MODES
              if any(cell(records, env["name"], op, m, b) for op, b in rows)]
     dat = OUT / f"{env['name']}.dat"
@@ -414,6 +553,31 @@ def plot_env(env, records, exact):
     histogram(base, f"{env['what']}\\nper call, {stat}; unit: {env['unit']}",
               env["unit"], 0.05, cols)
     return f"{env['name']}.png"
+
+
+def plot_scall(env, records):
+    """Static-call cells of one environment: modes side by side, per op."""
+    stat = "min" if env.get("icount") else "median"
+    ops = scall_ops(records, env["name"])
+    dat = OUT / f"scall-{env['name']}.dat"
+    with open(dat, "w") as f:
+        f.write("# mode " + " ".join(ops) + "\n")
+        for m in SCALL_MODES:
+            vals = []
+            for op in ops:
+                r = cell(records, env["name"], op, m)
+                vals.append("NaN" if not r else f"{max(r[stat], 0.02):.3f}")
+            f.write(m + " " + " ".join(vals) + "\n")
+    cols = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{op}' noenhanced" if i == 0
+        else f"'' using {i + 2} title '{op}' noenhanced"
+        for i, op in enumerate(ops))
+    what = env["name"] if env["name"] != "silicon" else \
+        f"silicon, {env.get('guest_cpu', '?')}"
+    histogram(OUT / f"scall-{env['name']}",
+              f"Static calls: {what}\\nper call, {stat} (0.02 = hidden by "
+              f"the loop); unit: {env['unit']}", env["unit"], 0.01, cols)
+    return f"scall-{env['name']}.png"
 
 
 def plot_smp(envs, records):
@@ -462,7 +626,8 @@ def plot_compare(records):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", default=[],
-                    help="environment names to run (default: all)")
+                    help="environment names to run (default: all; "
+                    "also silicon and xmodify)")
     ap.add_argument("--timeout", type=h.seconds_arg, default=600)
     args = ap.parse_args(argv)
     if not KERNEL.is_file():
@@ -483,6 +648,9 @@ def main(argv=None):
         info, recs = run_silicon()
         envs.append(info)
         records += recs
+    xmodify, xmodify_error = [], None
+    if not args.only or "xmodify" in args.only:
+        xmodify, xmodify_error = run_xmodify()
 
     meta = {"date": datetime.datetime.now(datetime.timezone.utc)
             .strftime("%Y-%m-%d %H:%M UTC"),
@@ -490,13 +658,16 @@ def main(argv=None):
             "qemu": qemu_version()}
     (OUT / "results.json").write_text(json.dumps(
         {"meta": meta, "environments": envs, "boot": boots,
-         "records": records}, indent=1) + "\n")
+         "records": records, "xmodify": xmodify,
+         "xmodify_error": xmodify_error}, indent=1) + "\n")
 
     plots = {}
     if shutil.which("gnuplot"):
         for e in envs:
             if not e.get("skipped") and e.get("smp", 1) == 1:
                 plots[e["name"]] = plot_env(e, records, e.get("icount"))
+            if not e.get("skipped") and scall_ops(records, e["name"]):
+                plots[f"scall-{e['name']}"] = plot_scall(e, records)
         if any(r["environment"] == "xen-icount" for r in records) and \
                 any(r["environment"] == "native-icount" for r in records):
             plots["compare"] = plot_compare(records)
@@ -505,12 +676,14 @@ def main(argv=None):
             plots["smp"] = plot_smp(envs, records)
     else:
         print("bench: gnuplot not found: no plots (install gnuplot-nox)")
-    write_report(meta, envs, records, boots, plots)
+    write_report(meta, envs, records, boots, plots, xmodify, xmodify_error)
     print(f"bench: wrote {h.display_path(OUT / 'results.json')}, "
           f"{h.display_path(OUT / 'report.md')} and {len(plots)} plots "
           f"(PNG and SVG) in {h.display_path(OUT)}")
     failed = [e["name"] for e in envs
               if e.get("skipped", "").startswith("no complete")]
+    if xmodify_error:
+        failed.append("xmodify")
     return 1 if failed else 0
 
 
