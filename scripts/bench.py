@@ -38,9 +38,10 @@ OUT = ROOT / "build" / "bench"
 KERNEL = ROOT / "build" / "tinypv.elf"
 SILICON = ROOT / "build" / "host" / "bench_silicon"
 XMODIFY = ROOT / "build" / "host" / "test_xmodify"
-# The long setting of the cross-modification race (make test runs 2M
-# writes per case): per mapping, writes per case.
-XMODIFY_RUNS = [("alias", 20_000_000), ("rwx", 5_000_000)]
+# The long setting of the cross-modification race (make test runs 500,000
+# free-paced and 30,000 lockstep writes per case): per mapping, writes per
+# case at each pace (tests/host/test_xmodify.c).
+XMODIFY_RUNS = [("alias", 10_000_000, 200_000), ("rwx", 2_000_000, 0)]
 
 # Where the kernel runs, and what its numbers mean there.
 ENVIRONMENTS = [
@@ -226,9 +227,9 @@ def run_xmodify():
         print(f"bench: xmodify: {XMODIFY} not built")
         return [], f"{h.display_path(XMODIFY)} not built"
     records = []
-    for mapping, writes in XMODIFY_RUNS:
-        cmd = [str(XMODIFY), f"--writes={writes}", f"--map={mapping}",
-               "--bench"]
+    for mapping, writes, lockstep in XMODIFY_RUNS:
+        cmd = [str(XMODIFY), f"--writes={writes}",
+               f"--lockstep-writes={lockstep}", f"--map={mapping}", "--bench"]
         print(f"bench: xmodify: {' '.join(cmd[1:])} ...", flush=True)
         try:
             out = subprocess.run(cmd, capture_output=True, text=True,
@@ -245,8 +246,8 @@ def run_xmodify():
             if not m:
                 continue
             rec = {k: v.strip('"') for k, v in PAIR.findall(m.group(1))}
-            for k in ("calls", "writes", "wrong", "sigtrap", "sigsegv",
-                      "sigill", "unrecoverable"):
+            for k in ("calls", "writes", "changes", "wrong", "sigtrap",
+                      "sigsegv", "sigill", "unrecoverable"):
                 rec[k] = int(rec[k])
             rec["first_landings"] = landings[:3]
             landings = []
@@ -261,9 +262,9 @@ def run_xmodify():
 
 
 def xmodify_table(xm):
-    out = ["| case | site | map | store | writes | calls | wrong targets "
-           "| SIGTRAP | SIGSEGV | SIGILL |", "|---|---|---|---|---|---|---|"
-           "---|---|---|"]
+    out = ["| case | site | pace | map | store | writes | calls | target "
+           "changes seen | wrong targets | SIGTRAP | SIGSEGV | SIGILL |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     where = {"a": "rel32 in one aligned 8-byte word",
              "a4": "rel32 = one aligned 4-byte word",
              "c": "rel32 crosses an 8-byte word, not a line",
@@ -271,9 +272,10 @@ def xmodify_table(xm):
              "b1": "rel32 crosses a 64-byte line (1+3 bytes)"}
     for r in xm:
         out.append(f"| {r['case']} | {where.get(r['case'], '?')} "
-                   f"(line+{r['rel_off']}) | {r['map']} | {r['store']} | "
-                   f"{r['writes']:,} | {r['calls']:,} | {r['wrong']:,} | "
-                   f"{r['sigtrap']:,} | {r['sigsegv']:,} | {r['sigill']:,} |")
+                   f"(line+{r['rel_off']}) | {r['pace']} | {r['map']} | "
+                   f"{r['store']} | {r['writes']:,} | {r['calls']:,} | "
+                   f"{r['changes']:,} | {r['wrong']:,} | {r['sigtrap']:,} | "
+                   f"{r['sigsegv']:,} | {r['sigill']:,} |")
     return out
 
 
@@ -432,8 +434,14 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                   "not fatal). *alias*: the writer stores through a "
                   "read-write view of a memfd the caller executes "
                   "through a read-exec view (as the kernel writes text "
-                  "through its poke alias); *rwx*: one mapping. Counts "
-                  "are what was seen in this run, nothing more.", ""]
+                  "through its poke alias); *rwx*: one mapping. *free* "
+                  "pace: the writer stores back to back (a pseudo-random "
+                  "delay apart), waiting for the caller every 1024 "
+                  "writes; *lockstep*: it waits after every write until "
+                  "the caller has run the new target, so every store hits "
+                  "a running caller. *target changes seen*: how often the "
+                  "caller's call went elsewhere than its previous one. "
+                  "Counts are what was seen in this run, nothing more.", ""]
         lines += xmodify_table(xmodify)
         if xmodify_error:
             lines += ["", f"Incomplete: {xmodify_error}"]

@@ -20,15 +20,17 @@
  *     (patch_reloc_scan() decodes an assembled call, patch_reloc_apply()
  *     aims it from the site, as patch_queue_reloc() does), checked with
  *     insn_decode();
- *   - each target increments its own counter and returns; the three rel32
+ *   - each target increments its own counter (and a count of changes when
+ *     the previous call went elsewhere) and returns; the three rel32
  *     values differ in each of their three low bytes, so any mix of old
  *     and new bytes is none of them, and every mix lands inside the int3
  *     fill (they all lie between the smallest and the largest target);
  *   - the caller (pinned to one CPU) calls the site in a counted loop; the
  *     writer (pinned to another) rewrites the rel32 `writes` times among
- *     the three targets, with a pseudo-random delay between stores, and
- *     every 1024 writes waits until the caller has reached the target just
- *     written (so both threads really overlap and every target is seen);
+ *     the three targets; after each store it waits until the caller has
+ *     reached the target just written, then stores the next one after a
+ *     pseudo-random delay, so every store lands at an arbitrary point of a
+ *     caller that is running (not descheduled by a loaded host);
  *   - a signal at a wrong target is counted and the stray call undone in
  *     the handler (RIP = the return address on the stack, RSP += 8): not
  *     fatal; the landing address is logged.
@@ -49,7 +51,8 @@
  * What make test asserts, and why (doc/static-calls.md, "What silicon
  * says"): in every case, the calls made equal the targets' counts plus
  * the wrong targets caught (nothing lost), the writer's writes all
- * happened and the caller reached every target; a self-test case proves
+ * happened, the caller reached every write's target and changed target
+ * exactly once per write (never back to older bytes); a self-test case proves
  * the detector catches a torn rel32. In cases a and a4 it also asserts 0
  * wrong targets and 0 signals, because the kernel's single-store path relies on
  * exactly that: if this CPU ever shows otherwise, that is a real finding
@@ -58,7 +61,7 @@
  * one store; their counts are reported, not asserted.
  *
  * Usage: test_xmodify [--writes=N] [--map=alias|rwx] [--bench]
- *   default: KTAP, 2,000,000 writes per case (about 1 s in all here);
+ *   default: KTAP, 500,000 writes per case (a few seconds in all here);
  *   --bench: also "bench: xmodify ..." lines for scripts/bench.py.
  */
 #define _GNU_SOURCE
@@ -98,7 +101,9 @@ extern const uint8_t xm_call_tpl[];
 #define CODE_SIZE (1u << 20)
 #define LOOP_CALLS 4096 /* calls per run of the generated loop */
 #define NTARGET 3
-#define WAIT_EVERY 1024
+#define FREE_WAIT_EVERY 1024 /* free pace: writes between waits */
+#define LAST 3		     /* counter slots: the target called last, */
+#define CHANGES 4	     /* how often it differed from the one before */
 #define WAIT_SECONDS 20 /* per wait for the caller: generous, loaded host */
 #define LOG_MAX 8
 
@@ -137,13 +142,14 @@ struct xm_run {
 	uint64_t images[NTARGET];   /* what the writer stores, per target */
 	uint8_t *store_at;	    /* writable view address of the store */
 	unsigned long writes;
+	int lockstep; /* wait for the caller after every write */
 	/* results */
 	_Atomic int caller_ready, writer_done, caller_gone;
 	uint64_t calls, wrong, sig[3], unrecoverable;
 	unsigned long writes_done, waits_timed_out;
 	uint64_t log[LOG_MAX];
 	unsigned nlog;
-	int caller_cpu, writer_cpu;
+	int caller_cpu, writer_cpu, caller_pinned, writer_pinned;
 	sigjmp_buf jb;
 };
 
@@ -198,14 +204,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void pin(int cpu)
+/* Pins the calling thread to cpu (none if cpu < 0); 0 if it did not. */
+static int pin(int cpu)
 {
 	if (cpu < 0)
-		return;
+		return 0;
 	cpu_set_t s;
 	CPU_ZERO(&s);
 	CPU_SET(cpu, &s);
-	pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
+	return !pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
 }
 
 /*
@@ -263,13 +270,31 @@ static uint8_t *build(struct xm_run *r, unsigned case_no, const char **why)
 	for (int i = 0; i < NTARGET; i++) {
 		r->target[i] = r->ret_addr + (uint64_t)(int64_t)target_rel[i];
 		uint8_t *tw = w + (r->target[i] - (uint64_t)(uintptr_t)x);
-		/* incq counter[i](%rip); ret */
-		tw[0] = 0x48, tw[1] = 0xff, tw[2] = 0x05;
-		put32(tw + 3, (int32_t)((int64_t)(uintptr_t)&r->counter[8 * i] -
-					(int64_t)(r->target[i] + 7)));
-		tw[7] = 0xc3;
+		/*
+		 * cmpb $i,last; je 1f; movb $i,last; incq changes;
+		 * 1: incq counter[i]; ret -- 31 bytes, under the 0x40
+		 * between any valid rel32 and the nearest mix.
+		 */
+		uint64_t tx = r->target[i];
+		uint64_t last = (uint64_t)(uintptr_t)&r->counter[8 * LAST];
+		uint64_t chg = (uint64_t)(uintptr_t)&r->counter[8 * CHANGES];
+		uint64_t cnt = (uint64_t)(uintptr_t)&r->counter[8 * i];
+		tw[0] = 0x80, tw[1] = 0x3d;
+		put32(tw + 2, (int32_t)(last - (tx + 7)));
+		tw[6] = (uint8_t)i;
+		tw[7] = 0x74, tw[8] = 14;
+		tw[9] = 0xc6, tw[10] = 0x05;
+		put32(tw + 11, (int32_t)(last - (tx + 16)));
+		tw[15] = (uint8_t)i;
+		tw[16] = 0x48, tw[17] = 0xff, tw[18] = 0x05;
+		put32(tw + 19, (int32_t)(chg - (tx + 23)));
+		tw[23] = 0x48, tw[24] = 0xff, tw[25] = 0x05;
+		put32(tw + 26, (int32_t)(cnt - (tx + 30)));
+		tw[30] = 0xc3;
 		r->counter[8 * i] = 0;
 	}
+	r->counter[8 * LAST] = 0; /* the site first calls target 0 */
+	r->counter[8 * CHANGES] = 0;
 	uint8_t call[NTARGET][5];
 	for (int i = 0; i < NTARGET; i++)
 		if ((*why = site_call(r->site, r->target[i], call[i])))
@@ -317,7 +342,7 @@ static void store(struct xm_run *r, int i)
 static void *writer(void *arg)
 {
 	struct xm_run *r = arg;
-	pin(r->writer_cpu);
+	r->writer_pinned = pin(r->writer_cpu);
 	while (!atomic_load(&r->caller_ready))
 		asm volatile("pause");
 	uint64_t rng = 0x9e3779b97f4a7c15ull ^ r->writes;
@@ -326,16 +351,20 @@ static void *writer(void *arg)
 			break;
 		int t = (int)(n % NTARGET);
 		uint64_t before = r->counter[8 * t];
-		store(r, t);
+		/*
+		 * The caller is running (it reached the last target): after a
+		 * pseudo-random delay, mostly short, now and then longer, the
+		 * store lands at an arbitrary point of its loop.
+		 */
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-		/* Mostly short delays, now and then a longer one. */
 		unsigned d = (unsigned)(rng & 0xff);
 		if (((rng >> 8) & 15) == 0)
 			d <<= 4;
 		for (unsigned k = 0; k < d; k++)
 			asm volatile("");
+		store(r, t);
 		r->writes_done = n;
-		if (n % WAIT_EVERY && n != r->writes)
+		if (!r->lockstep && n % FREE_WAIT_EVERY && n != r->writes)
 			continue;
 		/* Until the caller has reached the target just written. */
 		uint64_t deadline = now_ns() + WAIT_SECONDS * 1000000000ull;
@@ -360,7 +389,7 @@ static void *writer(void *arg)
 static void call_until_done(struct xm_run *r, void (*loop)(void))
 {
 	caller_thread = pthread_self();
-	pin(r->caller_cpu);
+	r->caller_pinned = pin(r->caller_cpu);
 	cur = r;
 	if (sigsetjmp(r->jb, 1)) {
 		cur = NULL;
@@ -472,7 +501,8 @@ static void pick_cpus(int *a, int *b)
 
 /* Runs one case; returns NULL or why it could not run. */
 static const char *run_case(struct xm_run *r, unsigned case_no,
-			    unsigned long writes, int cpu_a, int cpu_b)
+			    unsigned long writes, int lockstep, int cpu_a,
+			    int cpu_b)
 {
 	const char *why;
 	memset(r, 0, sizeof(*r));
@@ -481,6 +511,7 @@ static const char *run_case(struct xm_run *r, unsigned case_no,
 	r->w = region.w;
 	r->counter = region.counters;
 	r->writes = writes;
+	r->lockstep = lockstep;
 	r->caller_cpu = cpu_b;
 	r->writer_cpu = cpu_a;
 	uint8_t *entry = build(r, case_no, &why);
@@ -528,17 +559,23 @@ static void describe_landing(const struct xm_run *r, uint64_t at, char *buf,
 static void report(const struct xm_run *r, int bench)
 {
 	const struct xm_case *c = r->c;
-	printf("# case %s (%s; site %#lx, rel32 at line+%#x), %s mapping, "
-	       "writer cpu %d, caller cpu %d: %lu calls, %lu writes, %lu "
-	       "wrong targets (SIGTRAP %lu, SIGSEGV %lu, SIGILL %lu), %lu "
-	       "unrecoverable; per target %lu %lu %lu\n",
-	       c->name, c->what, (unsigned long)r->site, c->rel_off,
+	printf("# case %s, %s pace (%s; site %#lx, rel32 at line+%#x), %s "
+	       "mapping, "
+	       "writer on cpu %d%s, caller on cpu %d%s: %lu calls, %lu writes, "
+	       "%lu target changes seen by the caller, %lu wrong targets "
+	       "(SIGTRAP %lu, SIGSEGV %lu, SIGILL %lu), %lu unrecoverable; "
+	       "per target %lu %lu %lu\n",
+	       c->name, r->lockstep ? "lockstep" : "free", c->what,
+	       (unsigned long)r->site, c->rel_off,
 	       region.rwx ? "one RWX" : "RW+RX memfd alias", r->writer_cpu,
-	       r->caller_cpu, (unsigned long)r->calls, r->writes_done,
-	       (unsigned long)r->wrong, (unsigned long)r->sig[0],
-	       (unsigned long)r->sig[1], (unsigned long)r->sig[2],
-	       (unsigned long)r->unrecoverable, (unsigned long)r->counter[0],
-	       (unsigned long)r->counter[8], (unsigned long)r->counter[16]);
+	       r->writer_pinned ? " (pinned)" : " (not pinned)", r->caller_cpu,
+	       r->caller_pinned ? " (pinned)" : " (not pinned)",
+	       (unsigned long)r->calls, r->writes_done,
+	       (unsigned long)r->counter[8 * CHANGES], (unsigned long)r->wrong,
+	       (unsigned long)r->sig[0], (unsigned long)r->sig[1],
+	       (unsigned long)r->sig[2], (unsigned long)r->unrecoverable,
+	       (unsigned long)r->counter[0], (unsigned long)r->counter[8],
+	       (unsigned long)r->counter[16]);
 	for (unsigned i = 0; i < r->nlog; i++) {
 		char d[128];
 		describe_landing(r, r->log[i], d, sizeof(d));
@@ -546,13 +583,16 @@ static void report(const struct xm_run *r, int bench)
 		       (unsigned long)r->log[i], d);
 	}
 	if (bench)
-		printf("bench: xmodify case=%s map=%s rel_off=%#x store=%s "
-		       "calls=%lu writes=%lu wrong=%lu sigtrap=%lu "
+		printf("bench: xmodify case=%s pace=%s map=%s rel_off=%#x "
+		       "store=%s "
+		       "calls=%lu writes=%lu changes=%lu wrong=%lu sigtrap=%lu "
 		       "sigsegv=%lu sigill=%lu unrecoverable=%lu "
 		       "cpu=\"%s\"\n",
-		       c->name, region.rwx ? "rwx" : "alias", c->rel_off,
+		       c->name, r->lockstep ? "lockstep" : "free",
+		       region.rwx ? "rwx" : "alias", c->rel_off,
 		       c->word_store ? "8-byte" : "4-byte",
 		       (unsigned long)r->calls, r->writes_done,
+		       (unsigned long)r->counter[8 * CHANGES],
 		       (unsigned long)r->wrong, (unsigned long)r->sig[0],
 		       (unsigned long)r->sig[1], (unsigned long)r->sig[2],
 		       (unsigned long)r->unrecoverable, cpu_model);
@@ -584,22 +624,45 @@ static void check_run(const struct xm_run *r)
 		   r->waits_timed_out, WAIT_SECONDS);
 	for (int i = 0; i < NTARGET; i++)
 		KTAP_CHECK(r->counter[8 * i] > 0, "target %d never called", i);
+	/*
+	 * The targets the caller runs, in its order, are the writes' in
+	 * theirs, some skipped (free pace) or none (lockstep: each write
+	 * is waited for), so it changes target at most (exactly) once per
+	 * write; more would mean it went back to older bytes after running
+	 * newer ones.
+	 */
+	uint64_t changes = r->counter[8 * CHANGES];
+	KTAP_CHECK(r->lockstep ? r->waits_timed_out || changes == r->writes_done
+			       : changes <= r->writes_done,
+		   "the caller changed target %lu times for %lu writes (%s)",
+		   (unsigned long)changes, r->writes_done,
+		   r->lockstep ? "lockstep" : "free");
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long writes = 2000000;
+	unsigned long writes = 500000, lockstep_writes = 30000;
 	int rwx = 0, bench = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strncmp(argv[i], "--writes=", 9)) {
 			char *end;
 			writes = strtoul(argv[i] + 9, &end, 10);
-			if (*end || writes < WAIT_EVERY) {
+			if (*end || writes < NTARGET) {
 				fprintf(
 				    stderr,
 				    "test_xmodify: --writes=N needs a whole "
 				    "number of at least %d, not '%s'\n",
-				    WAIT_EVERY, argv[i] + 9);
+				    NTARGET, argv[i] + 9);
+				return 2;
+			}
+		} else if (!strncmp(argv[i], "--lockstep-writes=", 18)) {
+			char *end;
+			lockstep_writes = strtoul(argv[i] + 18, &end, 10);
+			if (*end || argv[i][18] == 0) {
+				fprintf(stderr,
+					"test_xmodify: --lockstep-writes=N "
+					"needs a whole number, not '%s'\n",
+					argv[i] + 18);
 				return 2;
 			}
 		} else if (!strcmp(argv[i], "--map=rwx")) {
@@ -610,13 +673,15 @@ int main(int argc, char **argv)
 			bench = 1;
 		} else {
 			fprintf(stderr, "usage: test_xmodify [--writes=N] "
+					"[--lockstep-writes=N] "
 					"[--map=alias|rwx] [--bench]\n");
 			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	read_cpu_model();
-	ktap_begin(2 + (int)NCASES);
+	int paces = lockstep_writes ? 2 : 1;
+	ktap_begin(2 + paces * (int)NCASES);
 	printf("# cpu: %s\n", cpu_model);
 
 	struct sigaction sa;
@@ -687,10 +752,13 @@ int main(int argc, char **argv)
 	}
 	ktap_end_case();
 
-	/* 3.. The races. */
-	for (unsigned k = 0; k < NCASES; k++) {
+	/* 3.. The races: free pace, then lockstep. */
+	for (unsigned j = 0; j < paces * NCASES; j++) {
+		unsigned k = j % NCASES;
+		int lockstep = j >= NCASES;
 		char name[64];
-		snprintf(name, sizeof(name), "race_case_%s", cases[k].name);
+		snprintf(name, sizeof(name), "race_case_%s_%s", cases[k].name,
+			 lockstep ? "lockstep" : "free");
 		ktap_case(name);
 		if (why) {
 			ktap_fail(__FILE__, __LINE__, "no region: %s", why);
@@ -702,8 +770,9 @@ int main(int argc, char **argv)
 			       ktap_n, name);
 			continue;
 		} else {
-			const char *rwhy =
-			    run_case(&run, k, writes, cpu_a, cpu_b);
+			const char *rwhy = run_case(
+			    &run, k, lockstep ? lockstep_writes : writes,
+			    lockstep, cpu_a, cpu_b);
 			KTAP_CHECK(!rwhy, "%s", rwhy);
 			if (!rwhy) {
 				report(&run, bench);
