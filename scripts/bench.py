@@ -269,7 +269,8 @@ def xmodify_table(xm):
              "a4": "rel32 = one aligned 4-byte word",
              "c": "rel32 crosses an 8-byte word, not a line",
              "b": "rel32 crosses a 64-byte line (2+2 bytes)",
-             "b1": "rel32 crosses a 64-byte line (1+3 bytes)"}
+             "b1": "rel32 crosses a 64-byte line (1+3 bytes)",
+             "p": "rel32 crosses a 4 KiB page (2+2 bytes)"}
     for r in xm:
         out.append(f"| {r['case']} | {where.get(r['case'], '?')} "
                    f"(line+{r['rel_off']}) | {r['pace']} | {r['map']} | "

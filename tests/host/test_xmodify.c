@@ -47,6 +47,7 @@
  *   b1 rel32 at line+0x3f..0x42: the same with one byte before the line
  *      boundary and three after. (A 3+1 split is not run: byte 3 of the
  *      three rel32 values is the same, so such a tear would be invisible.)
+ *   p  as b, at the end of a 4 KiB page: two bytes in each page.
  *
  * What make test asserts, and why (doc/static-calls.md, "What silicon
  * says"): in every case, the calls made equal the targets' counts plus
@@ -57,7 +58,7 @@
  * wrong targets and 0 signals, because the kernel's single-store path relies on
  * exactly that: if this CPU ever shows otherwise, that is a real finding
  * against the path (turn it off: the boot switch), and the test must say
- * so loudly. Cases b, b1 and c are the ones the engine never updates with
+ * so loudly. Cases b, b1, p and c are the ones the engine never updates with
  * one store; their counts are reported, not asserted.
  *
  * Usage: test_xmodify [--writes=N] [--map=alias|rwx] [--bench]
@@ -118,15 +119,18 @@ struct xm_case {
 	const char *name;
 	unsigned rel_off; /* rel32's offset in its 64-byte line */
 	int word_store;	  /* 1: aligned 8-byte store, 0: 4-byte store */
+	int page_end;	  /* in the page's last line (else its fifth) */
 	const char *what;
 };
 
 static const struct xm_case cases[] = {
-    {"a", 0x19, 1, "rel32 inside one aligned 8-byte word, 8-byte store"},
-    {"a4", 0x18, 0, "rel32 is one aligned 4-byte word, 4-byte store"},
-    {"c", 0x1e, 0, "rel32 crosses an 8-byte word, not a line, 4-byte store"},
-    {"b", 0x3e, 0, "rel32 crosses a 64-byte line (2+2 bytes), 4-byte store"},
-    {"b1", 0x3f, 0, "rel32 crosses a 64-byte line (1+3 bytes), 4-byte store"},
+    {"a", 0x19, 1, 0, "rel32 inside one aligned 8-byte word, 8-byte store"},
+    {"a4", 0x18, 0, 0, "rel32 is one aligned 4-byte word, 4-byte store"},
+    {"c", 0x1e, 0, 0, "rel32 crosses an 8-byte word, not a line, 4-byte store"},
+    {"b", 0x3e, 0, 0, "rel32 crosses a 64-byte line (2+2 bytes), 4-byte store"},
+    {"b1", 0x3f, 0, 0,
+     "rel32 crosses a 64-byte line (1+3 bytes), 4-byte store"},
+    {"p", 0x3e, 0, 1, "rel32 crosses a 4 KiB page (2+2 bytes), 4-byte store"},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -250,8 +254,12 @@ static const char *site_call(uint64_t site, uint64_t target, uint8_t *out)
 static uint8_t *build(struct xm_run *r, unsigned case_no, const char **why)
 {
 	const struct xm_case *c = r->c;
-	/* Each case in its own page; the site's rel32 at c->rel_off. */
-	size_t site_off = 4096 * (case_no + 1) + 64 * 4 + c->rel_off - 1;
+	/*
+	 * Each case in its own page (p's rel32 ends in the next one), the
+	 * site's rel32 at c->rel_off in the page's fifth or last line.
+	 */
+	size_t site_off = 4096 * (case_no + 1) +
+			  (c->page_end ? 4096 - 64 : 64 * 4) + c->rel_off - 1;
 	uint8_t *w = r->w, *x = r->x;
 	memset(w, 0xcc, CODE_SIZE);
 	r->site = (uint64_t)(uintptr_t)(x + site_off);
