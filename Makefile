@@ -59,12 +59,24 @@ KERNEL := $(BUILD)/tinypv.elf
 
 all: $(KERNEL) $(BUILD)/tinypv.lst $(BUILD)/tinypv.sym check-sites
 
-# Only the Xen public headers are visible to the kernel, never libc's.
+# Only the Xen public headers are visible to the kernel, never libc's ...
 XEN_INC := $(BUILD)/include/xen/xen.h
 $(XEN_INC):
 	@mkdir -p $(BUILD)/include
 	@test -f /usr/include/xen/xen.h || { echo "error: Xen public headers missing: run 'bash scripts/deps.sh build'"; exit 1; }
 	$(Q)ln -sfn /usr/include/xen $(BUILD)/include/xen
+
+# ... and the Linux UAPI headers for KVM's paravirtual ABI (asm/kvm_para.h:
+# struct kvm_steal_time, the feature bits and MSRs; linux/kvm_para.h: the
+# hypercall numbers), with the three directories they include from.
+MULTIARCH := $(shell $(CC) -print-multiarch)
+KVM_INC := $(BUILD)/include/asm/kvm_para.h
+$(KVM_INC):
+	@mkdir -p $(BUILD)/include
+	@test -f /usr/include/$(MULTIARCH)/asm/kvm_para.h || { echo "error: Linux UAPI headers missing: run 'bash scripts/deps.sh build'"; exit 1; }
+	$(Q)ln -sfn /usr/include/linux $(BUILD)/include/linux
+	$(Q)ln -sfn /usr/include/asm-generic $(BUILD)/include/asm-generic
+	$(Q)ln -sfn /usr/include/$(MULTIARCH)/asm $(BUILD)/include/asm
 
 $(KOBJ): Makefile
 
@@ -72,12 +84,12 @@ $(KOBJ): Makefile
 # measured 98 -> 91 guest instructions per site (icount, doc/patching.md).
 $(BUILD)/pvops/client.o: KCFLAGS += -funroll-loops
 
-$(BUILD)/%.o: %.c | $(XEN_INC)
+$(BUILD)/%.o: %.c | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.S | $(XEN_INC)
+$(BUILD)/%.o: %.S | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) $(KCFLAGS) $(KASFLAGS) -c $< -o $@
@@ -128,7 +140,7 @@ $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
 $(BUILD)/host/test_xmodify: tests/host/test_xmodify.c patch/reloc.c patch/insn.c
 $(BUILD)/host/test_xmodify: HCFLAGS += -pthread
 
-$(BUILD)/host/%: tests/host/%.c | $(XEN_INC)
+$(BUILD)/host/%: tests/host/%.c | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTCC  $@")
 	$(Q)$(CC) $(HCFLAGS) -o $@ $(filter %.c %.S,$^)

@@ -334,6 +334,108 @@ static void contended_worker(void *arg)
 	contended_loop();
 }
 
+/*
+ * Every wait here has a pause: under icount QEMU runs the CPUs in turn,
+ * and pause is what ends a spinning CPU's turn.
+ *
+ * The slow-path hand-over: CPU 0 holds the lock until CPU 1, asking for
+ * it, has gone to lock_wait (its percpu says so); the figure is from CPU
+ * 0's unlock (which lock_kick()s CPU 1) to CPU 0 seeing that CPU 1 holds
+ * the lock. So every call takes lock_wait and lock_kick, on every backend.
+ */
+static struct spinlock handoff_lock;
+static volatile uint64_t handoff_go, handoff_got;
+static unsigned handoff_calls;
+#define HANDOFF_TIMEOUT_NS (10 * SMP_CALL_TIMEOUT_NS)
+
+static bool wait_value(volatile uint64_t *v, uint64_t want)
+{
+	uint64_t end = clock_read() + HANDOFF_TIMEOUT_NS;
+	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) != want) {
+		if (clock_read() > end)
+			return false;
+		asm volatile("pause");
+	}
+	return true;
+}
+
+static void handoff_worker(void *arg)
+{
+	(void)arg;
+	for (uint64_t i = 1; i <= handoff_calls; i++) {
+		if (!wait_value(&handoff_go, i))
+			return;
+		spin_lock(&handoff_lock);
+		__atomic_store_n(&handoff_got, i, __ATOMIC_RELEASE);
+		spin_unlock(&handoff_lock);
+	}
+}
+
+/*
+ * One batch: CPU 0's total ticks for calls hand-overs, or 0 if stuck
+ * (*why says where).
+ */
+static uint64_t handoff_batch(unsigned calls, const char **why)
+{
+	struct percpu *other = smp_cpus[1];
+	uint64_t seq, total = 0;
+
+	handoff_calls = calls;
+	handoff_go = handoff_got = 0;
+	*why = "its mailbox was busy";
+	if (!smp_post(1, handoff_worker, NULL, &seq))
+		return 0;
+	*why = "it never reached the slow path";
+	for (uint64_t i = 1; i <= calls; i++) {
+		spin_lock(&handoff_lock);
+		__atomic_store_n(&handoff_go, i, __ATOMIC_RELEASE);
+		uint64_t end = clock_read() + HANDOFF_TIMEOUT_NS;
+		while (READ_ONCE(other->lock_waiting) != &handoff_lock) {
+			if (clock_read() > end) {
+				spin_unlock(&handoff_lock);
+				return 0;
+			}
+			asm volatile("pause");
+		}
+		uint64_t t0 = rdtsc_ordered();
+		spin_unlock(&handoff_lock);
+		if (!wait_value(&handoff_got, i)) {
+			*why = "it never took the lock after the kick";
+			return 0;
+		}
+		total += rdtsc_ordered() - t0;
+	}
+	*why = "it did not finish";
+	return smp_wait(1, seq, HANDOFF_TIMEOUT_NS) ? total : 0;
+}
+
+static void bench_handoff(unsigned calls, unsigned batches)
+{
+	uint64_t per[64];
+
+	handoff_lock = (struct spinlock){0};
+	for (unsigned b = 0; b < batches; b++) {
+		const char *why;
+		uint64_t total = handoff_batch(calls, &why);
+		if (!total) {
+			printk("bench: warning: lock_slow_handoff: batch %u: "
+			       "cpu 1: %s\n",
+			       b, why);
+			return;
+		}
+		per[b] = total * 100 / calls;
+	}
+	sort_u64(per, batches);
+	printk("bench: op=lock_slow_handoff mode=smp cpus=%u calls=%u "
+	       "batches=%u slow_entries=%lu kicks=%lu",
+	       smp_online, calls, batches, handoff_lock.slow_entries,
+	       handoff_lock.kicks);
+	print_x100("min", per[0]);
+	print_x100("median", per[batches / 2]);
+	print_x100("p99", per[(batches * 99) / 100]);
+	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -392,6 +494,7 @@ static void bench_smp(unsigned calls, unsigned batches)
 	if (done < batches) {
 		printk("bench: warning: lock_contended: cpu 1 did not take "
 		       "part\n");
+		bench_handoff(calls, batches);
 		return;
 	}
 	sort_u64(per, batches);
@@ -402,6 +505,7 @@ static void bench_smp(unsigned calls, unsigned batches)
 	print_x100("median", per[batches / 2]);
 	print_x100("p99", per[(batches * 99) / 100]);
 	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+	bench_handoff(calls, batches);
 }
 
 void bench_run(void)

@@ -28,12 +28,17 @@ static const struct option_desc options[] = {
     {"icount", FLAG(icount), NULL,
      "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},
     {"nosmp", FLAG(nosmp), NULL, "run on the boot CPU only"},
-    {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (N >= 1)"},
+    {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (0: as nosmp)"},
     {"inject", STR(inject),
-     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault",
+     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault|ap-stack-overflow|"
+     "stop-during-start|kvmclock-percpu",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, to test the engine's check; make the first AP "
-     "hang before it is up (ap-hang) or the last one fault (ap-fault)"},
+     "hang before it is up (ap-hang) or the last one fault (ap-fault) or "
+     "overflow its stack (ap-stack-overflow); stop the CPUs for a text "
+     "write while one is starting (stop-during-start); KVM: every CPU reads "
+     "its own "
+     "kvmclock even with the stable bit (kvmclock-percpu)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

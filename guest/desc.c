@@ -84,10 +84,14 @@ static void set_gate(unsigned v, uint64_t handler, unsigned ist)
 	};
 }
 
-/* This CPU's GDT, TSS (#DF and NMI on IST stacks of its own) and the IDT. */
-void trap_init_cpu(unsigned cpu)
+/*
+ * This CPU's GDT, TSS (#DF and NMI on IST stacks of its own) and the IDT,
+ * in the descriptor slot of its struct percpu (percpu_slot(), never its
+ * CPU number: an abandoned AP that starts late keeps its own).
+ */
+void trap_init_cpu(unsigned slot)
 {
-	struct cpu_desc *d = &descs[cpu];
+	struct cpu_desc *d = &descs[slot];
 	uint64_t base = (uint64_t)&d->tss;
 
 	/*
@@ -97,14 +101,30 @@ void trap_init_cpu(unsigned cpu)
 	 */
 	desc_load_idt(idt, sizeof(idt) - 1);
 	memcpy(d->gdt, boot_gdt, sizeof(boot_gdt));
-	d->tss.ist[0] = (uint64_t)ist_stack[cpu][0] + sizeof(ist_stack[0][0]);
-	d->tss.ist[1] = (uint64_t)ist_stack[cpu][1] + sizeof(ist_stack[0][1]);
+	d->tss.ist[0] = (uint64_t)ist_stack[slot][0] + sizeof(ist_stack[0][0]);
+	d->tss.ist[1] = (uint64_t)ist_stack[slot][1] + sizeof(ist_stack[0][1]);
 	d->tss.iomap_base = sizeof(d->tss);
 	d->gdt[GDT_TSS / 8] = (sizeof(d->tss) - 1) | (base & 0xffffff) << 16 |
 			      0x89ULL << 40 | ((base >> 24) & 0xff) << 56;
 	d->gdt[GDT_TSS / 8 + 1] = base >> 32;
 	desc_load_gdt(d->gdt, sizeof(d->gdt) - 1);
 	desc_load_tr(GDT_TSS);
+}
+
+/* What this CPU loaded: its GDT's base (tests). */
+uint64_t desc_current_gdt(void)
+{
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) p;
+	asm volatile("sgdt %0" : "=m"(p));
+	return p.base;
+}
+
+uint64_t desc_gdt_of_slot(unsigned slot)
+{
+	return (uint64_t)descs[slot].gdt;
 }
 
 void trap_init_native(void)

@@ -1,7 +1,9 @@
 /*
- * kvm.c - KVM paravirtual features: kvmclock, PV EOI, PV send-IPI.
+ * kvm.c - KVM paravirtual features: kvmclock, PV EOI, PV send-IPI, steal
+ * time and the PV TLB flush (kvm.h).
  */
 #include "kvm.h"
+#include "cmdline.h"
 #include "kernel.h"
 #include "layout.h"
 #include "percpu.h"
@@ -14,42 +16,110 @@
 
 uint32_t kvm_features;
 
-static struct vcpu_time_info kvmclock __attribute__((aligned(64)));
+/*
+ * Shared memory the host writes, one of each per struct percpu slot
+ * (percpu_slot(): the area, never the CPU number, which an abandoned AP
+ * may have held too). KVM wants 64-byte alignment for steal time; both
+ * must not cross a page, which 64-byte slots never do.
+ */
+static struct vcpu_time_info kvmclocks[NR_CPUS_MAX]
+    __attribute__((aligned(64)));
+static struct kvm_steal_time steal[NR_CPUS_MAX] __attribute__((aligned(64)));
+static bool steal_registered[NR_CPUS_MAX];
+_Static_assert(sizeof(struct vcpu_time_info) <= 64, "one kvmclock per slot");
+
 static uint64_t kvmclock_base;
 static uint64_t pv_eoi_skipped;
+/*
+ * Every CPU may read the boot CPU's kvmclock only when the host says the
+ * TSCs agree: KVM_FEATURE_CLOCKSOURCE_STABLE_BIT offered and
+ * PVCLOCK_TSC_STABLE_BIT (Xen's name: the same ABI) set in its flags.
+ * Otherwise each CPU registers and reads its own.
+ */
+bool kvmclock_shared;
+static const char *kvmclock_why = "";
 
 static uint64_t kernel_pa(const volatile void *p)
 {
 	return (uint64_t)p - KERNEL_VBASE;
 }
 
+static bool inject_is(const char *what)
+{
+	return opts.inject && !strcmp(opts.inject, what);
+}
+
 void kvm_init(void)
 {
 	kvm_features = cpuid(KVM_CPUID_FEATURES, 0).eax;
-	if (kvm_features & KVM_FEATURE_CLOCKSOURCE2) {
-		write_msr(MSR_KVM_SYSTEM_TIME_NEW, kernel_pa(&kvmclock) | 1);
-		kvmclock_base = pvclock_read_system(&kvmclock);
+	if (KVM_HAS(CLOCKSOURCE2)) {
+		write_msr(MSR_KVM_SYSTEM_TIME_NEW,
+			  kernel_pa(&kvmclocks[0]) | KVM_MSR_ENABLED);
+		kvmclock_base = pvclock_read_system(&kvmclocks[0]);
 		/* The host's figure beats our 10 ms PIT estimate. */
-		tsc_khz = pvclock_tsc_khz(&kvmclock);
+		tsc_khz = pvclock_tsc_khz(&kvmclocks[0]);
+		bool stable = KVM_HAS(CLOCKSOURCE_STABLE_BIT) &&
+			      (kvmclocks[0].flags & XEN_PVCLOCK_TSC_STABLE_BIT);
+		if (inject_is("kvmclock-percpu"))
+			kvmclock_why =
+			    "per CPU (forced by inject=kvmclock-percpu)";
+		else if (!stable)
+			kvmclock_why = "per CPU (the host does not set the "
+				       "stable bit)";
+		else {
+			kvmclock_shared = true;
+			kvmclock_why =
+			    "the boot CPU's, shared (stable bit set)";
+		}
 	}
 	kvm_init_cpu();
 }
 
 /*
- * Per CPU: the PV EOI word (each vCPU's own, in its struct percpu). The
- * kvmclock page stays the boot CPU's: with KVM's stable bit every vCPU
- * may read it (pvclock_read_system uses no per-vCPU state).
+ * Per CPU: the PV EOI word (in its struct percpu), its own kvmclock
+ * unless the boot CPU's is shared, and its steal-time area (the host
+ * writes the preempted flag there, which the PV TLB flush reads).
  */
 void kvm_init_cpu(void)
 {
-	if (kvm_features & KVM_FEATURE_PV_EOI)
+	struct percpu *p = this_cpu();
+	unsigned slot = percpu_slot(p);
+
+	if (KVM_HAS(PV_EOI))
 		write_msr(MSR_KVM_PV_EOI_EN,
-			  kernel_pa(&this_cpu()->pv_eoi_word) | 1);
+			  kernel_pa(&p->pv_eoi_word) | KVM_MSR_ENABLED);
+	if (KVM_HAS(CLOCKSOURCE2) && slot && !kvmclock_shared)
+		write_msr(MSR_KVM_SYSTEM_TIME_NEW,
+			  kernel_pa(&kvmclocks[slot]) | KVM_MSR_ENABLED);
+	if (KVM_HAS(STEAL_TIME)) {
+		write_msr(MSR_KVM_STEAL_TIME,
+			  kernel_pa(&steal[slot]) | KVM_MSR_ENABLED);
+		steal_registered[slot] = true;
+	}
+}
+
+struct kvm_steal_time *kvm_steal_area(const struct percpu *p)
+{
+	unsigned slot = percpu_slot(p);
+	return slot < NR_CPUS_MAX && steal_registered[slot] ? &steal[slot]
+							    : NULL;
+}
+
+const volatile struct vcpu_time_info *kvmclock_area(const struct percpu *p)
+{
+	const volatile struct vcpu_time_info *t =
+	    &kvmclocks[kvmclock_shared ? 0 : percpu_slot(p)];
+	/* An AP reads the boot CPU's until the host has filled its own. */
+	return t->version ? t : &kvmclocks[0];
 }
 
 uint64_t kvmclock_read(void)
 {
-	return pvclock_read_system(&kvmclock) - kvmclock_base;
+	const volatile struct vcpu_time_info *t = &kvmclocks[0];
+
+	if (!kvmclock_shared)
+		t = kvmclock_area(this_cpu());
+	return pvclock_read_system(t) - kvmclock_base;
 }
 
 /*
@@ -168,9 +238,9 @@ static long probe_once(struct percpu *p)
 	return rc;
 }
 
-void kvm_smp_ready(void)
+static void pv_ipi_probe(void)
 {
-	if (!(kvm_features & KVM_FEATURE_PV_SEND_IPI))
+	if (!KVM_HAS(PV_SEND_IPI))
 		return;
 	if (smp_online < 2) {
 		pv_ipi_state = "offered, not probed (one CPU)";
@@ -206,13 +276,151 @@ void kvm_smp_ready(void)
 	       pv_ipi_ok ? "" : "; using the native ICR");
 }
 
+/* ---- PV TLB flush through the steal-time preempted flag ---- */
+
+static const char *pv_tlb_state = "not offered";
+bool kvm_pv_tlb_on;
+struct kvm_tlb_stats kvm_tlb_stats;
+/* By CPU number, filled once the PV path is on. */
+static struct kvm_steal_time *cpu_steal[NR_CPUS_MAX];
+
+uint64_t kvm_tlb_defer_preempted(uint64_t mask,
+				 struct kvm_steal_time *const *areas)
+{
+	uint64_t ipi = mask;
+
+	for (uint64_t m = mask; m; m &= m - 1) {
+		unsigned cpu = __builtin_ctzll(m);
+		if (cpu >= NR_CPUS_MAX)
+			break; /* no such CPU: left in the mask */
+		struct kvm_steal_time *st = areas[cpu];
+		if (!st)
+			continue;
+		uint8_t state =
+		    __atomic_load_n(&st->preempted, __ATOMIC_RELAXED);
+		/*
+		 * The host clears the byte (an exchange) as the vCPU is about
+		 * to run again, and flushes its TLB if FLUSH_TLB was set: if
+		 * the exchange wins, the vCPU is running and needs the IPI.
+		 */
+		if ((state & KVM_VCPU_PREEMPTED) &&
+		    __atomic_compare_exchange_n(
+			&st->preempted, &state, state | KVM_VCPU_FLUSH_TLB,
+			false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			ipi &= ~(1ULL << cpu);
+	}
+	return ipi;
+}
+
+/* Set bits (no libgcc: __builtin_popcountll would call it). */
+static unsigned bits_set(uint64_t m)
+{
+	unsigned n = 0;
+	for (; m; m &= m - 1)
+		n++;
+	return n;
+}
+
+uint64_t kvm_flush_tlb_others(unsigned long va, uint64_t mask)
+{
+	if (!kvm_pv_tlb_on)
+		return native_flush_tlb_others(va, mask);
+	mask &= smp_online_mask() & ~(1ULL << smp_cpu());
+	if (!mask)
+		return 0;
+	uint64_t ipi = kvm_tlb_defer_preempted(mask, cpu_steal);
+	__atomic_fetch_add(&kvm_tlb_stats.calls, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&kvm_tlb_stats.deferred, bits_set(mask & ~ipi),
+			   __ATOMIC_RELAXED);
+	__atomic_fetch_add(&kvm_tlb_stats.ipis, bits_set(ipi),
+			   __ATOMIC_RELAXED);
+	return native_flush_tlb_others(va, ipi);
+}
+
+/*
+ * The preempted flag means something only if the host writes each
+ * vCPU's steal-time area: wait (200 ms: this host's KVM is slow) until
+ * every online CPU's has a version, which the host bumps on each update.
+ * Without that, the native IPI path for every flush.
+ */
+#define STEAL_WAIT_NS 200000000ULL
+static char pv_tlb_buf[160];
+
+static void pv_tlb_setup(void)
+{
+	if (!KVM_HAS(PV_TLB_FLUSH))
+		return;
+	if (!KVM_HAS(STEAL_TIME)) {
+		pv_tlb_state = "offered, but steal time (which carries the "
+			       "preempted flag) is not; native IPIs";
+		return;
+	}
+	if (smp_online < 2) {
+		pv_tlb_state = "offered, not set up (one CPU); native IPIs";
+		return;
+	}
+	uint64_t t0 = clock_read(), end = t0 + STEAL_WAIT_NS;
+	unsigned missing;
+	for (;;) {
+		missing = ~0u;
+		for (unsigned c = smp_online; c-- > 0;) {
+			struct kvm_steal_time *st = kvm_steal_area(smp_cpus[c]);
+			if (!st || !READ_ONCE(st->version))
+				missing = c;
+		}
+		if (missing == ~0u || clock_read() > end)
+			break;
+		asm volatile("pause");
+	}
+	for (unsigned c = 0; c < smp_online; c++) {
+		struct kvm_steal_time *st = kvm_steal_area(smp_cpus[c]);
+		if (st)
+			printk("kvm steal time: cpu %u: version %u, steal %lu "
+			       "ns, preempted %#x\n",
+			       c, READ_ONCE(st->version),
+			       (uint64_t)READ_ONCE(st->steal),
+			       READ_ONCE(st->preempted));
+	}
+	if (missing != ~0u) {
+		snprintf(pv_tlb_buf, sizeof(pv_tlb_buf),
+			 "offered, but the host never wrote cpu %u's steal "
+			 "time in %llu ms; native IPIs",
+			 missing, STEAL_WAIT_NS / 1000000);
+		pv_tlb_state = pv_tlb_buf;
+		printk("kvm pv tlb flush: %s\n", pv_tlb_state);
+		return;
+	}
+	for (unsigned c = 0; c < smp_online; c++)
+		cpu_steal[c] = kvm_steal_area(smp_cpus[c]);
+	kvm_pv_tlb_on = true;
+	pv_tlb_state = "on: the host writes every vCPU's steal time; "
+		       "preempted vCPUs get KVM_VCPU_FLUSH_TLB, running ones "
+		       "the native IPI";
+	printk("kvm pv tlb flush: %s\n", pv_tlb_state);
+}
+
+void kvm_smp_ready(void)
+{
+	pv_ipi_probe();
+	pv_tlb_setup();
+}
+
 void kvm_report(void)
 {
 	printk("kvm features: %#x%s%s%s\n", kvm_features,
-	       kvm_features & KVM_FEATURE_CLOCKSOURCE2 ? " kvmclock" : "",
-	       kvm_features & KVM_FEATURE_NOP_IO_DELAY ? " nop-io-delay" : "",
-	       kvm_features & KVM_FEATURE_PV_EOI ? " pv-eoi" : "");
+	       KVM_HAS(CLOCKSOURCE2) ? " kvmclock" : "",
+	       KVM_HAS(NOP_IO_DELAY) ? " nop-io-delay" : "",
+	       KVM_HAS(PV_EOI) ? " pv-eoi" : "");
 	printk("kvm pv send-ipi: %s\n", pv_ipi_state);
-	if (kvm_features & KVM_FEATURE_CLOCKSOURCE2)
-		printk("kvmclock tsc: %lu kHz\n", pvclock_tsc_khz(&kvmclock));
+	if (KVM_HAS(CLOCKSOURCE2)) {
+		printk("kvmclock tsc: %lu kHz\n",
+		       pvclock_tsc_khz(&kvmclocks[0]));
+		printk("kvmclock: %s\n", kvmclock_why);
+	}
+	printk("kvm pv tlb flush: %s\n", pv_tlb_state);
+	if (kvm_pv_tlb_on && kvm_tlb_stats.calls)
+		printk("kvm pv tlb flush: %lu calls so far, %lu CPUs deferred "
+		       "(preempted), %lu sent IPIs\n",
+		       kvm_tlb_stats.calls, kvm_tlb_stats.deferred,
+		       kvm_tlb_stats.ipis);
 }

@@ -164,6 +164,15 @@ void native_alias_unmap(uintptr_t window)
 	saved_va[slot] = 0;
 }
 
+/* An AP stack's guard page: no mapping at all, so a push there faults. */
+void native_guard_page(uintptr_t va)
+{
+	uint64_t *pte = mmu_pte(va);
+	BUG_ON(!pte);
+	*pte = 0;
+	flush_tlb_one(va);
+}
+
 /*
  * The AP trampoline's page tables (guest/smp_native.c): the kernel's PML4
  * (shared below the top level) plus slot 0 holding an identity map of the

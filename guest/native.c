@@ -27,6 +27,7 @@ bool native_cpu_start(struct percpu *p);
 void native_cpu_abandon(struct percpu *p);
 void native_alias_map(uintptr_t window, uintptr_t target);
 void native_alias_unmap(uintptr_t window);
+void native_guard_page(uintptr_t va);
 
 static void native_platform_init(void);
 
@@ -38,10 +39,11 @@ static void native_pvop_backend(struct pvop_backend *b)
 static void kvm_pvop_backend(struct pvop_backend *b)
 {
 	struct pvop_kvm_caps caps = {
-	    .nop_io_delay = kvm_features & KVM_FEATURE_NOP_IO_DELAY,
-	    .pv_eoi = kvm_features & KVM_FEATURE_PV_EOI,
-	    .kvmclock = kvm_features & KVM_FEATURE_CLOCKSOURCE2,
-	    .pv_send_ipi = kvm_features & KVM_FEATURE_PV_SEND_IPI,
+	    .nop_io_delay = KVM_HAS(NOP_IO_DELAY),
+	    .pv_eoi = KVM_HAS(PV_EOI),
+	    .kvmclock = KVM_HAS(CLOCKSOURCE2),
+	    .pv_send_ipi = KVM_HAS(PV_SEND_IPI),
+	    .pv_tlb_flush = KVM_HAS(PV_TLB_FLUSH),
 	};
 	pvop_backend_kvm(b, &caps);
 }
@@ -83,6 +85,7 @@ const struct platform platform_native = {
     .cpus_list = native_cpus_list,
     .cpu_start = native_cpu_start,
     .cpu_abandon = native_cpu_abandon,
+    .guard_page = native_guard_page,
     .ipi_init_cpu = native_ipi_init_cpu,
     .report = native_report,
 };
@@ -108,6 +111,7 @@ const struct platform platform_kvm = {
     .cpus_list = native_cpus_list,
     .cpu_start = native_cpu_start,
     .cpu_abandon = native_cpu_abandon,
+    .guard_page = native_guard_page,
     .ipi_init_cpu = native_ipi_init_cpu,
     .smp_ready = kvm_smp_ready,
     .report = kvm_platform_report,

@@ -62,11 +62,16 @@ void panic(const char *fmt, ...)
 		machine_exit(EXIT_PANIC);
 	}
 
-	printk("tinypv: PANIC: ");
+	/*
+	 * One printk for the whole line: another CPU's output (one still
+	 * starting, say) lands before or after it, never inside it, and the
+	 * harness reads the reason from this line.
+	 */
+	static char why[256];
 	va_start(ap, fmt);
-	vprintk(fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	printk("\n");
+	printk("tinypv: PANIC: %s\n", why);
 
 	asm volatile("mov %%rsp, %0; mov %%rbp, %1" : "=r"(rsp), "=r"(rbp));
 	printk("cpu %lu RSP: %016lx RBP: %016lx CR2: %016lx CR3: %016lx\n",

@@ -6,6 +6,7 @@
 #include "smp.h"
 #include "cmdline.h"
 #include "kernel.h"
+#include "layout.h"
 #include "platform.h"
 #include "pvops.h"
 #include "timer.h"
@@ -15,12 +16,39 @@ unsigned smp_online = 1;
 unsigned smp_present = 1;
 struct percpu *smp_cpus[NR_CPUS_MAX] = {&percpu0};
 
-static uint8_t ap_stacks[NR_CPUS_MAX][AP_STACK_SIZE]
+/*
+ * Each AP's stack, by percpu slot, with a guard page below it that the
+ * platform unmaps (platform->guard_page), so an overflow faults. Natively
+ * the fault on delivering that fault is a #DF on the CPU's own IST stack,
+ * whose report names the CPU (trap.c: smp_stack_guard_slot); under Xen PV
+ * Xen cannot deliver it and kills the domain, naming the vCPU itself.
+ */
+#define AP_GUARD_SIZE PAGE_SIZE
+static uint8_t ap_stacks[NR_CPUS_MAX][AP_GUARD_SIZE + AP_STACK_SIZE]
     __attribute__((aligned(4096)));
+static bool guarded[NR_CPUS_MAX];
+
+int smp_stack_guard_slot(uint64_t va)
+{
+	uint64_t lo = (uint64_t)ap_stacks;
+
+	if (va < lo || va >= lo + sizeof(ap_stacks))
+		return -1;
+	unsigned slot = (va - lo) / sizeof(ap_stacks[0]);
+	bool in_guard = (va - lo) % sizeof(ap_stacks[0]) < AP_GUARD_SIZE;
+	return in_guard && guarded[slot] ? (int)slot : -1;
+}
+
+/* A CPU being started (cpu_start until online or abandoned). */
+static struct percpu *volatile smp_starting;
 
 static void tlb_ipi(void);
 
-/* How many CPUs the options allow: nosmp = 1; maxcpus=N; else all. */
+/*
+ * How many CPUs the options allow: nosmp = 1; maxcpus=N; else all.
+ * maxcpus=0 means the boot CPU only, as nosmp (and as in Linux), and says
+ * so: no CPU at all cannot be what was meant.
+ */
 static unsigned cpu_limit(void)
 {
 	unsigned long n = 0;
@@ -32,10 +60,14 @@ static unsigned cpu_limit(void)
 		return NR_CPUS_MAX;
 	for (; *s >= '0' && *s <= '9' && n < 1000; s++)
 		n = n * 10 + (*s - '0');
-	if (*s || !n) {
-		printk("warning: maxcpus=%s is not a number from 1; ignored\n",
+	if (*s || s == opts.maxcpus) {
+		printk("warning: maxcpus=%s is not a number; ignored\n",
 		       opts.maxcpus);
 		return NR_CPUS_MAX;
+	}
+	if (!n) {
+		printk("warning: maxcpus=0: the boot CPU only, as nosmp\n");
+		return 1;
 	}
 	return n < NR_CPUS_MAX ? (unsigned)n : NR_CPUS_MAX;
 }
@@ -78,6 +110,32 @@ static void inject_fault(void *arg)
 	asm volatile("ud2");
 }
 
+/*
+ * inject=ap-stack-overflow: recurse until the guard page stops it (the
+ * bound is far beyond any stack, and keeps the compiler's recursion check
+ * quiet).
+ */
+static unsigned __attribute__((noinline)) stack_eater(unsigned depth)
+{
+	volatile uint8_t pad[512];
+
+	pad[0] = (uint8_t)depth;
+	if (depth < 1000000)
+		pad[1] = (uint8_t)stack_eater(depth + 1); /* not a tail call */
+	return pad[0] ^ pad[1];
+}
+
+static void inject_overflow(void *arg)
+{
+	(void)arg;
+	stack_eater(0);
+}
+
+static bool inject_is(const char *what)
+{
+	return opts.inject && !strcmp(opts.inject, what);
+}
+
 void smp_boot(void)
 {
 	uint32_t ids[NR_CPUS_MAX];
@@ -107,9 +165,17 @@ void smp_boot(void)
 		p->self = p;
 		p->cpu = smp_online;
 		p->apic_id = ids[i];
-		p->stack_top = (uint64_t)ap_stacks[area] + AP_STACK_SIZE;
+		p->stack_top = (uint64_t)ap_stacks[area] + sizeof(ap_stacks[0]);
+		if (platform->guard_page && !guarded[area]) {
+			platform->guard_page((uintptr_t)ap_stacks[area]);
+			guarded[area] = true;
+		}
 		area++;
-		if (!platform->cpu_start(p) || !wait_online(p)) {
+		smp_starting = p;
+		bool started = platform->cpu_start(p);
+		if (started && inject_is("stop-during-start"))
+			smp_stop_others();
+		if (!started || !wait_online(p)) {
 			printk("warning: cpu %lu did not come up (%s %u)\n",
 			       p->cpu, id_kind(), ids[i]);
 			/*
@@ -118,14 +184,19 @@ void smp_boot(void)
 			 */
 			platform->cpu_abandon(p);
 			p->cpu = ~0UL;
+			smp_starting = NULL;
 			continue;
 		}
 		smp_cpus[smp_online++] = p;
+		smp_starting = NULL;
 	}
 	if (platform->smp_ready)
 		platform->smp_ready();
-	if (opts.inject && !strcmp(opts.inject, "ap-fault") && smp_online > 1)
+	if (inject_is("ap-fault") && smp_online > 1)
 		smp_call_on(smp_online - 1, inject_fault, NULL,
+			    SMP_CALL_TIMEOUT_NS);
+	if (inject_is("ap-stack-overflow") && smp_online > 1)
+		smp_call_on(smp_online - 1, inject_overflow, NULL,
 			    SMP_CALL_TIMEOUT_NS);
 }
 
@@ -366,6 +437,14 @@ void smp_stop_others(void)
 	unsigned me = smp_cpu();
 	uint64_t seq;
 
+	/*
+	 * A CPU half-way through start-up is in no mailbox and cannot be
+	 * parked, and runs kernel text: a text write now is a bug.
+	 */
+	if (smp_starting)
+		panic("smp: cpu %lu (%s %u) is starting and cannot be stopped "
+		      "for a text write",
+		      smp_starting->cpu, id_kind(), smp_starting->apic_id);
 	if (smp_online == 1 || stop_depth++)
 		return;
 	/* The others are parked through their mailboxes, which only CPU 0

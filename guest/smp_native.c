@@ -116,7 +116,7 @@ void native_cpu_abandon(struct percpu *p)
 void __attribute__((noreturn)) ap_main_native(struct percpu *p);
 void ap_main_native(struct percpu *p)
 {
-	trap_init_cpu(p->cpu);
+	trap_init_cpu(percpu_slot(p));
 	apic_init_ap();
 	if (platform->id == PLATFORM_KVM)
 		kvm_init_cpu();

@@ -7,6 +7,7 @@
 #include "kernel.h"
 #include "platform.h"
 #include "pvops.h"
+#include "smp.h"
 
 uint8_t trap_return_via_xen;
 
@@ -212,6 +213,17 @@ static void exception(struct trap_frame *f)
 	       "cpu %lu\n",
 	       exception_name(f->vector), f->vector, f->error, f->rip,
 	       this_cpu()->cpu);
+	if (f->vector == VEC_PF || f->vector == VEC_DF) {
+		/* #DF: the #PF it replaced left its address in CR2. */
+		uint64_t a = f->vector == VEC_PF ? cr2 : read_cr2();
+		int slot = smp_stack_guard_slot(a);
+		if (slot >= 0)
+			printk(
+			    "tinypv: cpu %lu: kernel stack overflow: %#lx is "
+			    "the guard page below its stack (percpu slot "
+			    "%d)\n",
+			    this_cpu()->cpu, a, slot);
+	}
 	if (f->vector == VEC_PF)
 		printk("CR2: %016lx (%s, %s, %s)\n", cr2,
 		       f->error & 1 ? "protection" : "not present",

@@ -9,6 +9,11 @@
  *              is offered: the C half (guest/kvm.c) uses the hypercall
  *              only once a probe after SMP bring-up saw it deliver, and
  *              the native ICR otherwise.
+ *   flush_tlb_others  when KVM_FEATURE_PV_TLB_FLUSH is offered: the C half
+ *              sets KVM_VCPU_FLUSH_TLB in the steal-time area of each
+ *              vCPU the host marked preempted and IPIs only the others,
+ *              once it saw the host write every vCPU's steal time; the
+ *              native IPI path for all otherwise.
  * The platform code (guest/native.c) decides from CPUID 0x40000001 eax
  * what is on offer, and guest/kvm.c sets up the shared memory before this
  * backend is patched in.
@@ -31,4 +36,7 @@ void pvop_backend_kvm(struct pvop_backend *b, const struct pvop_kvm_caps *c)
 		b->op[PVOP_SEND_IPI_MASK] =
 		    PVOP_IMPL_THUNK(kvm_send_ipi_mask_thunk);
 	}
+	if (c->pv_tlb_flush)
+		b->op[PVOP_FLUSH_TLB_OTHERS] =
+		    PVOP_IMPL_THUNK(kvm_flush_tlb_others_thunk);
 }

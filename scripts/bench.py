@@ -63,7 +63,8 @@ ENVIRONMENTS = [
      "what": "tinypv as Xen PV dom0, Xen 4.17 under QEMU TCG -icount shift=0"},
 ]
 
-# Two CPUs: only the SMP cells run there (guest/bench.c: bench_smp).
+# Two and four CPUs: only the SMP cells run there (guest/bench.c:
+# bench_smp); with four, flush_tlb_others_all flushes three other CPUs.
 SMP_ENVIRONMENTS = [
     {"name": "native-tcg-smp2", "platform": "native", "icount": False,
      "smp": 2, "unit": "TSC ticks (TCG emulation, not hardware cycles)",
@@ -82,9 +83,27 @@ SMP_ENVIRONMENTS = [
      "unit": "guest instructions of both CPUs, Xen's own included",
      "what": "tinypv as Xen PV dom0, 2 vCPUs, under QEMU TCG "
              "-icount shift=0"},
+    {"name": "native-tcg-smp4", "platform": "native", "icount": False,
+     "smp": 4, "unit": "TSC ticks (TCG emulation, not hardware cycles)",
+     "what": "tinypv native (PVH), 4 CPUs, QEMU TCG thread=multi "
+             "(on 2 host cores)"},
+    {"name": "native-icount-smp4", "platform": "native", "icount": True,
+     "smp": 4, "unit": "guest instructions of all CPUs (exact)",
+     "what": "tinypv native (PVH), 4 CPUs, QEMU TCG -icount shift=0"},
+    {"name": "kvm-smp4", "platform": "kvm", "icount": False, "smp": 4,
+     "unit": "TSC ticks (this host's KVM emulates every instruction: "
+             "not hardware-virtualisation cycles)",
+     "what": "tinypv as a KVM guest, 4 vCPUs, -accel kvm (on 2 host cores)"},
+    {"name": "xen-tcg-smp4", "platform": "xen", "icount": False, "smp": 4,
+     "unit": "TSC ticks (Xen under TCG emulation, not hardware cycles)",
+     "what": "tinypv as Xen PV dom0, 4 vCPUs, Xen 4.17 under QEMU TCG"},
+    {"name": "xen-icount-smp4", "platform": "xen", "icount": True, "smp": 4,
+     "unit": "guest instructions of all CPUs, Xen's own included",
+     "what": "tinypv as Xen PV dom0, 4 vCPUs, under QEMU TCG "
+             "-icount shift=0"},
 ]
 SMP_CELLS = ["ipi_roundtrip", "flush_tlb_others_one", "flush_tlb_others_all",
-             "lock_uncontended", "lock_contended"]
+             "lock_uncontended", "lock_contended", "lock_slow_handoff"]
 
 MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
 # Static calls (issue 11): ops static_call (empty target) and
@@ -469,17 +488,22 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                   f"Not run: {xmodify_error}"]
     smp_envs = [e for e in envs if e.get("smp", 1) > 1 and not e.get("skipped")]
     if smp_envs:
-        lines += ["", "## SMP: CPU 0 against CPU 1", "",
+        lines += ["", "## SMP: CPU 0 against the others", "",
                   "Per operation, the whole operation (no empty loop "
-                  "subtracted); CPU 1 idles (halted) between calls, so "
-                  "an IPI round trip includes its wake-up. Median, or "
-                  "the minimum under icount, where both CPUs' "
-                  "instructions are counted. *flush_tlb_others_all* "
-                  "flushes every other CPU (one, with two CPUs); "
-                  "*lock_contended* is CPU 0's time per acquisition "
-                  "while CPU 1 runs the same lock loop.", "",
-                  "| environment | backend | " + " | ".join(SMP_CELLS) + " |",
-                  "|---|---|" + "---|" * len(SMP_CELLS)]
+                  "subtracted); the other CPUs idle (halted) between "
+                  "calls, so an IPI round trip includes a wake-up. "
+                  "Median, or the minimum under icount, where every "
+                  "CPU's instructions are counted. *flush_tlb_others_one* "
+                  "flushes CPU 1, *flush_tlb_others_all* every other CPU "
+                  "(one with two CPUs, three with four); *lock_contended* "
+                  "is CPU 0's time per acquisition while CPU 1 runs the "
+                  "same lock loop; *lock_slow_handoff* is CPU 0's unlock "
+                  "until CPU 1, waiting in the slow path (lock_wait), "
+                  "holds the lock (lock_kick on the way): *slow* and "
+                  "*kicks* count them over all its batches.", "",
+                  "| environment | cpus | backend | " +
+                  " | ".join(SMP_CELLS) + " | slow / kicks |",
+                  "|---|---|---|" + "---|" * len(SMP_CELLS) + "---|"]
         for e in smp_envs:
             exact = e.get("icount", False)
             stat = "min" if exact else "median"
@@ -487,8 +511,12 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
             for c in SMP_CELLS:
                 r = cell(records, e["name"], c, "smp")
                 vals.append(fmt(r[stat], exact) if r else "–")
-            lines.append(f"| {e['name']} | {e.get('backend', '?')} | " +
-                         " | ".join(vals) + " |")
+            h_rec = cell(records, e["name"], "lock_slow_handoff", "smp")
+            slow = (f"{h_rec.get('slow_entries', '?')} / "
+                    f"{h_rec.get('kicks', '?')}" if h_rec else "–")
+            lines.append(f"| {e['name']} | {e.get('smp', '?')} | "
+                         f"{e.get('backend', '?')} | " +
+                         " | ".join(vals) + f" | {slow} |")
         if "smp" in plots:
             lines += ["", f"![smp]({plots['smp']})"]
     if boots:
@@ -608,7 +636,7 @@ def plot_scall(env, records):
 
 
 def plot_smp(envs, records):
-    """The SMP cells of the two exact (icount) two-CPU environments."""
+    """The SMP cells of the exact (icount) environments, 2 and 4 CPUs."""
     names = [e["name"] for e in envs
              if e.get("smp", 1) > 1 and e.get("icount") and not e.get("skipped")]
     dat = OUT / "smp.dat"
@@ -623,8 +651,9 @@ def plot_smp(envs, records):
     cols = ", ".join(
         f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
         f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
-    histogram(OUT / "smp", "SMP operations, CPU 0 against CPU 1 (QEMU "
-              "-icount shift=0, both CPUs' guest instructions, Xen's included)",
+    histogram(OUT / "smp", "SMP operations, CPU 0 against the others (QEMU "
+              "-icount shift=0, every CPU's guest instructions, Xen's "
+              "included)",
               "guest instructions per operation", 0.5, cols)
     return "smp.png"
 

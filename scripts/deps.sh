@@ -36,6 +36,7 @@ needs=(
 	"python3 python3"
 	"qemu-system-x86_64 qemu-system-x86"
 	"/usr/include/xen/xen.h libxen-dev"
+	"/usr/include/x86_64-linux-gnu/asm/kvm_para.h linux-libc-dev"
 )
 case "$mode" in
 run | test | bench) needs+=("/boot/xen-4.17-amd64.gz xen-hypervisor-4.17-amd64") ;;

@@ -48,6 +48,10 @@ import tinypv_harness as h
 #   expect_error  optional regex: the harness must judge this boot an ERROR
 #                 whose reason matches, with nothing else failing (one
 #                 result, named error)
+#   expect_crash  optional regex: the boot must end without a verdict
+#                 (the harness judges it CRASHED) with a log line
+#                 matching, e.g. Xen's report of a dom0 it killed (one
+#                 result, named crash)
 BOOT_CONFIGS = [
     # Every platform in every patch mode (pvops=on is the default).
     {"name": "native-tcg", "platform": "native", "icount": False, "append": ""},
@@ -76,7 +80,7 @@ BOOT_CONFIGS = [
      "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv inject=bogus",
      "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
                     r"^warning: platform=xen-pv refused: ",
-                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|ap-hang\|ap-fault\); ignored$",
+                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|ap-hang\|ap-fault\|ap-stack-overflow\|stop-during-start\|kvmclock-percpu\); ignored$",
                     r"^platform: native$"]},
     # A ktest= glob that matches nothing is a run that proved nothing.
     {"name": "native-tcg-ktest-nomatch", "platform": "native", "icount": False,
@@ -132,7 +136,9 @@ BOOT_CONFIGS = [
      "expect_log": [r"^cpus: 4 online \(of 4 present\)$", r"^cpu 3: up \(apic id 3\)$"]},
     {"name": "native-kvm-smp2", "platform": "kvm", "icount": False, "smp": 2,
      "append": "",
-     "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$"]},
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$",
+                    r"^kvm pv tlb flush: (on|offered, but|not offered)",
+                    r"^kvmclock: (the boot CPU's, shared|per CPU)"]},
     {"name": "xen-pv-smp2", "platform": "xen", "icount": False, "smp": 2,
      "append": "",
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$",
@@ -158,6 +164,37 @@ BOOT_CONFIGS = [
     {"name": "xen-pv-smp2-maxcpus1", "platform": "xen", "icount": False, "smp": 2,
      "append": "maxcpus=1 ktest=smp.*",
      "expect_log": [r"^cpus: 1 online \(of 2 present\)$"]},
+    # maxcpus=0 is nosmp, and says so.
+    {"name": "native-tcg-smp2-maxcpus0", "platform": "native", "icount": False, "smp": 2,
+     "append": "maxcpus=0 ktest=smp.every_cpu_reports_in",
+     "expect_log": [r"^warning: maxcpus=0: the boot CPU only, as nosmp$",
+                    r"^cpus: 1 online \(of 2 present\)$"]},
+    # A text write while a CPU is half-way up cannot park it: a panic naming it.
+    {"name": "native-tcg-smp2-stop-during-start", "platform": "native", "icount": False,
+     "smp": 2, "append": "inject=stop-during-start",
+     "expect_panic": r"smp: cpu 1 \(apic id 1\) is starting and cannot be stopped for a text write"},
+    # An AP stack overflow runs into its guard page: a #DF that names the CPU.
+    {"name": "native-tcg-smp2-stack-overflow", "platform": "native", "icount": False, "smp": 2,
+     "append": "inject=ap-stack-overflow",
+     "expect_log": [r"^tinypv: EXCEPTION #DF .* on cpu 1$",
+                    r"^tinypv: cpu 1: kernel stack overflow: 0x[0-9a-f]+ is the guard page below its stack \(percpu slot 1\)$"],
+     "expect_panic": r"unhandled #DF"},
+    # Under Xen PV the fault cannot be delivered on the overflowed stack:
+    # Xen kills dom0 and its report names the vCPU and the unmapped page.
+    {"name": "xen-pv-smp2-stack-overflow", "platform": "xen", "icount": False, "smp": 2,
+     "append": "inject=ap-stack-overflow",
+     "expect_log": [r"^\(XEN\) Domain 0 \(vcpu#1\) crashed on cpu#\d+:$",
+                    r"^\(XEN\)  L1\[0x[0-9a-f]+\] = 0000000000000000 "],
+     "expect_crash": r"^\(XEN\) domain_crash_sync called from entry\.S"},
+    {"name": "native-kvm-smp2-stack-overflow", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "inject=ap-stack-overflow",
+     "expect_log": [r"^tinypv: cpu 1: kernel stack overflow: 0x[0-9a-f]+ is the guard page below its stack \(percpu slot 1\)$"],
+     "expect_panic": r"unhandled #DF"},
+    # KVM: each vCPU its own kvmclock (forced; this host sets the stable bit).
+    {"name": "native-kvm-smp2-kvmclock-percpu", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "inject=kvmclock-percpu ktest=smp.*clock*",
+     "expect_log": [r"^kvmclock: per CPU \(forced by inject=kvmclock-percpu\)$",
+                    r"^cpus: 2 online \(of 2 present\)$"]},
     # An AP that never comes up is named, stopped, and the others carry on.
     {"name": "native-tcg-smp3-ap-hang", "platform": "native", "icount": False, "smp": 3,
      "append": "inject=ap-hang ktest=smp.*",
@@ -187,7 +224,7 @@ BOOT_CONFIGS = [
 ]
 
 CONFIG_KEYS = {"name", "platform", "icount", "append", "smp", "cpu", "timeout",
-               "expect_log", "expect_panic", "expect_error"}
+               "expect_log", "expect_panic", "expect_error", "expect_crash"}
 INTERPRETERS = {"python", "python3", "sh", "bash", "env", "valgrind"}
 RESERVED_PREFIXES = ("host-", "run-", "bench-")     # other logs' names
 
@@ -228,6 +265,8 @@ def check_configs(configs) -> None:
             sys.exit(f"test: {where}: platform must be one of {', '.join(h.PLATFORMS)}")
         if row.get("icount") and row["platform"] == "kvm":
             sys.exit(f"test: {where}: icount needs TCG, not kvm")
+        if sum(bool(row.get(k)) for k in ("expect_panic", "expect_error", "expect_crash")) > 1:
+            sys.exit(f"test: {where}: at most one of expect_panic, expect_error, expect_crash")
         problem = (h.smp_problem(row.get("smp", 1))
                    or h.append_problem(row["platform"], row.get("append", "")))
         if problem:
@@ -329,6 +368,8 @@ def run_boot(row, kernel: Path, timeout: float, log_dir: Path) -> Report:
         results = [expected_panic(row["expect_panic"], run)]
     elif row.get("expect_error"):
         results = [expected_error(row["expect_error"], results)]
+    elif row.get("expect_crash"):
+        results = [expected_crash(row["expect_crash"], results, run)]
     results += [expected_line(rx, run.lines) for rx in row.get("expect_log", [])]
     return Report(name, header, results, log_path)
 
@@ -360,6 +401,18 @@ def expected_error(regex: str, results) -> "h.TestResult":
     seen = "; ".join(f"{r.status} {r.name} ({r.reason})" for r in results
                      if r.status in h.FAILING) or "nothing failed"
     return h.TestResult("error", h.FAILED, f"wanted one ERROR /{regex}/, got: {seen}")
+
+
+def expected_crash(regex: str, results, run) -> "h.TestResult":
+    """The boot had to be judged CRASHED, with a log line matching regex."""
+    if not any(r.status == h.CRASHED for r in results):
+        seen = "; ".join(f"{r.status} {r.name}" for r in results) or "no results"
+        return h.TestResult("crash", h.FAILED, f"no crash; got: {seen}",
+                            tail=h.log_tail(run.lines))
+    if not any(re.search(regex, ln) for ln in run.lines):
+        return h.TestResult("crash", h.FAILED, f"crashed, but no line matches /{regex}/",
+                            tail=h.log_tail(run.lines))
+    return h.TestResult("crash", h.OK)
 
 
 def expected_line(regex: str, lines) -> "h.TestResult":

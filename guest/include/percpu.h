@@ -90,6 +90,18 @@ _Static_assert(sizeof(struct percpu) == 4096, "struct percpu is one page");
 extern struct percpu percpu_area[NR_CPUS_MAX];
 #define percpu0 (percpu_area[0])
 
+/*
+ * A struct percpu's slot in percpu_area: the key for other per-CPU
+ * arrays (descriptors, stacks, KVM's shared pages). Not the CPU number:
+ * an AP that was abandoned keeps its slot, and the next CPU started gets
+ * its number but a new slot, so a late start of the abandoned one never
+ * shares anything with it.
+ */
+static inline unsigned percpu_slot(const struct percpu *p)
+{
+	return (unsigned)(p - percpu_area);
+}
+
 static inline struct percpu *this_cpu(void)
 {
 	struct percpu *p;

@@ -83,6 +83,11 @@ struct platform {
 	/* A CPU that did not come up in time: make sure it never runs. */
 	void (*cpu_abandon)(struct percpu *p);
 	/*
+	 * Unmap the kernel page at va for good (an AP stack's guard page),
+	 * flushing this CPU's TLB; NULL: no guard pages.
+	 */
+	void (*guard_page)(uintptr_t va);
+	/*
 	 * Make this CPU ready to take IPIs (native: once, the vectors'
 	 * handlers; Xen: bind this vCPU's IPI event channels). Runs on each
 	 * CPU before it says it is up. smp_ready, if set, runs once on the

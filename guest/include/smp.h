@@ -108,6 +108,12 @@ uint64_t native_flush_tlb_others(unsigned long va, uint64_t mask);
 /* Serve this CPU's pending native TLB request (also while waiting). */
 void smp_tlb_serve(void);
 
+/*
+ * The percpu slot whose AP stack guard page holds va, or -1 (not a guard
+ * page, or not unmapped on this platform): the fault report uses it.
+ */
+int smp_stack_guard_slot(uint64_t va);
+
 /* The end of every AP's start-up: say so, mark it online, idle. */
 void smp_ap_online(struct percpu *p) __attribute__((noreturn));
 

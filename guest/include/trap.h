@@ -66,7 +66,10 @@ _Static_assert(sizeof(struct extable_entry) == 16, "extable record");
 typedef void (*irq_handler_t)(struct trap_frame *f);
 
 void trap_init_native(void);
-void trap_init_cpu(unsigned cpu); /* native: this CPU's GDT, TSS, IDT */
+/* native: this CPU's GDT, TSS, IDT, by its percpu_slot() */
+void trap_init_cpu(unsigned slot);
+uint64_t desc_current_gdt(void);	  /* sgdt: the GDT loaded here */
+uint64_t desc_gdt_of_slot(unsigned slot); /* the GDT kept for a slot */
 void irq_register(unsigned vector, irq_handler_t fn);
 void trap_dispatch(struct trap_frame *f);
 void dump_frame(const struct trap_frame *f);

@@ -201,6 +201,12 @@ static void xen_alias_unmap(uintptr_t window)
 		panic("text_poke: Xen refused to restore %lx", window);
 }
 
+static void xen_guard_page(uintptr_t va)
+{
+	if (HYPERVISOR_update_va_mapping(va, 0, UVMF_INVLPG))
+		panic("smp: Xen refused to unmap the guard page %lx", va);
+}
+
 /*
  * Text read-only; rodata read-only, no-execute. Data and everything else
  * are no-execute already (xen_nx_outside_text(), from xen_memory_init()).
@@ -273,6 +279,7 @@ const struct platform platform_xen_pv = {
     .cpus_list = xen_cpus_list,
     .cpu_start = xen_cpu_start,
     .cpu_abandon = xen_cpu_abandon,
+    .guard_page = xen_guard_page,
     .ipi_init_cpu = xen_ipi_init_cpu,
     .report = xen_report,
 };

@@ -72,6 +72,7 @@ void native_send_ipi_mask_thunk(void);
 void native_flush_tlb_others_thunk(void);
 void kvm_send_ipi_thunk(void);
 void kvm_send_ipi_mask_thunk(void);
+void kvm_flush_tlb_others_thunk(void);
 void xen_send_ipi_thunk(void);
 void xen_send_ipi_mask_thunk(void);
 void xen_flush_tlb_others_thunk(void);
@@ -88,6 +89,7 @@ struct pvop_kvm_caps {
 	bool pv_eoi;	   /* KVM_FEATURE_PV_EOI, and its page is set up */
 	bool kvmclock;	   /* KVM_FEATURE_CLOCKSOURCE2, and kvmclock is on */
 	bool pv_send_ipi;  /* KVM_FEATURE_PV_SEND_IPI (probed after SMP boot) */
+	bool pv_tlb_flush; /* KVM_FEATURE_PV_TLB_FLUSH (checked after boot) */
 };
 void pvop_backend_native(struct pvop_backend *b);
 void pvop_backend_kvm(struct pvop_backend *b, const struct pvop_kvm_caps *c);

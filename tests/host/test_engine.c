@@ -72,6 +72,7 @@ FAKE(native_send_ipi_mask_thunk);
 FAKE(native_flush_tlb_others_thunk);
 FAKE(kvm_send_ipi_thunk);
 FAKE(kvm_send_ipi_mask_thunk);
+FAKE(kvm_flush_tlb_others_thunk);
 FAKE(xen_send_ipi_thunk);
 FAKE(xen_send_ipi_mask_thunk);
 FAKE(xen_flush_tlb_others_thunk);

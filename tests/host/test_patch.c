@@ -66,6 +66,7 @@ FAKE_THUNK(xen_flush_tlb_others_thunk, 19)
 FAKE_THUNK(native_lock_wait_thunk, 20)
 FAKE_THUNK(xen_lock_wait_thunk, 21)
 FAKE_THUNK(xen_lock_kick_thunk, 22)
+FAKE_THUNK(kvm_flush_tlb_others_thunk, 23)
 
 /* ---- run code with every register set, and read them all back ---- */
 
@@ -430,8 +431,10 @@ semantics_common:
 
 static void make_backend(int id, struct pvop_backend *b)
 {
-	static const struct pvop_kvm_caps all = {
-	    .nop_io_delay = true, .pv_eoi = true, .kvmclock = true};
+	static const struct pvop_kvm_caps all = {.nop_io_delay = true,
+						 .pv_eoi = true,
+						 .kvmclock = true,
+						 .pv_tlb_flush = true};
 	if (id == PVOP_BACKEND_NATIVE)
 		pvop_backend_native(b);
 	else if (id == PVOP_BACKEND_KVM)

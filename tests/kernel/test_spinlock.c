@@ -101,7 +101,16 @@ KTEST(smp, spinlock_counts_exactly_and_takes_the_slow_path)
 		  slow_at_start, smp_online - 1);
 	KT_EXPECT(t, test_lock.slow_entries >= smp_online - 1,
 		  "%lu slow-path entries", test_lock.slow_entries);
-	KT_EXPECT(t, test_lock.kicks >= 1, "no unlock kicked a waiter");
+	/*
+	 * Where lock_wait sleeps (Xen: SCHEDOP_poll) a waiter is only woken
+	 * by a kick, so there must be one. Natively (and on KVM) lock_wait
+	 * polls the head: the waiter may see its turn and leave the slow
+	 * path before the unlocker looks for it, and then no kick is sent
+	 * or needed (seen once under TCG with a loaded host: 1 entry, 0
+	 * kicks), so there the count is only printed.
+	 */
+	KT_EXPECT(t, test_lock.kicks >= 1 || platform->id != PLATFORM_XEN_PV,
+		  "no unlock kicked a waiter");
 	printk("    # smp.spinlock: %u CPUs x %u increments%s: %lu slow-path "
 	       "entries, %lu kicks, %lu us\n",
 	       smp_online, per_cpu, why, test_lock.slow_entries,
