@@ -103,7 +103,7 @@ static void calibrate(void)
 static void timer_irq(struct trap_frame *f)
 {
 	(void)f;
-	tick_handler_common();
+	static_call(tick)();
 	apic_eoi();
 }
 

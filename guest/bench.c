@@ -548,5 +548,6 @@ void bench_run(void)
 			printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 		}
 	}
+	bench_scall(calls, batches);
 	printk("bench: end\n");
 }

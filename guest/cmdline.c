@@ -30,15 +30,18 @@ static const struct option_desc options[] = {
     {"nosmp", FLAG(nosmp), NULL, "run on the boot CPU only"},
     {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (0: as nosmp)"},
     {"inject", STR(inject),
-     "corrupt-site|corrupt-patched-site|ap-hang|ap-fault|ap-stack-overflow|"
-     "stop-during-start|kvmclock-percpu",
+     "corrupt-site|corrupt-patched-site|corrupt-scall-site|ap-hang|ap-fault|"
+     "ap-stack-overflow|stop-during-start|kvmclock-percpu",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
-     "site) boot patching, to test the engine's check; make the first AP "
+     "site) boot patching, or a static call site before an update "
+     "(corrupt-scall-site), to test the engine's check; make the first AP "
      "hang before it is up (ap-hang) or the last one fault (ap-fault) or "
      "overflow its stack (ap-stack-overflow); stop the CPUs for a text "
      "write while one is starting (stop-during-start); KVM: every CPU reads "
-     "its own "
-     "kvmclock even with the stable bit (kvmclock-percpu)"},
+     "its own kvmclock even with the stable bit (kvmclock-percpu)"},
+    {"staticcall", STR(staticcall), "inline|outline",
+     "static calls patched into each call site (inline, default) or only "
+     "into their trampolines (outline)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

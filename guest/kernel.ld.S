@@ -58,6 +58,7 @@ SECTIONS
 	.patch.sites : AT(ADDR(.patch.sites) - KERNEL_VBASE) ALIGN(16) {
 		__patch_sites_start = .;
 		KEEP(*(.patch.sites))
+		KEEP(*(SORT(.patch.sites.*)))
 		__patch_sites_end = .;
 	} :rodata
 	.pvop.templates : AT(ADDR(.pvop.templates) - KERNEL_VBASE) ALIGN(16) {

@@ -20,6 +20,7 @@
 #include "platform.h"
 #include "pvop_backend.h"
 #include "smp.h"
+#include "static_call.h"
 #include "timer.h"
 #include "trap.h"
 
@@ -43,7 +44,7 @@ static void apply_platform_option(void)
 		return;
 	}
 	if (!strcmp(want, "native")) {
-		platform = &platform_native;
+		platform_select(&platform_native);
 		return;
 	}
 	if (!strcmp(want, "kvm")) {
@@ -53,7 +54,7 @@ static void apply_platform_option(void)
 			    "at CPUID 0x40000000 (found '%s')\n",
 			    boot.hv_signature);
 		else
-			platform = &platform_kvm;
+			platform_select(&platform_kvm);
 		return;
 	}
 	if (!strcmp(want, "xen-pv")) {
@@ -99,8 +100,14 @@ static void patch_cost_report(void)
 	const char *unit = opts.icount ? "guest instructions" : "TSC ticks";
 	unsigned n = pvop_stats.total;
 
-	printk("patch: %u site records checked in %lu %s\n", patch_nr_sites(),
+	printk("patch: %u site records checked in %lu %s", patch_nr_sites(),
 	       boot.patch_check_ticks, unit);
+	for (unsigned k = 1; k < PATCH_KIND_NR; k++)
+		if (patch_stats.check_records[k])
+			printk("; %s %u in %lu", patch_kind_name(k),
+			       patch_stats.check_records[k],
+			       (unsigned long)patch_stats.check_ticks[k]);
+	printk("\n");
 	printk("pvops: patching took %lu %s (%lu us; %lu per site), %lu "
 	       "writes in %lu batch(es)\n",
 	       boot.patch_ticks, unit,
@@ -132,6 +139,7 @@ static void boot_report(void)
 	if (platform->report)
 		platform->report();
 	pvop_report();
+	static_call_report();
 	patch_cost_report();
 }
 
@@ -153,6 +161,23 @@ static void inject_corrupt_site(void)
 		text_poke((void *)patch_site_addr(r), &int3, 1);
 		return;
 	}
+}
+
+/*
+ * inject=corrupt-scall-site: a stray write over the tick's first static
+ * call site, then an update of the key: the engine must refuse the site.
+ */
+static void inject_corrupt_scall_site(void)
+{
+	const struct patch_site *r = __SCK__tick.sites;
+	uint8_t int3 = 0xcc;
+
+	if (!r)
+		panic("inject: the tick key has no call site");
+	printk("inject: corrupting static call site %016lx (key tick)\n",
+	       (unsigned long)patch_site_addr(r));
+	text_poke((void *)patch_site_addr(r), &int3, 1);
+	static_call_update(tick, tick_handler_common);
 }
 
 /* True if a write to kernel text faults (it is read-only), via a fixup. */
@@ -195,6 +220,7 @@ void kernel_main(void)
 	patch_seam_init();
 	platform->protect_text();
 	pvop_register_kind();
+	static_call_register_kind();
 	platform->pvop_backend(&backend);
 	pvop_backend_prepare(&backend);
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
@@ -208,6 +234,11 @@ void kernel_main(void)
 		inject_corrupt_site();
 		pvop_patch_all(&backend, pvop_mode, pvop_pad);
 	}
+	static_call_init(opts.staticcall && !strcmp(opts.staticcall, "outline")
+			     ? STATIC_CALL_OUTLINE
+			     : STATIC_CALL_INLINE);
+	if (opts.inject && !strcmp(opts.inject, "corrupt-scall-site"))
+		inject_corrupt_scall_site();
 	/* Only now other CPUs run kernel text: boot patching is over. */
 	smp_boot();
 	boot_report();

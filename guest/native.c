@@ -170,11 +170,11 @@ void start_pvh(uint32_t start_info_pa)
 	boot_tsc_entry = rdtsc();
 	percpu0.self = &percpu0;
 	write_msr(MSR_GS_BASE, (uint64_t)&percpu0);
-	platform = &platform_native;
+	platform_select(&platform_native);
 	serial_init();
 	read_start_info(start_info_pa);
 	cpu_detect();
 	if (!strcmp(boot.hv_signature, "KVMKVMKVM"))
-		platform = &platform_kvm;
+		platform_select(&platform_kvm);
 	kernel_main();
 }

@@ -118,3 +118,8 @@ void seam_serialise(void)
 {
 	seam_raw_serialise();
 }
+
+unsigned seam_cpu(void)
+{
+	return (unsigned)this_cpu()->cpu;
+}

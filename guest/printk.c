@@ -5,7 +5,22 @@
 #include "percpu.h"
 #include "platform.h"
 #include "pvops.h"
+#include "serial.h"
+#include "static_call.h"
 #include "timer.h"
+
+/*
+ * Every message goes out through a static call: a direct call to the
+ * platform's console once patched. Until a platform is selected it is
+ * the no-op (there is nowhere to write).
+ */
+DEFINE_STATIC_CALL_NULL(console_write, serial_write);
+
+void platform_select(const struct platform *p)
+{
+	platform = p;
+	static_call_update(console_write, p->console_write);
+}
 
 /*
  * One CPU writes a message at a time, so lines from several CPUs never
@@ -56,7 +71,7 @@ int vprintk(const char *fmt, va_list ap)
 	unsigned long fl = irq_save();
 	bool locked = console_lock();
 	if (n < (int)sizeof(buf)) {
-		platform->console_write(buf, n);
+		static_call(console_write)(buf, n);
 		console_unlock(locked);
 		irq_restore(fl);
 		return n;
@@ -64,8 +79,8 @@ int vprintk(const char *fmt, va_list ap)
 	char mark[48];
 	int m = snprintf(mark, sizeof(mark), " [printk: %d more bytes cut]\n",
 			 n - (int)(sizeof(buf) - 1));
-	platform->console_write(buf, sizeof(buf) - 1);
-	platform->console_write(mark, m);
+	static_call(console_write)(buf, sizeof(buf) - 1);
+	static_call(console_write)(mark, m);
 	console_unlock(locked);
 	irq_restore(fl);
 	return n;

@@ -28,6 +28,23 @@ void patch_register_kind(unsigned kind, const struct patch_kind *k)
 	kinds[kind] = k;
 }
 
+struct patch_span patch_spans[PATCH_KIND_NR];
+bool patch_spans_known;
+
+void patch_find_spans(void)
+{
+	for (unsigned k = 0; k < PATCH_KIND_NR; k++)
+		patch_spans[k].first = patch_spans[k].end = __patch_sites_start;
+	for (const struct patch_site *r = __patch_sites_start;
+	     r < __patch_sites_end; r++) {
+		unsigned k = r->kind < PATCH_KIND_NR ? r->kind : 0;
+		if (patch_spans[k].end == __patch_sites_start)
+			patch_spans[k].first = r;
+		patch_spans[k].end = r + 1;
+	}
+	patch_spans_known = true;
+}
+
 static unsigned site_index(const struct patch_site *r)
 {
 	return (unsigned)(r - __patch_sites_start);
@@ -106,9 +123,23 @@ const char *patch_record_problem(const struct patch_site *r,
 	return kinds[r->kind]->check ? kinds[r->kind]->check(r) : NULL;
 }
 
+/* Not privileged, and not a pvop: the engine times its own check. */
+static inline uint64_t tsc(void)
+{
+	uint32_t lo, hi;
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
 void patch_init(void)
 {
 	const struct patch_site *prev = NULL;
+	unsigned kind = 0;
+	uint64_t t = tsc();
+
+	/* The spans are found again here: the table is declared valid now
+	 * (a host test builds its table after a walk found it empty). */
+	patch_find_spans();
 
 	if ((uintptr_t)(__patch_state_end - __patch_state_start) !=
 	    patch_nr_sites())
@@ -122,6 +153,13 @@ void patch_init(void)
 		const char *why = patch_record_problem(r, prev);
 		if (why)
 			patch_site_panic(r, why, NULL);
+		if (r->kind != kind) { /* kinds come in runs (patch_abi.h) */
+			uint64_t now = tsc();
+			patch_stats.check_ticks[kind] += now - t;
+			t = now;
+			kind = r->kind;
+		}
+		patch_stats.check_records[kind]++;
 		if (st->form != PATCH_UNSEEN)
 			continue; /* patch_init() again: keep what we know */
 		if (!kinds[r->kind]->is_original(r, text))
@@ -130,8 +168,14 @@ void patch_init(void)
 		bytes_copy_all(st->bytes, text);
 		st->form = PATCH_ORIGINAL;
 	}
+	patch_stats.check_ticks[kind] += tsc() - t;
 	if (!patch_q.batch)
 		patch_q.batch = 1; /* queueing may begin */
+}
+
+const char *patch_kind_name(unsigned kind)
+{
+	return kind < PATCH_KIND_NR ? kind_names[kind] : "unknown";
 }
 
 enum patch_form patch_form(const struct patch_site *r)

@@ -106,10 +106,13 @@ SMP_CELLS = ["ipi_roundtrip", "flush_tlb_others_one", "flush_tlb_others_all",
              "lock_uncontended", "lock_contended", "lock_slow_handoff"]
 
 MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
-# Static calls (issue 11): ops static_call (empty target) and
-# static_call_ret0 (a "return 0" target), in these modes.
-SCALL_MODES = ["direct", "inline", "outline", "indirect", "retpoline",
-               "inline-null", "outline-null"]
+# The static-call cells (guest/bench_scall.c): op "scall", one mode per
+# way of making the same call. Not pvops: they get a table of their own.
+SCALL_MODES = ["direct", "inline", "trampoline", "indirect", "retpoline",
+               "inline-null", "trampoline-null"]
+# scall_ret0: the same ways to a "return 0" target (bench_silicon only).
+SCALL_OPS = ["scall", "scall_ret0"]
+OWN_TABLES = set(SCALL_OPS)
 PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
 
 LINE = re.compile(r"^bench: (.*)$")
@@ -328,18 +331,18 @@ def cell(records, env, op, mode, backend=None):
 
 
 def ops_of(records, env):
+    """The pvop rows of env (op, backend), in record order."""
     seen = []
     for r in records:
         key = (r["op"], r.get("backend"))
-        if r["environment"] == env and key not in seen:
+        if r["environment"] == env and key not in seen and \
+                r["op"] not in OWN_TABLES:
             seen.append(key)
     return seen
 
 
-def table(records, env, modes, exact, stat, only=None):
-    """Op rows x mode columns; only: a predicate on the op name."""
-    rows = [(op, b) for op, b in ops_of(records, env)
-            if only is None or only(op)]
+def table(records, env, modes, exact, stat):
+    rows = ops_of(records, env)
     show_backend = len({b for _, b in rows}) > 1
     head = ["op"] + (["backend"] if show_backend else []) + modes
     out = ["| " + " | ".join(head) + " |",
@@ -349,8 +352,6 @@ def table(records, env, modes, exact, stat, only=None):
         for m in modes:
             r = cell(records, env, op, m, backend)
             vals.append(fmt(r[stat], exact) if r else "-")
-        if all(v == "-" for v in vals):
-            continue  # an op measured in other modes (static calls)
         out.append("| " + " | ".join([op] + ([backend] if show_backend
                                               else []) + vals) + " |")
     return out
@@ -360,8 +361,6 @@ def speedups(records, env, exact, stat):
     out = ["| op | indirect | inline | indirect / inline | "
            "indirect / call |", "|---|---|---|---|---|"]
     for op, backend in ops_of(records, env):
-        if op.startswith("static_call"):
-            continue  # their own table
         ind = cell(records, env, op, "indirect", backend)
         inl = cell(records, env, op, "inline", backend)
         call = cell(records, env, op, "call", backend)
@@ -377,15 +376,6 @@ def speedups(records, env, exact, stat):
                    f"{fmt(inl[stat], exact)} | {ratio(ind, inl)} | "
                    f"{ratio(ind, call)} |")
     return out
-
-
-def not_scall(op):
-    return not op.startswith("static_call")
-
-
-def scall_ops(records, env):
-    return [op for op, _ in ops_of(records, env)
-            if op.startswith("static_call")]
 
 
 def write_report(meta, envs, records, boots, plots, xmodify=(),
@@ -416,44 +406,55 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
         stat = "min" if exact else "median"
         lines += ["", f"## {e['name']}: {e['what']}", "",
                   f"Unit: {e['unit']}; {stat} per call.", ""]
-        lines += table(records, e["name"], MAIN_MODES, exact, stat,
-                       only=not_scall)
+        lines += table(records, e["name"], MAIN_MODES, exact, stat)
         lines += ["", "Patched over unpatched:", ""]
         lines += speedups(records, e["name"], exact, stat)
         lines += ["", "Padding styles (inline, spare bytes filled as "
                   "named):", ""]
-        lines += table(records, e["name"], PAD_MODES, exact, stat,
-                       only=not_scall)
+        lines += table(records, e["name"], PAD_MODES, exact, stat)
         if e["name"] in plots:
             lines += ["", f"![{e['name']}]({plots[e['name']]})"]
-    for e in envs:
-        if e.get("skipped") or not scall_ops(records, e["name"]):
-            continue
-        exact = e.get("icount", False)
-        stat = "min" if exact else "median"
-        title = e["name"] if e["name"] != "silicon" else \
-            f"silicon, {e.get('guest_cpu', '?')}"
-        lines += ["", f"## Static calls: {title}", "",
-                  f"Unit: {e['unit']}; {stat} per call, after the empty "
-                  "loop is subtracted. *static_call*: the target is an "
-                  "empty function; *static_call_ret0*: it returns 0. "
-                  "*direct*: `call target`; *inline*: the call site "
-                  "patched to `call target`; *outline*: `call` to a "
-                  "trampoline that is `jmp target`; *indirect*: `call "
-                  "*ptr(%rip)`; *retpoline*: `mov ptr(%rip),%rax; call` "
-                  "a thunk like Linux's `__x86_indirect_thunk_rax`; "
-                  "*inline-null*: a NULL target inline (a 5-byte NOP); "
-                  "*outline-null*: `call` to a trampoline that is "
-                  "`ret`.", ""]
-        if "empty_loop_cycles" in e:
-            lines += [f"The subtracted empty loop costs "
-                      f"{e['empty_loop_cycles']:.2f} TSC cycles per "
-                      "iteration; 0.0x means hidden behind the loop's "
-                      "own cost, not free.", ""]
-        lines += table(records, e["name"], SCALL_MODES, exact, stat,
-                       only=lambda op: op.startswith("static_call"))
-        if f"scall-{e['name']}" in plots:
-            lines += ["", f"![static calls]({plots['scall-' + e['name']]})"]
+    sc_envs = [e for e in envs if not e.get("skipped") and any(
+        r["environment"] == e["name"] and r["op"] == "scall"
+        for r in records)]
+    if sc_envs:
+        lines += ["", "## Static calls: one empty function called seven ways",
+                  "", "Per call, empty loop subtracted (guest/bench_scall.c, "
+                  "doc/static-calls.md): *direct* is `call rel32`; *inline* "
+                  "a static call site patched to that; *trampoline* the "
+                  "call to the key's trampoline and its `jmp rel32`; "
+                  "*indirect* `call *ptr(%rip)`; *retpoline* the same "
+                  "through a retpoline thunk; the *-null* forms a NULL "
+                  "target (a 5-byte NOP inline, `call` + `ret` through the "
+                  "trampoline). Minimum under icount, else median.", "",
+                  "| environment | unit | " + " | ".join(SCALL_MODES) + " |",
+                  "|---|---|" + "---|" * len(SCALL_MODES)]
+        for e in sc_envs:
+            exact = e.get("icount", False)
+            stat = "min" if exact else "median"
+            name = e["name"] if e["name"] != "silicon" else \
+                f"silicon, {e.get('guest_cpu', '?')}"
+            for op in SCALL_OPS:
+                if not any(cell(records, e["name"], op, m)
+                           for m in SCALL_MODES):
+                    continue
+                vals = []
+                for m in SCALL_MODES:
+                    r = cell(records, e["name"], op, m)
+                    vals.append(fmt(r[stat], exact) if r else "-")
+                label = name + (" (a return-0 target)"
+                                if op == "scall_ret0" else "")
+                lines.append(f"| {label} | {e['unit']} | " +
+                             " | ".join(vals) + " |")
+        for e in sc_envs:
+            if "empty_loop_cycles" in e:
+                lines += ["", f"On silicon the subtracted empty loop "
+                          f"costs {e['empty_loop_cycles']:.2f} TSC cycles "
+                          "per iteration: a figure near 0 means hidden "
+                          "behind the loop's own cost, not free "
+                          "(tests/host/bench_silicon.c)."]
+        if "scall" in plots:
+            lines += ["", f"![scall]({plots['scall']})"]
     if xmodify:
         lines += ["", "## Cross-modifying a live call site: silicon, "
                   f"{xmodify[0].get('cpu', meta['host_cpu'])}", "",
@@ -586,8 +587,7 @@ plot {plot}
 
 def plot_env(env, records, exact):
     stat = "min" if exact else "median"
-    rows = [(op, b) for op, b in ops_of(records, env["name"])
-            if not_scall(op)]
+    rows = ops_of(records, env["name"])
     modes = [m for m in MAIN_MODES
              if any(cell(records, env["name"], op, m, b) for op, b in rows)]
     dat = OUT / f"{env['name']}.dat"
@@ -608,31 +608,6 @@ def plot_env(env, records, exact):
     histogram(base, f"{env['what']}\\nper call, {stat}; unit: {env['unit']}",
               env["unit"], 0.05, cols)
     return f"{env['name']}.png"
-
-
-def plot_scall(env, records):
-    """Static-call cells of one environment: modes side by side, per op."""
-    stat = "min" if env.get("icount") else "median"
-    ops = scall_ops(records, env["name"])
-    dat = OUT / f"scall-{env['name']}.dat"
-    with open(dat, "w") as f:
-        f.write("# mode " + " ".join(ops) + "\n")
-        for m in SCALL_MODES:
-            vals = []
-            for op in ops:
-                r = cell(records, env["name"], op, m)
-                vals.append("NaN" if not r else f"{max(r[stat], 0.02):.3f}")
-            f.write(m + " " + " ".join(vals) + "\n")
-    cols = ", ".join(
-        f"'{dat}' using {i + 2}:xtic(1) title '{op}' noenhanced" if i == 0
-        else f"'' using {i + 2} title '{op}' noenhanced"
-        for i, op in enumerate(ops))
-    what = env["name"] if env["name"] != "silicon" else \
-        f"silicon, {env.get('guest_cpu', '?')}"
-    histogram(OUT / f"scall-{env['name']}",
-              f"Static calls: {what}\\nper call, {stat} (0.02 = hidden by "
-              f"the loop); unit: {env['unit']}", env["unit"], 0.01, cols)
-    return f"scall-{env['name']}.png"
 
 
 def plot_smp(envs, records):
@@ -656,6 +631,32 @@ def plot_smp(envs, records):
               "included)",
               "guest instructions per operation", 0.5, cols)
     return "smp.png"
+
+
+def plot_scall(envs, records):
+    """Static-call cells, one cluster per call form, one bar per env."""
+    names = [e["name"] for e in envs if not e.get("skipped") and
+             any(r["environment"] == e["name"] and r["op"] == "scall"
+                 for r in records)]
+    exact = {e["name"]: e.get("icount", False) for e in envs}
+    dat = OUT / "scall.dat"
+    with open(dat, "w") as f:
+        f.write("# mode " + " ".join(names) + "\n")
+        for m in SCALL_MODES:
+            vals = []
+            for n in names:
+                r = cell(records, n, "scall", m)
+                v = r["min" if exact[n] else "median"] if r else None
+                vals.append("NaN" if v is None else f"{max(v, 0.05):.3f}")
+            f.write(m + " " + " ".join(vals) + "\n")
+    cols = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
+        f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
+    histogram(OUT / "scall", "One call, seven ways: per call, each "
+              "environment in its own unit (icount: instructions; TCG, "
+              "KVM, Xen: emulated TSC ticks; silicon: cycles)",
+              "per call (unit by environment, see the table)", 0.05, cols)
+    return "scall.png"
 
 
 def plot_compare(records):
@@ -723,11 +724,11 @@ def main(argv=None):
         for e in envs:
             if not e.get("skipped") and e.get("smp", 1) == 1:
                 plots[e["name"]] = plot_env(e, records, e.get("icount"))
-            if not e.get("skipped") and scall_ops(records, e["name"]):
-                plots[f"scall-{e['name']}"] = plot_scall(e, records)
         if any(r["environment"] == "xen-icount" for r in records) and \
                 any(r["environment"] == "native-icount" for r in records):
             plots["compare"] = plot_compare(records)
+        if any(r["op"] == "scall" for r in records):
+            plots["scall"] = plot_scall(envs, records)
         if any(e.get("smp", 1) > 1 and e.get("icount") and
                not e.get("skipped") for e in envs):
             plots["smp"] = plot_smp(envs, records)

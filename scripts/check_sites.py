@@ -25,6 +25,15 @@ patch_abi.h and pvop_abi.h, and fails, with a precise message, when:
     fragment, entered from F, also passes when F sets up a frame. Template
     stubs and the frameless hand-written entry code (FRAME_EXEMPT) are not
     checked; `--frames=warn` makes these warnings;
+  - a static-call record (PATCH_KIND_SCALL) has nonzero arguments, a
+    payload that is no key (__SCK__*), flags that are no site form; a
+    trampoline record is not 8 bytes, not __SCT__<its key>, or does not
+    hold `jmp *key.early(%rip); int3; int3`; a call-site record is not 5
+    bytes of `call` (or, for a tail site, `jmp`) rel32 to its key's
+    trampoline (a `cs call` site: 6 bytes, 2e e8); any call/jmp rel32 to
+    a trampoline has no record (a stale
+    table: scripts/scall_sites.py writes them after the first link); a
+    trampoline has other than one record;
   - a .pvop.templates record names an unknown op, is empty, is longer than
     its op's slot, or has a reserved byte (formerly rel32) other than 0;
   - the old .pvop.sites section is present (its records would be neither
@@ -199,6 +208,10 @@ def read_patch_abi(path):
         if m and m.group(1) != "NR":
             abi["kinds"][evaluate(defs, name, path)] = m.group(1).lower()
     abi["kind_nr"] = evaluate(defs, "PATCH_KIND_NR", path)
+    abi["kinds_by_name"] = {v: n for n, v in abi["kinds"].items()}
+    for form in ("TRAMP", "CALL", "TAIL", "CS"):
+        abi["scall_" + form.lower()] = evaluate(defs, "PATCH_SCALL_" + form,
+                                                path)
     abi["max_len"] = evaluate(defs, "PATCH_MAX_LEN", path)
     size = evaluate(defs, "PATCH_RECORD_SIZE", path)
     if size != struct.calcsize(SITE_FMT):
@@ -433,8 +446,81 @@ def check_pvop_site(i, where, rec, k):
     return errors + check_pvop_bytes(where, addr, length, op, k), frame
 
 
+SCALL_TRAMP_LEN = 8  # jmp *key.early(%rip); int3; int3
+SCALL_CALL_LEN = 5  # call/jmp rel32
+SCALL_KEY_EARLY = 8  # offsetof(struct static_call_key, early)
+
+
+def check_scall_site(i, where, rec, k):
+    """A static-call record: the key's trampoline as assembled, or a call
+    (tail jmp) rel32 to the trampoline of the key it names."""
+    addr, payload, _, length, flags, _, arg, arg2 = rec
+    sc, pa, errors = k["scall"], k["patch"], []
+    raw = k["text"][addr - k["text_addr"]:][:length]
+    if arg or arg2:
+        errors.append(f"{where}: arguments {arg}, {arg2} must be 0")
+    key = sc["key_at"].get(payload)
+    if key is None:
+        return errors + [f"{where}: payload {payload:#x} is no static-call "
+                         f"key (__SCK__*)"], []
+    if flags == pa["scall_tramp"]:
+        want = bytes([0xff, 0x25]) + (
+            payload + SCALL_KEY_EARLY - (addr + 6)).to_bytes(
+                4, "little", signed=True) + b"\xcc\xcc"
+        if length != SCALL_TRAMP_LEN:
+            errors.append(f"{where}: a trampoline is {SCALL_TRAMP_LEN} "
+                          f"bytes")
+        elif sc["tramps"].get(key) != addr:
+            errors.append(f"{where}: is not __SCT__{key}, the trampoline "
+                          f"of its key __SCK__{key}")
+        elif raw != want:
+            errors.append(f"{where}: holds {fmt_bytes(raw)}, not the "
+                          f"unpatched trampoline {fmt_bytes(want)}")
+        return errors, []
+    if flags not in (pa["scall_call"], pa["scall_tail"], pa["scall_cs"]):
+        return errors + [f"{where}: flags {flags} are no static-call site "
+                         f"form"], []
+    op = 0xe9 if flags == pa["scall_tail"] else 0xe8
+    pre = b"\x2e" if flags == pa["scall_cs"] else b""
+    want_len = SCALL_CALL_LEN + len(pre)
+    if length != want_len:
+        return errors + [f"{where}: a {'cs ' if pre else ''}call site is "
+                         f"{want_len} bytes"], []
+    target = addr + length + int.from_bytes(raw[length - 4:length],
+                                            "little", signed=True)
+    if raw[:len(pre) + 1] != pre + bytes([op]) or \
+            target != sc["tramps"].get(key):
+        errors.append(f"{where}: holds {fmt_bytes(raw)}, not a "
+                      f"{'cs call' if pre else 'call' if op == 0xe8 else 'jmp'}"
+                      f" rel32 to __SCT__{key}")
+    return errors, []
+
+
+def check_scall_complete(sites, k):
+    """Every call/jmp rel32 to a trampoline is recorded, and every
+    trampoline has exactly one record."""
+    sc, pa, errors = k["scall"], k["patch"], []
+    scall = pa["kinds_by_name"].get("scall")
+    recorded = {r[0] for r in sites if r[2] == scall
+                and r[4] != pa["scall_tramp"]}
+    tramp_recs = [r[0] for r in sites if r[2] == scall
+                  and r[4] == pa["scall_tramp"]]
+    for addr, kind, name in sc["calls"]:
+        if addr not in recorded:
+            errors.append(f"static call at {addr:#x} ({kind} to "
+                          f"__SCT__{name}) has no site record: the site "
+                          f"table is stale (rebuild; scripts/"
+                          f"scall_sites.py)")
+    for name, addr in sorted(sc["tramps"].items()):
+        n = tramp_recs.count(addr)
+        if n != 1:
+            errors.append(f"trampoline __SCT__{name} has {n} records, "
+                          f"not 1")
+    return errors
+
+
 # The rules of each kind, by its name in patch_abi.h.
-KIND_RULES = {"pvop": check_pvop_site}
+KIND_RULES = {"pvop": check_pvop_site, "scall": check_scall_site}
 
 
 def describe(i, rec, k):
@@ -515,6 +601,14 @@ def site_records(elf, secs):
     return out
 
 
+def scall_context(text, syms):
+    """Trampolines, keys, and every call/jmp rel32 to a trampoline."""
+    import scall_sites
+    tramps, keys, calls, _ = scall_sites.find_in(text, syms)
+    return {"tramps": tramps, "key_at": {v: n for n, v in keys.items()},
+            "calls": calls}
+
+
 def check_sites(elf, abi, patch_abi):
     """(errors, frame problems, counts) of the kernel at elf."""
     k = {"pv": read_pvop_abi(abi), "patch": read_patch_abi(patch_abi)}
@@ -531,6 +625,7 @@ def check_sites(elf, abi, patch_abi):
                         TEMPLATE_FMT)
     k["code"] = Text(elf, syms)
     k["frame_funcs"] = set()
+    k["scall"] = scall_context(k["code"], syms)
 
     errors, k["longest"] = check_templates(templates, k["pv"])
     if ".pvop.sites" in secs:
@@ -538,6 +633,7 @@ def check_sites(elf, abi, patch_abi):
                       "are neither patched nor checked")
     e, frames = check_records(sites, k)
     errors += e
+    errors += check_scall_complete(sites, k)
     e, nraw = check_privileged(k["code"])
     errors += e
     counts = {"sites": len(sites), "templates": len(templates),

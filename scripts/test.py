@@ -80,7 +80,7 @@ BOOT_CONFIGS = [
      "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv inject=bogus",
      "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
                     r"^warning: platform=xen-pv refused: ",
-                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|ap-hang\|ap-fault\|ap-stack-overflow\|stop-during-start\|kvmclock-percpu\); ignored$",
+                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|corrupt-scall-site\|ap-hang\|ap-fault\|ap-stack-overflow\|stop-during-start\|kvmclock-percpu\); ignored$",
                     r"^platform: native$"]},
     # A ktest= glob that matches nothing is a run that proved nothing.
     {"name": "native-tcg-ktest-nomatch", "platform": "native", "icount": False,
@@ -105,6 +105,22 @@ BOOT_CONFIGS = [
      "append": "ktest=cmdline.* platform=native",
      "expect_log": [r"^warning: platform=native refused: ",
                     r"^platform: xen-pv$"]},
+    # Static calls: inline (the default, every row above) and outline;
+    # a stray write over a static call site is refused at the next update.
+    {"name": "native-tcg-staticcall-outline", "platform": "native",
+     "icount": False, "append": "staticcall=outline"},
+    {"name": "native-kvm-staticcall-outline", "platform": "kvm",
+     "icount": False, "append": "staticcall=outline"},
+    {"name": "xen-pv-staticcall-outline", "platform": "xen", "icount": False,
+     "append": "staticcall=outline"},
+    {"name": "native-tcg-corrupt-scall-site", "platform": "native",
+     "icount": False, "append": "inject=corrupt-scall-site",
+     "expect_log": [r"^tinypv: patch: site #\d+ at [0-9a-f]+ \(kind static-call, key tick, call, 5 bytes\): holds bytes the engine did not write$",
+                    r"^  found: cc "],
+     "expect_panic": r"patch: site [0-9a-f]+: holds bytes the engine did not write"},
+    {"name": "xen-pv-corrupt-scall-site", "platform": "xen", "icount": False,
+     "append": "inject=corrupt-scall-site",
+     "expect_panic": r"patch: site [0-9a-f]+: holds bytes the engine did not write"},
     # A corrupt site table must stop the boot, naming the site.
     {"name": "native-tcg-corrupt-site", "platform": "native", "icount": False,
      "append": "inject=corrupt-site",

@@ -56,6 +56,8 @@ struct bench_result bench_measure(unsigned i, enum bench_mode mode,
 
 /* The `bench` command-line option: every cell, printed as "bench:" lines. */
 void bench_run(void);
+/* The static-call cells (guest/bench_scall.c): op=scall, one per call form. */
+void bench_scall(unsigned calls, unsigned batches);
 
 /* TSC at the first C instruction of the kernel (either boot head), and
  * when it was ready (patched, protected, ticking, interrupts on). */

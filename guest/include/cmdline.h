@@ -29,9 +29,10 @@ struct kernel_options {
 	bool nosmp;	      /* only the boot CPU */
 	const char *maxcpus;  /* at most this many CPUs, or NULL */
 	const char *inject;   /* "corrupt-site" (harness tests), or NULL */
+	const char *staticcall; /* "inline", "outline", or NULL */
 };
 
-#define CMDLINE_OPTIONS 10   /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 11   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */

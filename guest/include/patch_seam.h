@@ -128,6 +128,9 @@ void seam_others_resume(void);
 
 /* Make this CPU fetch the bytes just written (a serialising instruction). */
 void seam_serialise(void);
+
+/* This CPU's number (0 = the boot CPU). */
+unsigned seam_cpu(void);
 #endif
 
 #endif

@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "serial.h"
+#include "static_call.h"
+
 enum platform_id {
 	PLATFORM_NATIVE,
 	PLATFORM_KVM,
@@ -101,6 +104,13 @@ struct platform {
 
 extern struct boot_info boot;
 extern const struct platform *platform;
+/*
+ * Make p the platform: also points the console_write static call (printk)
+ * at p's console. Safe before patching (guest/printk.c).
+ */
+void platform_select(const struct platform *p);
+/* printk's console: a static call (its type is every console's). */
+DECLARE_STATIC_CALL(console_write, serial_write);
 extern const struct platform platform_native;
 extern const struct platform platform_kvm;
 extern const struct platform platform_xen_pv;

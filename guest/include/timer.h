@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "static_call.h"
+
 #define TICK_HZ 100
 
 extern uint64_t tsc_khz; /* 0 until calibrated */
@@ -32,7 +34,9 @@ static inline uint64_t rdtsc_ordered(void)
 }
 
 uint64_t ticks(void);
+/* What a tick does: count it on this CPU. Called as static_call(tick). */
 void tick_handler_common(void);
+DECLARE_STATIC_CALL(tick, tick_handler_common);
 
 /* guest/apic.c (native, KVM) */
 void apic_init(void);

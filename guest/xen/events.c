@@ -132,7 +132,7 @@ static void timer_event(evtchn_port_t port)
 {
 	struct percpu *p = this_cpu();
 	(void)port;
-	tick_handler_common();
+	static_call(tick)();
 	uint64_t now = system_time_now();
 	p->next_tick += tick_period_ns;
 	if ((int64_t)(p->next_tick - now) <= 0)

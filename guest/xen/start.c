@@ -317,7 +317,7 @@ void start_xen_pv(start_info_t *si)
 	pvop_backend_xen(&early);
 	pvop_install_table(&early);
 
-	platform = &platform_xen_pv;
+	platform_select(&platform_xen_pv);
 	copy_cmdline(si);
 	boot.boot_path = "xen-pv";
 	boot.cmdline = xen_cmdline;

@@ -113,10 +113,16 @@ struct patch_stats {
 	uint64_t bytes;	  /* bytes written */
 	uint64_t batches; /* poke-mapping round trips */
 	uint64_t skipped; /* requests for the form a site already held */
+	/* patch_init(): records of each kind, and the TSC ticks (guest
+	 * instructions under icount) spent checking them. */
+	unsigned check_records[PATCH_KIND_NR];
+	uint64_t check_ticks[PATCH_KIND_NR];
 };
 extern struct patch_stats patch_stats;
 
 void patch_register_kind(unsigned kind, const struct patch_kind *k);
+/* "pvop", "static-call", ... */
+const char *patch_kind_name(unsigned kind);
 
 /*
  * Checks every record (kind, fields, bounds, overlaps, original bytes),
@@ -134,6 +140,31 @@ static inline unsigned patch_nr_sites(void)
 {
 	return (unsigned)(__patch_sites_end - __patch_sites_start);
 }
+
+/*
+ * Where the records of one kind lie in the table: every record of the
+ * kind is in [first, end) (other kinds may be interleaved there, so a
+ * walk still checks r->kind). A client walks its span instead of the
+ * whole table: static calls keep their many records in a subsection of
+ * their own (patch_abi.h), which the pvop walk then never visits.
+ */
+struct patch_span {
+	const struct patch_site *first, *end;
+};
+extern struct patch_span patch_spans[PATCH_KIND_NR];
+extern bool patch_spans_known;
+void patch_find_spans(void);
+static inline const struct patch_span *patch_kind_span(unsigned kind)
+{
+	if (__builtin_expect(!patch_spans_known, 0))
+		patch_find_spans();
+	return &patch_spans[kind];
+}
+#define for_each_patch_site_of(kind_, r)                                       \
+	for (const struct patch_site *r = patch_kind_span(kind_)->first,       \
+				     *__end_##r = patch_kind_span(kind_)->end; \
+	     r < __end_##r; r++)                                               \
+		if (r->kind == (kind_))
 
 /* What the engine believes r holds now (into out), and in which form. */
 void patch_current(const struct patch_site *r, uint8_t *out);

@@ -10,6 +10,7 @@
  *   PATCH_KIND_PVOP   its pv_ops slot         op number    clobber mask
  *   PATCH_KIND_ALT    replacement bytes       feature      replacement len
  *   PATCH_KIND_SCALL  the static-call key     -            -
+ *                     (flags: PATCH_SCALL_TRAMP, _CALL, _TAIL, _CS)
  *   PATCH_KIND_PCALL  promotion state         -            -
  *
  * Addresses are relative to the field that holds them (`.long x - .`), so
@@ -23,9 +24,15 @@
 /* Kinds. 0 is never valid, so a zeroed record is caught. */
 #define PATCH_KIND_PVOP 1  /* paravirt op call site (pvops/) */
 #define PATCH_KIND_ALT 2   /* CPU-feature alternative (roadmap) */
-#define PATCH_KIND_SCALL 3 /* static call site (roadmap) */
+#define PATCH_KIND_SCALL 3 /* static call site (scall/) */
 #define PATCH_KIND_PCALL 4 /* promoted indirect call (roadmap) */
 #define PATCH_KIND_NR 5
+
+/* What a static-call site is (its flags field; scall/static_call.h). */
+#define PATCH_SCALL_TRAMP 1 /* the key's 8-byte trampoline */
+#define PATCH_SCALL_CALL 2  /* a `call rel32` to the trampoline */
+#define PATCH_SCALL_TAIL 3  /* a tail `jmp rel32` to the trampoline */
+#define PATCH_SCALL_CS 4    /* a 6-byte `cs call rel32` (seed 003) */
 
 #define PATCH_RECORD_SIZE 16
 #define PATCH_MAX_LEN 32 /* longest site any kind may own */
@@ -36,7 +43,16 @@
  * its end, the payload address, and the kind's four small fields.
  */
 #define PATCH_RECORD_ASM(site, end, payload, kind, flags, arg, arg2)           \
-	".pushsection .patch.sites, \"a\"\n\t"                                 \
+	PATCH_RECORD_ASM_IN(".patch.sites", site, end, payload, kind, flags,   \
+			    arg, arg2)
+/*
+ * The same into a named input section: a kind whose records are many and
+ * whose client walks only its own (static calls: .patch.sites.scall) keeps
+ * them together; the linker places .patch.sites.* after .patch.sites, in
+ * one table (guest/kernel.ld.S).
+ */
+#define PATCH_RECORD_ASM_IN(sec, site, end, payload, kind, flags, arg, arg2)   \
+	".pushsection " sec ", \"a\"\n\t"                                       \
 	".balign 16\n\t"                                                       \
 	".long " site " - .\n\t"                                               \
 	".long " payload " - .\n\t"                                            \
@@ -46,6 +62,16 @@
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
+
+/*
+ * A site that is a call made from inline asm (a pvop, a cs static call)
+ * must come after its function's frame set-up, so a backtrace from inside
+ * the call sees the caller: naming the stack pointer as an in/out operand
+ * tells the compiler so (Linux's ASM_CALL_CONSTRAINT). One variable for
+ * every kind: GCC allows one global register variable per register.
+ */
+register unsigned long patch_stack_pointer asm("rsp");
+#define PATCH_CALL_CONSTRAINT "+r"(patch_stack_pointer)
 
 struct patch_site {
 	int32_t site;	  /* first byte of the site, relative to this field */

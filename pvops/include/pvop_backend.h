@@ -124,10 +124,7 @@ int pvop_expected(const struct patch_site *r, uint8_t *out);
 void pvop_report(void);
 
 /* Iterating the pvop sites of the engine's table. */
-#define for_each_pvop_site(r)                                                  \
-	for (const struct patch_site *r = __patch_sites_start;                 \
-	     r < __patch_sites_end; r++)                                       \
-		if (r->kind == PATCH_KIND_PVOP)
+#define for_each_pvop_site(r) for_each_patch_site_of(PATCH_KIND_PVOP, r)
 
 extern const struct pvop_template __pvop_templates_start[],
     __pvop_templates_end[];

@@ -43,8 +43,7 @@ extern struct pv_ops pv_ops;
  * naming the stack pointer as an in/out operand of every site asm tells
  * it (Linux's ASM_CALL_CONSTRAINT). scripts/check_sites.py checks it.
  */
-register unsigned long pvop_stack_pointer asm("rsp");
-#define PVOP_CALL_CONSTRAINT "+r"(pvop_stack_pointer)
+#define PVOP_CALL_CONSTRAINT PATCH_CALL_CONSTRAINT
 
 /*
  * The site itself. Operands %c[pv_op], %c[pv_slot], %c[pv_clob] and

@@ -346,8 +346,8 @@ enum scall_mode {
 	SC_NR,
 };
 static const char *const scall_names[SC_NR] = {
-    "direct",	 "inline",	"outline",     "indirect",
-    "retpoline", "inline-null", "outline-null"};
+    "direct",	 "inline",	"trampoline",	  "indirect",
+    "retpoline", "inline-null", "trampoline-null"};
 
 /*
  * The body of a static-call cell at `at`, into out; returns its length.
@@ -393,9 +393,10 @@ static int scall_body(int mode, uint8_t *at, uint8_t *tramp,
 }
 
 /*
- * The static-call cells: op static_call (the target is an empty function)
- * and static_call_ret0 (it returns 0, like Linux's __static_call_return0),
- * every way of reaching them; backend=none (no pvop backend is involved).
+ * The static-call cells: op scall (the target is an empty function, as in
+ * guest/bench_scall.c) and scall_ret0 (it returns 0, like Linux's
+ * __static_call_return0), in the kernel cells' modes; backend=none (no
+ * pvop backend is involved).
  */
 static void bench_static_calls(uint8_t *cell_fn, uint8_t *empty_fn,
 			       uint8_t *scratch)
@@ -406,8 +407,7 @@ static void bench_static_calls(uint8_t *cell_fn, uint8_t *empty_fn,
 		const char *op;
 		const uint8_t *bytes;
 		unsigned len;
-	} targets[] = {{"static_call", fn_ret, 1},
-		       {"static_call_ret0", fn_ret0, 3}};
+	} targets[] = {{"scall", fn_ret, 1}, {"scall_ret0", fn_ret0, 3}};
 	/* Target and trampoline in lines of their own, apart from the loop. */
 	uint8_t *target = scratch, *tramp = scratch + 256;
 	for (unsigned t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {

@@ -58,11 +58,12 @@ OP_WRITE_MSR = ABI_VALUES["PVOP_WRITE_MSR"]
 PVOP_NR = ABI_VALUES["PVOP_NR"]
 PATCH_KIND_NR = ABI_VALUES["PATCH_KIND_NR"]
 PATCH_MAX_LEN = ABI_VALUES["PATCH_MAX_LEN"]
-# Every kind but pvop, which is the only one with checker rules today.
+# Every kind but pvop and scall, the kinds with checker rules today.
 KINDS_WITHOUT_RULES = {name[len("PATCH_KIND_"):].lower(): value
                        for name, value in ABI_VALUES.items()
                        if name.startswith("PATCH_KIND_")
-                       and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP")}
+                       and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP",
+                                        "PATCH_KIND_SCALL")}
 
 # Prepended to every mini-kernel. C preprocessor macros rather than gas
 # macros so the ABI names work; `;` separates statements on one line.
@@ -594,7 +595,95 @@ def kinds_without_rules_detected():
         for name, kind in KINDS_WITHOUT_RULES.items()],
         problems=len(KINDS_WITHOUT_RULES))
     if not KINDS_WITHOUT_RULES:
-        raise Failure("patch_abi.h defines no kind but pvop")
+        raise Failure("patch_abi.h defines no kind but pvop and scall")
+
+
+# ---- static calls: a key, its trampoline, call sites (static_call.h) ----
+
+SCALL_KEY = r"""
+	.data
+	.balign 8
+	.globl __SCK__k
+__SCK__k: .quad f, f, 0, 0, 0, 0, 0
+	.text
+FUNC(f)
+	ret
+	.balign 8
+FUNC(__SCT__k)
+	jmp	*__SCK__k+8(%rip)
+	int3
+	int3
+	PATCH_RECORD(__SCT__k, 8, __SCK__k, PATCH_KIND_SCALL,
+		     PATCH_SCALL_TRAMP, 0, 0, 0)
+"""
+
+
+def scall_kernel(name, body):
+    return build(name, SCALL_KEY + "FUNC(kernel_main)\n\tFRAME_BEGIN\n" +
+                 body + "\n\tFRAME_END\n")
+
+
+@case()
+def scall_recorded_sites_pass():
+    elf = scall_kernel("scall_ok", r"""
+c1:	call	__SCT__k
+	PATCH_RECORD(c1, 5, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_CALL, 0, 0, 0)
+c2:	{disp32} jmp	__SCT__k
+	PATCH_RECORD(c2, 5, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_TAIL, 0, 0, 0)
+c3:	.byte 0x2e
+	call	__SCT__k
+	PATCH_RECORD(c3, 6, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_CS, 0, 0, 0)
+""")
+    expect(check(elf), 0)
+
+
+@case()
+def scall_unrecorded_call_detected():
+    elf = scall_kernel("scall_stale", r"""
+c1:	call	__SCT__k
+""")
+    addr = symbols(elf)["c1"]
+    expect(check(elf), 1, (f"static call at {addr:#x} (call to __SCT__k) "
+                           f"has no site record",), problems=1)
+
+
+@case()
+def scall_record_not_a_call_to_its_trampoline_detected():
+    elf = scall_kernel("scall_wrong", r"""
+c1:	call	f
+	PATCH_RECORD(c1, 5, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_CALL, 0, 0, 0)
+c2:	call	__SCT__k
+	PATCH_RECORD(c2, 5, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_TAIL, 0, 0, 0)
+c3:	.byte 0x3e
+	call	__SCT__k
+	PATCH_RECORD(c3, 6, __SCK__k, PATCH_KIND_SCALL, PATCH_SCALL_CS, 0, 0, 0)
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           (f"at {s['c1']:#x} (kind scall, 5 bytes)",
+            "not a call rel32 to __SCT__k"),
+           (f"at {s['c2']:#x} (kind scall, 5 bytes)",
+            "not a jmp rel32 to __SCT__k"),
+           (f"at {s['c3']:#x} (kind scall, 6 bytes)",
+            "not a cs call rel32 to __SCT__k"), problems=3)
+
+
+@case()
+def scall_bad_trampoline_and_payload_detected():
+    elf = build("scall_tramp", SCALL_KEY.replace(
+        "int3\n\tint3", "nop\n\tint3") + r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+c1:	call	__SCT__k
+	PATCH_RECORD(c1, 5, f, PATCH_KIND_SCALL, PATCH_SCALL_CALL, 0, 0, 0)
+	FRAME_END
+""")
+    s = symbols(elf)
+    expect(check(elf), 1,
+           (f"at {s['__SCT__k']:#x} (kind scall, 8 bytes)",
+            "not the unpatched trampoline"),
+           (f"at {s['c1']:#x} (kind scall, 5 bytes)",
+            "is no static-call key"), problems=2)
 
 
 @case()

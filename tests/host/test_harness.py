@@ -1255,6 +1255,9 @@ printf '%s\\n' "$*" > "$FAKE_OUT.argv"
         tree = self.dir / "tree"
         (tree / "guest" / "include").mkdir(parents=True)
         shutil.copy(ROOT / "Makefile", tree / "Makefile")
+        # The link runs scripts/scall_sites.py between its two steps.
+        shutil.copytree(ROOT / "scripts", tree / "scripts",
+                        ignore=shutil.ignore_patterns("__pycache__"))
         (tree / "guest" / "include" / "layout.h").write_text("")
         (tree / "patch" / "include").mkdir(parents=True)
         (tree / "patch" / "include" / "patch_abi.h").write_text("")
