@@ -42,7 +42,9 @@ KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S) \
 	$(filter-out guest/kernel.ld.S,$(wildcard guest/*.S))
 KOBJ   := $(patsubst %,$(BUILD)/%.o,$(basename $(KSRC_C) $(KSRC_S)))
 
-# EXTRA_SITES=N links N generated functions of 21 ordinary pvop sites each
+# EXTRA_SITES=N links N generated functions of 32 ordinary pvop sites each
+# (every C wrapper once; the entry ops swapgs, iret_user and sysret_user
+# have only assembly sites)
 # (scripts/gen_sites.py): the patch-cost test builds one with several times
 # the normal site count, in its own BUILD directory.
 EXTRA_SITES ?= 0
@@ -168,7 +170,7 @@ PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
-	pvops/client.c $(PVOP_HOST_SRC)
+	pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)
 # Two threads race over a live call site (doc/static-calls.md).
 $(BUILD)/host/test_xmodify: tests/host/test_xmodify.c patch/reloc.c patch/insn.c
 $(BUILD)/host/test_xmodify: HCFLAGS += -pthread

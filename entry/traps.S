@@ -11,9 +11,15 @@
  * xen_trap_stubs pop those two, and from there the frame is the native
  * one. Returning to a PV kernel goes through the iret hypercall, which
  * also restores the event mask from the saved IF (trap_return_xen).
+ *
+ * From and back to the user task (guest/user.c): a frame whose CS has RPL
+ * 3 (Xen too gives its user-mode frames RPL 3, its kernel-mode ones 0)
+ * gets the swapgs pvop site before anything touches %gs, and leaves
+ * through the iret_user site (native swapgs; iretq, Xen HYPERVISOR_iret).
  */
 #include "asm.h"
 #include "layout.h"
+#include "pvop_asm.h"
 #include <xen/xen.h>
 
 /* Vectors for which the CPU pushes an error code. */
@@ -58,7 +64,11 @@ FUNC(xen_upcall_entry)
 ENDFUNC(xen_upcall_entry)
 
 FUNC(trap_common)
-	push	%rax
+	/* From the user task (guest/user.c): the kernel's GS base first. */
+	testb	$3, 24(%rsp)			/* the frame's cs */
+	jz	1f
+	PVOP_ASM_SITE(SWAPGS, CLBR_NONE)
+1:	push	%rax
 	push	%rbx
 	push	%rcx
 	push	%rdx
@@ -98,10 +108,15 @@ FUNC(trap_common)
 	pop	%rbx
 	pop	%rax
 	add	$16, %rsp			/* vector, error code */
+	testb	$3, 8(%rsp)			/* back to the user task? */
+	jnz	trap_return_user
 	cmpb	$0, trap_return_via_xen(%rip)
 	jne	trap_return_xen
 	iretq
 trap_return_xen:
 	pushq	$0				/* iret flags: not in syscall */
 	jmp	hypercall_page + __HYPERVISOR_iret * 32
+trap_return_user:
+	PVOP_ASM_SITE(IRET_USER, CLBR_ANY)
+	ud2
 ENDFUNC(trap_common)

@@ -10,12 +10,15 @@
 #include "bench.h"
 #include "cmdline.h"
 #include "kernel.h"
+#include "mm.h"
 #include "platform.h"
 #include "pvop_backend.h"
 #include "smp.h"
 #include "spinlock.h"
 #include "timer.h"
 #include "trap.h"
+#include "user.h"
+#include "xen.h"
 
 uint64_t boot_tsc_entry, boot_tsc_ready;
 
@@ -508,6 +511,211 @@ static void bench_smp(unsigned calls, unsigned batches)
 	bench_handoff(calls, batches);
 }
 
+/*
+ * ---- page-table updates (the MMU pvops) ----
+ *
+ * Cell: n set_pte calls on consecutive entries of one existing level-1
+ * table at MMU_TEST_BASE + 16 MiB, each entry flipped between two frames
+ * so that every call changes it, with or without a lazy MMU section
+ * around the n (lazy=1 / lazy=0). No TLB flush is timed (the caller's,
+ * whatever the strategy). The figure is per cell, less the same loop
+ * calling an empty cell (n = 0, no section). Under Xen every strategy runs (xenmmu= only
+ * picks the boot's); natively the one "native" (plain stores).
+ */
+static const unsigned mmu_sizes[] = {1, 2, 4, 8, 16, 64, 512};
+
+static __attribute__((noinline)) void mmu_cell(uint64_t *l1, unsigned n,
+					       bool lazy, uint64_t v0,
+					       uint64_t v1, unsigned round)
+{
+	uint64_t v = (round & 1) ? v1 : v0;
+	if (lazy)
+		lazy_mmu_enter();
+	for (unsigned i = 0; i < n; i++)
+		set_pte(&l1[i], v);
+	if (lazy)
+		lazy_mmu_leave();
+}
+
+/* The same loop with no update and no section: subtracted from each. */
+static uint64_t mmu_empty_ticks(unsigned calls, unsigned batches)
+{
+	uint64_t best = ~0ULL;
+	for (unsigned b = 0; b < batches; b++) {
+		uint64_t t0 = rdtsc_ordered();
+		for (unsigned c = 0; c < calls; c++)
+			mmu_cell(NULL, 0, false, 0, 0, c);
+		best = MIN(best, rdtsc_ordered() - t0);
+	}
+	return best;
+}
+
+static void bench_mmu_strategy(const char *name, uint64_t *l1, uint64_t v0,
+			       uint64_t v1, bool slow)
+{
+	uint64_t per[32];
+	unsigned round = 0;
+
+	for (unsigned k = 0; k < ARRAY_SIZE(mmu_sizes); k++) {
+		unsigned n = mmu_sizes[k];
+		unsigned calls = n >= 64 ? 1 : (slow ? 2 : 8);
+		unsigned batches = slow ? 5 : 11;
+		uint64_t base = mmu_empty_ticks(calls, batches);
+		for (int lazy = 0; lazy < 2; lazy++) {
+			mmu_cell(l1, n, lazy, v0, v1, round++); /* warm */
+			for (unsigned b = 0; b < batches; b++) {
+				uint64_t t0 = rdtsc_ordered();
+				for (unsigned c = 0; c < calls; c++)
+					mmu_cell(l1, n, lazy, v0, v1, round++);
+				uint64_t d = rdtsc_ordered() - t0;
+				d = d > base ? d - base : 0;
+				per[b] = d * 100 / calls;
+			}
+			sort_u64(per, batches);
+			printk(
+			    "bench: op=mmu_map mode=%s n=%u lazy=%d calls=%u "
+			    "batches=%u",
+			    name, n, lazy, calls, batches);
+			print_x100("min", per[0]);
+			print_x100("median", per[batches / 2]);
+			print_x100("p99", per[(batches * 99) / 100]);
+			printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+		}
+	}
+}
+
+/*
+ * 512 pages into a level-1 table that does not exist yet: mmu_map_range()
+ * fills a new page, makes it a table (Xen: one pin validates the 512
+ * entries) and links it. Read-only mappings of the 2 MiB at pa 2 MiB
+ * (ours on every platform; read-only is legal even where one is a page
+ * table). The teardown is not timed.
+ */
+static void bench_mmu_table(const char *name, bool slow)
+{
+	uint64_t va = MMU_TEST_BASE + 10 * LARGE_PAGE_SIZE;
+	unsigned batches = slow ? 5 : 11;
+	uint64_t per[32];
+
+	for (unsigned b = 0; b < batches + 1; b++) {
+		uint64_t t0 = rdtsc_ordered();
+		mmu_map_range(va, LARGE_PAGE_SIZE, 512, PTE_P | mmu_nx_bit());
+		uint64_t d = rdtsc_ordered() - t0;
+		if (b)
+			per[b - 1] = d * 100; /* the first warms */
+		uint64_t *pmd = mmu_walk(va, 2, false);
+		uint64_t t = pte_val(mmu_read_entry(pmd)) & PTE_ADDR;
+		set_pmd(pmd, 0);
+		write_cr3(read_cr3());
+		release_pt(t, 1);
+		pmm_free(t);
+	}
+	sort_u64(per, batches);
+	printk("bench: op=mmu_map_table mode=%s n=512 lazy=1 calls=1 "
+	       "batches=%u",
+	       name, batches);
+	print_x100("min", per[0]);
+	print_x100("median", per[batches / 2]);
+	print_x100("p99", per[(batches * 99) / 100]);
+	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+}
+
+static void bench_mmu(bool slow)
+{
+	uint64_t va = MMU_TEST_BASE + 8 * LARGE_PAGE_SIZE;
+	uint64_t *l1 = mmu_walk(va, 1, true);
+	uint64_t a = pmm_alloc(), b = pmm_alloc();
+	uint64_t f = PTE_P | PTE_W | mmu_nx_bit();
+
+	if (!l1 || !a || !b) {
+		printk("bench: warning: mmu: no memory for the cells\n");
+		return;
+	}
+	uint64_t v0 = make_pte(a | f), v1 = make_pte(b | f);
+	if (platform->id != PLATFORM_XEN_PV) {
+		bench_mmu_strategy("native", l1, v0, v1, slow);
+		bench_mmu_table("native", slow);
+	} else {
+		enum xen_mmu_strategy booted = xen_mmu_strategy;
+		for (int s = 0; s < XEN_MMU_NR; s++) {
+			xen_mmu_strategy = s;
+			bench_mmu_strategy(xen_mmu_names[s], l1, v0, v1, slow);
+			bench_mmu_table(xen_mmu_names[s], slow);
+		}
+		xen_mmu_strategy = booted;
+	}
+	lazy_mmu_enter();
+	for (unsigned i = 0; i < 512; i++)
+		set_pte(&l1[i], 0);
+	lazy_mmu_leave();
+	for (unsigned i = 0; i < 512; i++)
+		flush_tlb_one(va + i * PAGE_SIZE);
+	pmm_free(a);
+	pmm_free(b);
+}
+
+/*
+ * User-mode round trips (guest/user.c): an empty system call (user ->
+ * kernel -> user) and a page fault from user mode that the kernel handles
+ * and returns from. Each batch runs the task's loop n and 2n times and
+ * takes the difference over n, so the task's start and end (entering,
+ * the exit, clearing its data page) cancel out. pvsaves= decides whether
+ * the syscall entry's register saves were patched away (saves=).
+ */
+static bool bench_user_cell(const char *name, const char *prog, unsigned n,
+			    unsigned batches)
+{
+	uint64_t t1[64], t2[64], per[3];
+	struct user_result r;
+
+	user_quiet = true;
+	user_run(prog, n, &r); /* warm, and see whether it works here */
+	for (unsigned b = 0; b < batches && r.end != USER_SYSCALL_STAYED_USER;
+	     b++) {
+		uint64_t t0 = rdtsc_ordered();
+		user_run(prog, n, &r);
+		t1[b] = rdtsc_ordered() - t0;
+		t0 = rdtsc_ordered();
+		user_run(prog, 2 * n, &r);
+		t2[b] = rdtsc_ordered() - t0;
+	}
+	user_quiet = false;
+	if (r.end == USER_SYSCALL_STAYED_USER) {
+		printk("bench: warning: %s: not measured: a syscall from user "
+		       "mode does not enter the kernel here\n",
+		       name);
+		return false;
+	}
+	/* The same rank of both: min, median, p99 of (T(2n) - T(n)) / n. */
+	sort_u64(t1, batches);
+	sort_u64(t2, batches);
+	unsigned rank[3] = {0, batches / 2, (batches * 99) / 100};
+	for (int i = 0; i < 3; i++) {
+		uint64_t a = t1[rank[i]], c = t2[rank[i]];
+		per[i] = c > a ? (c - a) * 100 / n : 0;
+	}
+	printk("bench: op=%s mode=user saves=%s calls=%u batches=%u", name,
+	       pvop_consume_saves ? "consume" : "keep", n, batches);
+	print_x100("min", per[0]);
+	print_x100("median", per[1]);
+	print_x100("p99", per[2]);
+	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+	return true;
+}
+
+static void bench_user(bool slow)
+{
+	const char *why;
+	if (!user_supported(&why)) {
+		printk("bench: warning: no user-mode cells: %s\n", why);
+		return;
+	}
+	bench_user_cell("syscall_roundtrip", uprog_syscall_loop,
+			slow ? 10 : 200, slow ? 9 : 31);
+	bench_user_cell("user_fault_roundtrip", uprog_fault_loop,
+			slow ? 10 : 200, slow ? 9 : 31);
+}
+
 void bench_run(void)
 {
 	/* Under KVM here every instruction is emulated: keep it short. */
@@ -533,6 +741,11 @@ void bench_run(void)
 		printk("bench: end\n");
 		return;
 	}
+	bench_user(slow);
+	if (opts.benchuser) {
+		printk("bench: end\n");
+		return;
+	}
 	for (unsigned i = 0; i < ARRAY_SIZE(rows); i++) {
 		for (int m = 0; m < BENCH_MODE_NR; m++) {
 			struct bench_result r =
@@ -548,6 +761,7 @@ void bench_run(void)
 			printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 		}
 	}
+	bench_mmu(slow);
 	bench_scall(calls, batches);
 	printk("bench: end\n");
 }

@@ -23,7 +23,12 @@ static const struct option_desc options[] = {
     {"pvops", STR(pvops), NULL, "on | off | noinline"},
     {"platform", STR(platform), NULL, "native | kvm | xen-pv"},
     {"pvpad", STR(pvpad), NULL, "nops | nop1 | jmp | single | prefix"},
+    {"pvsaves", STR(pvsaves), "consume|keep",
+     "patch away the register saves around assembly sites whose inline "
+     "bytes do not need them (consume, the default) or keep them"},
     {"bench", FLAG(bench), NULL, "run the benchmarks"},
+    {"benchuser", FLAG(benchuser), NULL,
+     "with bench: only the user-mode round trips"},
     {"notests", FLAG(notests), NULL, "boot report only"},
     {"icount", FLAG(icount), NULL,
      "the TSC counts instructions (QEMU -icount shift=0): exact-count tests"},
@@ -42,6 +47,10 @@ static const struct option_desc options[] = {
     {"staticcall", STR(staticcall), "inline|outline",
      "static calls patched into each call site (inline, default) or only "
      "into their trampolines (outline)"},
+    {"xenmmu", STR(xenmmu), "hypercall|batched|writable",
+     "Xen PV page-table updates: one mmu_update each (hypercall), queued "
+     "in lazy MMU sections (batched, the default), or L1 entries stored "
+     "directly for Xen to emulate (writable)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

@@ -37,7 +37,8 @@ _Static_assert(sizeof(struct idt_gate) == 16, "IDT gate is 16 bytes");
 extern uint64_t boot_gdt[3];
 extern char trap_stubs[];
 
-#define GDT_ENTRIES 5 /* null, code, data, TSS (two) */
+/* null, code, data, TSS (two), user code32, user data, user code64 */
+#define GDT_ENTRIES 8
 
 struct cpu_desc {
 	uint64_t gdt[GDT_ENTRIES];
@@ -107,6 +108,11 @@ void trap_init_cpu(unsigned slot)
 	d->gdt[GDT_TSS / 8] = (sizeof(d->tss) - 1) | (base & 0xffffff) << 16 |
 			      0x89ULL << 40 | ((base >> 24) & 0xff) << 56;
 	d->gdt[GDT_TSS / 8 + 1] = base >> 32;
+	/* DPL 3: a 32-bit code segment (sysret's layout needs the slot),
+	 * data, and 64-bit code (guest/user.c runs the task with them). */
+	d->gdt[GDT_USER_BASE / 8] = 0x00cffa000000ffffULL;
+	d->gdt[GDT_USER_DS / 8] = 0x00cff2000000ffffULL;
+	d->gdt[GDT_USER_CS / 8] = 0x00affa000000ffffULL;
 	desc_load_gdt(d->gdt, sizeof(d->gdt) - 1);
 	desc_load_tr(GDT_TSS);
 }
@@ -134,4 +140,15 @@ void trap_init_native(void)
 	set_gate(VEC_DF, (uint64_t)trap_stubs + 16 * VEC_DF, 1);
 	set_gate(VEC_NMI, (uint64_t)trap_stubs + 16 * VEC_NMI, 2);
 	trap_init_cpu(0);
+}
+
+/*
+ * The load_sp0 pvop, native: the stack a trap from user mode switches to
+ * is this CPU's TSS rsp0, in its descriptor slot (native backend, through
+ * a thunk).
+ */
+uint64_t native_load_sp0(uint64_t top)
+{
+	descs[percpu_slot(this_cpu())].tss.rsp[0] = top;
+	return 0;
 }

@@ -20,6 +20,7 @@ ENTRY(xen_start)
 PHDRS
 {
 	text PT_LOAD FLAGS(5);
+	user PT_LOAD FLAGS(5);
 	rodata PT_LOAD FLAGS(4);
 	data PT_LOAD FLAGS(6);
 	note PT_NOTE FLAGS(4);
@@ -47,6 +48,13 @@ SECTIONS
 		_text_end = .;
 	} :text
 
+	/* The user task's program (guest/user_prog.S), one page mapped
+	 * user-accessible at USER_CODE_VA; never executed where it is. */
+	. = ALIGN(PAGE_SIZE);
+	.user.text : AT(ADDR(.user.text) - KERNEL_VBASE) {
+		*(.user.text)
+	} :user
+
 	. = ALIGN(PAGE_SIZE);
 	.rodata : AT(ADDR(.rodata) - KERNEL_VBASE) {
 		_rodata_start = .;
@@ -70,6 +78,11 @@ SECTIONS
 		__ktest_start = .;
 		KEEP(*(.ktest.cases))
 		__ktest_end = .;
+	} :rodata
+	.pvop.asm : AT(ADDR(.pvop.asm) - KERNEL_VBASE) ALIGN(16) {
+		__pvop_asm_start = .;
+		KEEP(*(.pvop.asm))
+		__pvop_asm_end = .;
 	} :rodata
 	.extable : AT(ADDR(.extable) - KERNEL_VBASE) ALIGN(8) {
 		__extable_start = .;
@@ -123,4 +136,6 @@ ASSERT(__patch_sites_end > __patch_sites_start, "no patch sites: the records wer
 ASSERT(_text_end - _text_start <= POKE_MAX_SIZE, "text must fit the poke mapping's one page table")
 ASSERT((__pvop_templates_end - __pvop_templates_start) % 16 == 0, "pvop template records are 16 bytes")
 ASSERT((__ktest_end - __ktest_start) % 24 == 0, "ktest records are 24 bytes")
+ASSERT(__user_text_end - __user_text_start == PAGE_SIZE, "the user program is one page")
+ASSERT((__pvop_asm_end - __pvop_asm_start) % 16 == 0, "pvop asm site records are 16 bytes")
 ASSERT((__extable_end - __extable_start) % 16 == 0, "extable records are 16 bytes")

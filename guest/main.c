@@ -132,8 +132,10 @@ static void boot_report(void)
 	printk("cpu vendor: %s\n", cpu_vendor());
 	printk("cpu model: %s\n", cpu_model());
 	printk("tsc frequency: %lu kHz\n", tsc_khz);
-	printk("memory: %lu KiB usable, allocator %lu pages (%lu free)\n",
-	       usable >> 10, pmm_total_pages(), pmm_free_pages());
+	printk("memory: %lu KiB usable, allocator %lu pages = %lu MiB (%lu "
+	       "free)\n",
+	       usable >> 10, pmm_total_pages(), pmm_total_pages() >> 8,
+	       pmm_free_pages());
 	printk("command line: %s\n", boot.cmdline);
 	smp_report();
 	if (platform->report)
@@ -223,6 +225,9 @@ void kernel_main(void)
 	static_call_register_kind();
 	platform->pvop_backend(&backend);
 	pvop_backend_prepare(&backend);
+	/* The cmdline parser refused any other value of pvsaves=. */
+	pvop_consume_saves = !opts.pvsaves || strcmp(opts.pvsaves, "keep");
+	pvop_saves_prepare(&backend);
 	if (opts.inject && !strcmp(opts.inject, "corrupt-site"))
 		inject_corrupt_site();
 	patch_boot(&backend);

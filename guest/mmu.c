@@ -28,9 +28,70 @@ uint64_t mmu_nx_bit(void)
 	return nx;
 }
 
+/* The table an entry points at (entries hold pte values: pte_val()). */
 static uint64_t *table_at(uint64_t entry)
 {
-	return phys_to_virt(entry & PTE_ADDR);
+	return phys_to_virt(pte_val(entry) & PTE_ADDR);
+}
+
+/*
+ * Inside mmu_lazy_begin() ... mmu_lazy_end() updates may still be queued:
+ * a reader first has them issued (leave + enter is a flush).
+ */
+static unsigned lazy_depth;
+
+void mmu_lazy_begin(void)
+{
+	lazy_depth++;
+	lazy_mmu_enter();
+}
+
+void mmu_lazy_end(void)
+{
+	BUG_ON(!lazy_depth);
+	lazy_mmu_leave();
+	lazy_depth--;
+}
+
+uint64_t mmu_read_entry(const uint64_t *e)
+{
+	if (lazy_depth) {
+		lazy_mmu_leave();
+		lazy_mmu_enter();
+	}
+	return *(const volatile uint64_t *)e;
+}
+
+/* Writes an entry of a table at `level` (1 = PT ... 4 = PML4). */
+void mmu_set_entry(uint64_t *e, int level, uint64_t pteval)
+{
+	switch (level) {
+	case 1:
+		set_pte(e, pteval);
+		break;
+	case 2:
+		set_pmd(e, pteval);
+		break;
+	case 3:
+		set_pud(e, pteval);
+		break;
+	default:
+		set_pgd(e, pteval);
+		break;
+	}
+}
+
+/*
+ * A new, zeroed table of `level` (1 = PT): made a page table (alloc_pt:
+ * under Xen read-only and pinned) before anything points at it.
+ */
+uint64_t mmu_new_table(int level)
+{
+	uint64_t pa = pmm_alloc();
+	if (!pa)
+		panic("mmu: out of memory for page tables");
+	alloc_pt(pa, (unsigned)level);
+	return pa;
 }
 
 /* The entry for va at `level` (4 = PML4 ... 1 = PT), creating tables. */
@@ -39,17 +100,19 @@ static uint64_t *walk(uint64_t *pml4, uint64_t va, int level, bool create)
 	uint64_t *t = pml4;
 	for (int l = 4; l > level; l--) {
 		uint64_t *e = &t[(va >> (12 + 9 * (l - 1))) & 511];
-		if (!(*e & PTE_P)) {
+		uint64_t v = mmu_read_entry(e);
+		uint64_t pa;
+		if (!(v & PTE_P)) {
 			if (!create)
 				return NULL;
-			uint64_t pa = pmm_alloc();
-			if (!pa)
-				panic("mmu: out of memory for page tables");
-			*e = pa | PTE_P | PTE_W;
-		}
-		if (*e & PTE_PS)
+			pa = mmu_new_table(l - 1);
+			mmu_set_entry(e, l, make_pte(pa | PTE_P | PTE_W));
+		} else if (v & PTE_PS) {
 			return NULL;
-		t = table_at(*e);
+		} else {
+			pa = pte_val(v) & PTE_ADDR;
+		}
+		t = phys_to_virt(pa);
 	}
 	return &t[(va >> (12 + 9 * (level - 1))) & 511];
 }
@@ -71,15 +134,15 @@ static void map_direct(uint64_t *pml4)
 	for (uint64_t pa = 0; pa < PHYS_MAP_SIZE; pa += LARGE_PAGE_SIZE) {
 		uint64_t va = PHYS_MAP_BASE + pa;
 		if (pa + LARGE_PAGE_SIZE <= img_lo || pa >= img_hi) {
-			*walk(pml4, va, 2, true) =
-			    pa | PTE_P | PTE_W | PTE_PS | nx;
+			set_pmd(walk(pml4, va, 2, true),
+				make_pte(pa | PTE_P | PTE_W | PTE_PS | nx));
 			continue;
 		}
 		for (uint64_t p = pa; p < pa + LARGE_PAGE_SIZE;
 		     p += PAGE_SIZE) {
 			bool img = p >= img_lo && p < img_hi;
-			*walk(pml4, PHYS_MAP_BASE + p, 1, true) =
-			    p | PTE_P | (img ? 0 : PTE_W) | nx;
+			set_pte(walk(pml4, PHYS_MAP_BASE + p, 1, true),
+				make_pte(p | PTE_P | (img ? 0 : PTE_W) | nx));
 		}
 	}
 }
@@ -88,8 +151,8 @@ static void map_image(uint64_t *pml4)
 {
 	for (uint64_t va = (uint64_t)_kernel_start; va < (uint64_t)_kernel_end;
 	     va += PAGE_SIZE)
-		*walk(pml4, va, 1, true) =
-		    (va - KERNEL_VBASE) | image_flags(va);
+		set_pte(walk(pml4, va, 1, true),
+			make_pte((va - KERNEL_VBASE) | image_flags(va)));
 }
 
 /* Under Xen, EFER.NXE is Xen's business: it is on where the CPU has NX. */
@@ -104,18 +167,76 @@ void mmu_init_native(void)
 	mmu_use_nx();
 	if (nx)
 		write_msr(MSR_EFER, read_msr(MSR_EFER) | EFER_NXE);
-	uint64_t pml4_pa = pmm_alloc();
-	if (!pml4_pa)
-		panic("mmu: no memory for the PML4");
+	uint64_t pml4_pa = mmu_new_table(4);
 	uint64_t *pml4 = phys_to_virt(pml4_pa);
 	map_direct(pml4);
 	map_image(pml4);
 	write_cr3(pml4_pa);
 }
 
+/* The tables in use: CR3 holds a pte-format address (machine on Xen). */
+static uint64_t *root(void)
+{
+	return table_at((read_cr3() & PTE_ADDR) | PTE_P);
+}
+
 uint64_t *mmu_pte(uint64_t va)
 {
-	return walk(phys_to_virt(read_cr3() & PTE_ADDR), va, 1, false);
+	return walk(root(), va, 1, false);
+}
+
+uint64_t *mmu_walk(uint64_t va, int level, bool create)
+{
+	return walk(root(), va, level, create);
+}
+
+uint64_t mmu_lookup(uint64_t va)
+{
+	uint64_t *e = mmu_pte(va);
+	return e ? pte_val(mmu_read_entry(e)) : 0;
+}
+
+void mmu_map(uint64_t va, uint64_t pa, uint64_t flags)
+{
+	set_pte(walk(root(), va, 1, true), make_pte(pa | flags));
+}
+
+/*
+ * n pages from va to pa.. (contiguous), one walk per page table. A page
+ * table that does not exist yet and that the range covers whole is filled
+ * while it is still an ordinary page and only then made a table (alloc_pt
+ * validates all 512 entries at once under Xen) and linked; otherwise each
+ * entry goes through set_pte. All of it in one lazy section.
+ */
+void mmu_map_range(uint64_t va, uint64_t pa, uint64_t n, uint64_t flags)
+{
+	mmu_lazy_begin();
+	while (n) {
+		unsigned i = (va >> 12) & 511;
+		uint64_t chunk = MIN(n, (uint64_t)(512 - i));
+		uint64_t *pmd = walk(root(), va, 2, true);
+		uint64_t v = mmu_read_entry(pmd);
+		if (!(v & PTE_P) && chunk == 512) {
+			uint64_t t = pmm_alloc();
+			if (!t)
+				panic("mmu: out of memory for page tables");
+			uint64_t *l1 = phys_to_virt(t);
+			for (unsigned k = 0; k < 512; k++)
+				l1[k] = make_pte((pa + k * PAGE_SIZE) | flags);
+			alloc_pt(t, 1);
+			set_pmd(pmd, make_pte(t | PTE_P | PTE_W));
+		} else {
+			BUG_ON(v & PTE_PS);
+			uint64_t *l1 = walk(root(), va, 1, true);
+			for (uint64_t k = 0; k < chunk; k++)
+				set_pte(&l1[k],
+					make_pte((pa + k * PAGE_SIZE) | flags));
+		}
+		va += chunk * PAGE_SIZE;
+		pa += chunk * PAGE_SIZE;
+		n -= chunk;
+	}
+	mmu_lazy_end();
 }
 
 /*
@@ -132,12 +253,13 @@ uint64_t mmu_poke_tables(void)
 	if (!pml4_pa)
 		panic("mmu: no memory for the poke tables");
 	uint64_t *pml4 = phys_to_virt(pml4_pa);
-	memcpy(pml4, phys_to_virt(read_cr3() & PTE_ADDR), PAGE_SIZE);
+	memcpy(pml4, root(), PAGE_SIZE); /* filled before it is a table */
+	alloc_pt(pml4_pa, 4);
 	if (pml4[(POKE_BASE >> 39) & 511] & PTE_P)
 		panic("mmu: the poke slot of the PML4 is already in use");
 	for (uint64_t va = text; va < (uint64_t)_text_end; va += PAGE_SIZE)
-		*walk(pml4, POKE_BASE + (va - text), 1, true) =
-		    (va - KERNEL_VBASE) | PTE_P | PTE_W | nx;
+		set_pte(walk(pml4, POKE_BASE + (va - text), 1, true),
+			make_pte((va - KERNEL_VBASE) | PTE_P | PTE_W | nx));
 	return pml4_pa;
 }
 
@@ -153,14 +275,14 @@ void native_alias_map(uintptr_t window, uintptr_t target)
 	int slot = saved_va[0] ? 1 : 0;
 	saved_va[slot] = window;
 	saved_pte[slot] = *pte;
-	*pte = (target - KERNEL_VBASE) | PTE_P | PTE_W | nx;
+	set_pte(pte, make_pte((target - KERNEL_VBASE) | PTE_P | PTE_W | nx));
 }
 
 void native_alias_unmap(uintptr_t window)
 {
 	int slot = saved_va[1] == window ? 1 : 0;
 	BUG_ON(saved_va[slot] != window);
-	*mmu_pte(window) = saved_pte[slot];
+	set_pte(mmu_pte(window), saved_pte[slot]);
 	saved_va[slot] = 0;
 }
 
@@ -169,7 +291,7 @@ void native_guard_page(uintptr_t va)
 {
 	uint64_t *pte = mmu_pte(va);
 	BUG_ON(!pte);
-	*pte = 0;
+	set_pte(pte, 0);
 	flush_tlb_one(va);
 }
 
@@ -188,8 +310,9 @@ uint64_t mmu_trampoline_tables(void)
 	if (!pml4_pa)
 		panic("mmu: no memory for the AP trampoline tables");
 	uint64_t *pml4 = phys_to_virt(pml4_pa);
-	memcpy(pml4, phys_to_virt(read_cr3() & PTE_ADDR), PAGE_SIZE);
+	memcpy(pml4, root(), PAGE_SIZE); /* filled before it is a table */
+	alloc_pt(pml4_pa, 4);
 	BUG_ON(pml4[0] & PTE_P);
-	*walk(pml4, 0, 2, true) = 0 | PTE_P | PTE_W | PTE_PS;
+	set_pmd(walk(pml4, 0, 2, true), make_pte(0 | PTE_P | PTE_W | PTE_PS));
 	return pml4_pa;
 }

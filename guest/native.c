@@ -19,6 +19,7 @@
 #include "serial.h"
 #include "timer.h"
 #include "trap.h"
+#include "user.h"
 
 #define MSR_GS_BASE 0xc0000101
 
@@ -87,6 +88,8 @@ const struct platform platform_native = {
     .cpu_abandon = native_cpu_abandon,
     .guard_page = native_guard_page,
     .ipi_init_cpu = native_ipi_init_cpu,
+    .user_init = native_user_init,
+    .user_map = native_user_map,
     .report = native_report,
 };
 
@@ -114,6 +117,8 @@ const struct platform platform_kvm = {
     .guard_page = native_guard_page,
     .ipi_init_cpu = native_ipi_init_cpu,
     .smp_ready = kvm_smp_ready,
+    .user_init = native_user_init,
+    .user_map = native_user_map,
     .report = kvm_platform_report,
 };
 

@@ -8,6 +8,7 @@
 #include "platform.h"
 #include "pvops.h"
 #include "smp.h"
+#include "user.h"
 
 uint8_t trap_return_via_xen;
 
@@ -207,6 +208,10 @@ static void exception(struct trap_frame *f)
 {
 	uint64_t cr2 = f->vector == VEC_PF ? read_cr2() : 0;
 
+	if ((f->cs & 3) == 3) { /* the user task's: guest/user.c */
+		user_exception(f, cr2);
+		return;
+	}
 	if (fixup(f, cr2))
 		return;
 	printk("tinypv: EXCEPTION %s (vector %lu) error %#lx at %016lx on "
@@ -240,6 +245,8 @@ void trap_dispatch(struct trap_frame *f)
 		exception(f);
 		return;
 	}
+	if ((f->cs & 3) == 3)
+		user_interrupt_seen();
 	if (f->vector <= VEC_XEN_UPCALL && irq_handlers[f->vector]) {
 		irq_handlers[f->vector](f);
 		return;

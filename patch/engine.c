@@ -15,6 +15,7 @@ static const char *const kind_names[PATCH_KIND_NR] = {
     [PATCH_KIND_ALT] = "alternative",
     [PATCH_KIND_SCALL] = "static-call",
     [PATCH_KIND_PCALL] = "promoted-call",
+    [PATCH_KIND_PVOP_SAVES] = "pvop-saves",
 };
 
 struct patch_queue patch_q; /* batch 0 until patch_init() */

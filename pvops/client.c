@@ -102,8 +102,9 @@ static unsigned pvop_sites_nr;
 void pvop_register_kind(void)
 {
 	patch_register_kind(PATCH_KIND_PVOP, &pvop_kind);
+	pvop_register_saves_kind();
 	pvop_sites_nr = 0;
-	for_each_pvop_site(r) pvop_sites_nr++;
+	for_each_pvop_record(r) pvop_sites_nr++;
 }
 
 /* ---- patching ---- */
@@ -130,6 +131,8 @@ cannot_patch(const struct patch_site *r, const char *why)
 int pvop_expected(const struct patch_site *r, uint8_t *out)
 {
 	const char *why = "";
+	if (r->kind == PATCH_KIND_PVOP_SAVES)
+		return pvop_saves_expected(r, out);
 	int kind = pvop_site_plan(r, &pvop_current->op[r->arg], pvop_mode,
 				  pvop_pad, out, &why);
 	if (kind < 0)
@@ -200,6 +203,13 @@ void pvop_patch_all(const struct pvop_backend *b, enum pvop_mode mode,
 		else
 			keep_site(r);
 	}
+	/*
+	 * The sites with saves are records of their own kind, patched by
+	 * pvops/saves.c in its own loop: this one, which every site runs
+	 * through, needs no test for them (and the engine's inline queueing
+	 * keeps its one call site here).
+	 */
+	pvop_patch_saves(b, mode, pad);
 	pvop_stats.total = pvop_sites_nr;
 	patch_finish();
 }
@@ -224,4 +234,5 @@ void pvop_report(void)
 		       : impl->tpl ? "template"
 				   : "function");
 	}
+	pvop_saves_report();
 }

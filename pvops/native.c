@@ -6,7 +6,13 @@
  * MMIO) and flush_tlb_others (an IPI and invlpg on each target, waiting
  * for each to acknowledge) and lock_wait (a bounded pause loop while the
  * lock word holds its value) are C functions, called directly; lock_kick
- * is nothing (a native waiter spins, nobody needs waking).
+ * is nothing (a native waiter spins, nobody needs waking). Page-table
+ * entries are plain stores, pte values are the hardware's (make_pte and
+ * pte_val copy), and alloc_pt, release_pt and the lazy MMU section are
+ * nothing: the hardware reads the tables as they are written.
+ * is nothing (a native waiter spins, nobody needs waking). The entry ops
+ * are inline (swapgs; swapgs+iretq; swapgs+sysretq), load_sp0 writes the
+ * TSS's rsp0 in C (guest/desc.c).
  */
 #include "pvop_backend.h"
 
@@ -43,6 +49,23 @@ void pvop_backend_native(struct pvop_backend *b)
 			PVOP_IMPL_THUNK(native_flush_tlb_others_thunk),
 		    [PVOP_LOCK_WAIT] = PVOP_IMPL_THUNK(native_lock_wait_thunk),
 		    [PVOP_LOCK_KICK] = PVOP_IMPL_NOP,
+		    [PVOP_SET_PTE] = PVOP_IMPL_TPL(pvtpl_native_set_pte),
+		    [PVOP_SET_PMD] = PVOP_IMPL_TPL(pvtpl_native_set_pmd),
+		    [PVOP_SET_PUD] = PVOP_IMPL_TPL(pvtpl_native_set_pud),
+		    [PVOP_SET_PGD] = PVOP_IMPL_TPL(pvtpl_native_set_pgd),
+		    [PVOP_MAKE_PTE] = PVOP_IMPL_TPL(pvtpl_native_make_pte),
+		    [PVOP_PTE_VAL] = PVOP_IMPL_TPL(pvtpl_native_pte_val),
+		    [PVOP_ALLOC_PT] = PVOP_IMPL_NOP,
+		    [PVOP_RELEASE_PT] = PVOP_IMPL_NOP,
+		    [PVOP_LAZY_MMU_ENTER] = PVOP_IMPL_NOP,
+		    [PVOP_LAZY_MMU_LEAVE] = PVOP_IMPL_NOP,
+		    [PVOP_SWAPGS] = PVOP_IMPL_TPL(pvtpl_native_swapgs),
+		    [PVOP_IRET_USER] = PVOP_IMPL_NORETURN(
+			pvtpl_native_iret_user, pvstub_native_iret_user_call),
+		    [PVOP_SYSRET_USER] =
+			PVOP_IMPL_NORETURN(pvtpl_native_sysret_user,
+					   pvstub_native_sysret_user_call),
+		    [PVOP_LOAD_SP0] = PVOP_IMPL_THUNK(native_load_sp0_thunk),
 		},
 	};
 }

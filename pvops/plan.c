@@ -20,6 +20,10 @@ void pvop_site_original(const struct patch_site *r, uint8_t *out)
 bool pvop_site_is_original(const struct patch_site *r, const uint8_t *text)
 {
 	uint64_t at = patch_site_addr(r);
+	uint16_t saved;
+
+	if (r->kind == PATCH_KIND_PVOP_SAVES)
+		return pvop_saves_parse(r, text, &saved);
 	if (r->len < PVOP_INDIRECT_CALL_LEN || text[0] != 0xff ||
 	    text[1] != 0x15)
 		return false;
@@ -180,4 +184,173 @@ int pvop_site_plan(const struct patch_site *r, const struct pvop_impl *impl,
 	if (!pvop_plan_apply(p, patch_site_addr(r), out, why))
 		return -1;
 	return p->kind;
+}
+
+/* ---- sites with their register saves (PATCH_KIND_PVOP_SAVES) ---- */
+
+/* One-byte push/pop of each saveable register, by PVREG_* bit. */
+#define SAVEABLE 0xef /* rax rcx rdx rbx rbp rsi rdi: not rsp */
+
+static unsigned saves_n(const struct patch_site *r)
+{
+	return (unsigned)(r->len - pvop_slots[r->arg]) / 2;
+}
+
+static unsigned popcount16(unsigned m)
+{
+	unsigned n = 0;
+	for (; m; m &= m - 1)
+		n++;
+	return n;
+}
+
+bool pvop_saves_valid(const struct patch_site *r, uint16_t saved)
+{
+	return r->arg < PVOP_NR && r->len > pvop_slots[r->arg] && saved &&
+	       !(saved & ~SAVEABLE) && popcount16(saved) == saves_n(r) &&
+	       r->len == pvop_slots[r->arg] + 2 * saves_n(r);
+}
+
+static void put_saves(uint8_t *out, uint16_t saved, bool pop)
+{
+	unsigned i = 0;
+	if (!pop) {
+		for (unsigned b = 0; b < 8; b++)
+			if (saved & (1u << b))
+				out[i++] = (uint8_t)(0x50 + b);
+	} else {
+		for (int b = 7; b >= 0; b--)
+			if (saved & (1u << b))
+				out[i++] = (uint8_t)(0x58 + b);
+	}
+}
+
+/* The saves around the call, as the record and the text say. */
+bool pvop_saves_parse(const struct patch_site *r, const uint8_t *text,
+		      uint16_t *saved)
+{
+	unsigned n = saves_n(r), slot;
+	uint16_t m = 0;
+
+	if (r->arg >= PVOP_NR || r->len <= pvop_slots[r->arg])
+		return false;
+	slot = pvop_slots[r->arg];
+	for (unsigned i = 0; i < n; i++) {
+		unsigned b = text[i] - 0x50u;
+		if (b > 7 || !(SAVEABLE & (1u << b)) || (m >> b) != 0)
+			return false; /* not a push, or out of order */
+		m |= (uint16_t)(1u << b);
+	}
+	if (!pvop_saves_valid(r, m))
+		return false;
+	uint8_t pops[8];
+	put_saves(pops, m, true);
+	for (unsigned i = 0; i < n; i++)
+		if (text[n + slot + i] != pops[i])
+			return false;
+	/* The call in the middle, as in an ordinary site. */
+	if (text[n] != 0xff || text[n + 1] != 0x15 ||
+	    patch_site_addr(r) + n + PVOP_INDIRECT_CALL_LEN +
+		    (int64_t)get32(text + n + 2) !=
+		patch_site_payload(r) ||
+	    !nops_valid(text + n + PVOP_INDIRECT_CALL_LEN,
+			slot - PVOP_INDIRECT_CALL_LEN))
+		return false;
+	*saved = m;
+	return true;
+}
+
+void pvop_saves_original(const struct patch_site *r, uint16_t saved,
+			 uint8_t *out)
+{
+	unsigned n = saves_n(r), slot = pvop_slots[r->arg];
+
+	memset(out, 0, PATCH_MAX_LEN);
+	put_saves(out, saved, false);
+	out[n] = 0xff;
+	out[n + 1] = 0x15;
+	put32(out + n + 2,
+	      (int32_t)(patch_site_payload(r) -
+			(patch_site_addr(r) + n + PVOP_INDIRECT_CALL_LEN)));
+	nops_fill(out + n + PVOP_INDIRECT_CALL_LEN,
+		  slot - PVOP_INDIRECT_CALL_LEN, PATCH_PAD_NOPS);
+	put_saves(out + n + slot, saved, true);
+}
+
+/*
+ * The saves go when the site becomes the backend's inline bytes (or
+ * nothing) and those clobber none of the saved registers; the inline
+ * bytes then cover the whole range. Otherwise the op's plan sits between
+ * the kept saves.
+ */
+int pvop_saves_plan(const struct patch_site *r, const struct pvop_impl *impl,
+		    enum pvop_mode mode, enum patch_pad pad, bool consume,
+		    uint16_t saved, struct pvop_plan *out, bool *consumed,
+		    const char **why)
+{
+	unsigned n = saves_n(r), slot;
+
+	/* The record (the kind's check()) and the saves (parsed from the
+	 * unpatched text) were validated before; only what may differ. */
+	if (r->arg >= PVOP_NR || r->len != pvop_slots[r->arg] + 2 * n ||
+	    !saved) {
+		*why = "saves site record does not match its saves";
+		return -1;
+	}
+	if (!impl->prepared) {
+		*why = "backend not prepared (pvop_backend_prepare)";
+		return -1;
+	}
+	slot = pvop_slots[r->arg];
+	enum pvop_mode m = pvop_site_mode(r, mode);
+	enum patch_pad pd = pvop_site_pad(r, pad);
+	const struct pvop_plan *p = &impl->plan[m][pd];
+	if (p->kind < 0) {
+		*why = p->why;
+		return -1;
+	}
+	out->rel.n = 0;
+	out->why = NULL;
+	bool inl = p->kind == PVOP_KIND_INLINE || p->kind == PVOP_KIND_NOP;
+	uint16_t tclob = p->kind == PVOP_KIND_INLINE ? impl->tpl->clobbers : 0;
+	if (consume && inl && !(tclob & saved)) {
+		if (p->kind == PVOP_KIND_NOP) {
+			nops_fill(out->bytes, r->len, pd);
+			out->kind = PVOP_KIND_NOP;
+		} else if (pd == PATCH_PAD_PREFIX && impl->tpl->one_insn) {
+			/* Prefixes depend on the length: plan afresh. */
+			plan_inline(impl->tpl, r->len, pd, out);
+			if (out->kind < 0) {
+				*why = out->why;
+				return -1;
+			}
+		} else {
+			/*
+			 * The op's inline plan starts with the template and
+			 * its relocations (found by decoding it once, in
+			 * prepare()); only the padding is longer here.
+			 */
+			unsigned tl = impl->tpl->len;
+			bytes_copy(out->bytes, p->bytes, tl);
+			nops_fill(out->bytes + tl, r->len - tl, pd);
+			out->rel = p->rel;
+			out->kind = PVOP_KIND_INLINE;
+		}
+		*consumed = true;
+	} else {
+		put_saves(out->bytes, saved, false);
+		bytes_copy(out->bytes + n, p->bytes, slot);
+		put_saves(out->bytes + n + slot, saved, true);
+		out->rel = p->rel;
+		for (unsigned i = 0; i < out->rel.n; i++) {
+			out->rel.off[i] = (uint8_t)(out->rel.off[i] + n);
+			out->rel.end[i] = (uint8_t)(out->rel.end[i] + n);
+		}
+		out->kind = p->kind;
+		*consumed = false;
+	}
+	out->stat = (uint8_t)out->kind;
+	/* Distinct from every ordinary plan's tag, kept or consumed. */
+	out->tag = p->tag | (uintptr_t)1 << (*consumed ? 62 : 61);
+	return out->kind;
 }

@@ -13,6 +13,11 @@
  */
 #include "patch_seam.h"
 #include "pvop_abi.h"
+/* The Xen public headers hide their C parts behind __ASSEMBLY__. */
+#ifndef __ASSEMBLY__
+#define __ASSEMBLY__
+#endif
+#include <xen/xen.h>
 
 /* clang-format off */
 /* A fault here, when called as a stub, returns to the caller. */
@@ -118,6 +123,34 @@ TPL_BEGIN(native, cpuid)
 	cpuid
 TPL_END1(native, cpuid, NATIVE, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
 
+/*
+ * Page tables: the entry is a plain 8-byte store; natively a pte value is
+ * already what the hardware wants, so make_pte/pte_val copy it.
+ */
+TPL_BEGIN(native, set_pte)
+	mov	%rsi, (%rdi)
+TPL_END1(native, set_pte, NATIVE, SET_PTE, 0)
+
+TPL_BEGIN(native, set_pmd)
+	mov	%rsi, (%rdi)
+TPL_END1(native, set_pmd, NATIVE, SET_PMD, 0)
+
+TPL_BEGIN(native, set_pud)
+	mov	%rsi, (%rdi)
+TPL_END1(native, set_pud, NATIVE, SET_PUD, 0)
+
+TPL_BEGIN(native, set_pgd)
+	mov	%rsi, (%rdi)
+TPL_END1(native, set_pgd, NATIVE, SET_PGD, 0)
+
+TPL_BEGIN(native, make_pte)
+	mov	%rdi, %rax
+TPL_END1(native, make_pte, NATIVE, MAKE_PTE, PVREG_RAX)
+
+TPL_BEGIN(native, pte_val)
+	mov	%rdi, %rax
+TPL_END1(native, pte_val, NATIVE, PTE_VAL, PVREG_RAX)
+
 /* What "nothing" is when it must be called (pvops=off/noinline): not a
  * template, since there are no bytes to copy. */
 	.pushsection .pvop.text, "ax"
@@ -125,6 +158,49 @@ TPL_END1(native, cpuid, NATIVE, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG
 FUNC(pvstub_nothing)
 	ret
 ENDFUNC(pvstub_nothing)
+	.popsection
+
+/*
+ * The entry ops (entry/user.S, entry/traps.S). iret_user and sysret_user
+ * leave for user mode and never return: a site reached by a call (the
+ * unpatched indirect call, pvops=noinline) runs the *_call entry point
+ * instead of the stub, which first drops the return address the call
+ * pushed, so the iret frame is on top again. At the site %rsp points at
+ * an iret frame (rip, cs, rflags, rsp, ss) and every other register
+ * already holds its user value.
+ */
+TPL_BEGIN(native, swapgs)
+	swapgs
+TPL_END(native, swapgs, NATIVE, SWAPGS, 0)
+
+TPL_BEGIN(native, iret_user)
+	swapgs
+	iretq
+TPL_END(native, iret_user, NATIVE, IRET_USER, 0)
+
+/* The frame's rip and rflags into rcx and r11, its rsp into rsp. */
+TPL_BEGIN(native, sysret_user)
+	pop	%rcx
+	add	$8, %rsp
+	pop	%r11
+	pop	%rsp
+	swapgs
+	sysretq
+TPL_END(native, sysret_user, NATIVE, SYSRET_USER, PVREG_RCX | PVREG_R11)
+
+	.pushsection .pvop.text, "ax"
+GLOBAL(pvstub_native_iret_user_call)
+	lea	8(%rsp), %rsp
+	swapgs
+	iretq
+GLOBAL(pvstub_native_sysret_user_call)
+	lea	8(%rsp), %rsp
+	pop	%rcx
+	add	$8, %rsp
+	pop	%r11
+	pop	%rsp
+	swapgs
+	sysretq
 	.popsection
 
 /* ---------------------------------------------------------------- xen-pv */
@@ -173,6 +249,36 @@ TPL_BEGIN(xen, cpuid)
 	.ascii	"xen"
 	cpuid
 TPL_END(xen, cpuid, XEN, CPUID, PVREG_RAX | PVREG_RBX | PVREG_RCX | PVREG_RDX)
+
+/*
+ * Back to user mode through HYPERVISOR_iret (xen/arch-x86/xen-x86_64.h):
+ * the hypercall page's iret stub pushes r11, rcx and rax, we push the
+ * flags word under them. VGCF_in_syscall asks Xen for its sysret path,
+ * which restores rax, rip, rflags and rsp and discards rcx and r11.
+ * The *_call entry points overwrite the return address with the flags.
+ */
+#define XEN_IRET_STUB (hypercall_page + __HYPERVISOR_iret * 32)
+/* jmp rel32, spelled out so the template has a length the .if sees */
+#define JMP_IRET_STUB .byte 0xe9; .long XEN_IRET_STUB - . - 4
+
+TPL_BEGIN(xen, iret_user)
+	pushq	$0
+	JMP_IRET_STUB
+TPL_END(xen, iret_user, XEN, IRET_USER, 0)
+
+TPL_BEGIN(xen, sysret_user)
+	pushq	$VGCF_in_syscall
+	JMP_IRET_STUB
+TPL_END(xen, sysret_user, XEN, SYSRET_USER, PVREG_RCX | PVREG_R11)
+
+	.pushsection .pvop.text, "ax"
+GLOBAL(pvstub_xen_iret_user_call)
+	movq	$0, (%rsp)
+	jmp	XEN_IRET_STUB
+GLOBAL(pvstub_xen_sysret_user_call)
+	movq	$VGCF_in_syscall, (%rsp)
+	jmp	XEN_IRET_STUB
+	.popsection
 
 /*
  * Never executed: scratch text for the text_poke tests. The linker script

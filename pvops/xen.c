@@ -17,6 +17,15 @@
  * lock_wait is SCHEDOP_poll on this vCPU's (masked) lock port and
  * lock_kick EVTCHNOP_send on the waiter's (guest/xen/events.c). io_delay and apic_eoi are nothing: no ports to wait
  * for, no local APIC. MSR accesses are emulated by Xen: native bytes.
+ * The MMU ops are C (guest/xen/mmu.c): page-table entries are updated
+ * with mmu_update (or queued for one in a lazy MMU section, or stored
+ * directly for Xen to emulate, by the boot option xenmmu=), pte values
+ * are translated through the P2M and M2P, alloc_pt/release_pt make a
+ * page read-only and pin it, and unpin it and make it writable again.
+ * Entry ops: swapgs is nothing (Xen switches the GS bases itself when it
+ * changes between guest kernel and user mode); iret_user and sysret_user
+ * are HYPERVISOR_iret (sysret_user with VGCF_in_syscall); load_sp0 is
+ * HYPERVISOR_stack_switch (guest/xen/user.c).
  */
 #include "pvop_backend.h"
 
@@ -45,4 +54,20 @@ void pvop_backend_xen(struct pvop_backend *b)
 	    PVOP_IMPL_THUNK(xen_flush_tlb_others_thunk);
 	b->op[PVOP_LOCK_WAIT] = PVOP_IMPL_THUNK(xen_lock_wait_thunk);
 	b->op[PVOP_LOCK_KICK] = PVOP_IMPL_THUNK(xen_lock_kick_thunk);
+	b->op[PVOP_SET_PTE] = PVOP_IMPL_THUNK(xen_set_pte_thunk);
+	b->op[PVOP_SET_PMD] = PVOP_IMPL_THUNK(xen_set_pmd_thunk);
+	b->op[PVOP_SET_PUD] = PVOP_IMPL_THUNK(xen_set_pud_thunk);
+	b->op[PVOP_SET_PGD] = PVOP_IMPL_THUNK(xen_set_pgd_thunk);
+	b->op[PVOP_MAKE_PTE] = PVOP_IMPL_THUNK(xen_make_pte_thunk);
+	b->op[PVOP_PTE_VAL] = PVOP_IMPL_THUNK(xen_pte_val_thunk);
+	b->op[PVOP_ALLOC_PT] = PVOP_IMPL_THUNK(xen_alloc_pt_thunk);
+	b->op[PVOP_RELEASE_PT] = PVOP_IMPL_THUNK(xen_release_pt_thunk);
+	b->op[PVOP_LAZY_MMU_ENTER] = PVOP_IMPL_THUNK(xen_lazy_mmu_enter_thunk);
+	b->op[PVOP_LAZY_MMU_LEAVE] = PVOP_IMPL_THUNK(xen_lazy_mmu_leave_thunk);
+	b->op[PVOP_SWAPGS] = PVOP_IMPL_NOP;
+	b->op[PVOP_IRET_USER] =
+	    PVOP_IMPL_NORETURN(pvtpl_xen_iret_user, pvstub_xen_iret_user_call);
+	b->op[PVOP_SYSRET_USER] = PVOP_IMPL_NORETURN(
+	    pvtpl_xen_sysret_user, pvstub_xen_sysret_user_call);
+	b->op[PVOP_LOAD_SP0] = PVOP_IMPL_THUNK(xen_load_sp0_thunk);
 }

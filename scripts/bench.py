@@ -105,6 +105,11 @@ SMP_ENVIRONMENTS = [
 SMP_CELLS = ["ipi_roundtrip", "flush_tlb_others_one", "flush_tlb_others_all",
              "lock_uncontended", "lock_contended", "lock_slow_handoff"]
 
+# User-mode round trips (guest/bench.c: bench_user), with the syscall
+# entry's register saves consumed (the default) and kept (pvsaves=keep).
+USER_CELLS = ["syscall_roundtrip", "user_fault_roundtrip"]
+USER_SAVES = ["consume", "keep"]
+
 MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
 # The static-call cells (guest/bench_scall.c): op "scall", one mode per
 # way of making the same call. Not pvops: they get a table of their own.
@@ -114,6 +119,13 @@ SCALL_MODES = ["direct", "inline", "trampoline", "indirect", "retpoline",
 SCALL_OPS = ["scall", "scall_ret0"]
 OWN_TABLES = set(SCALL_OPS)
 PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
+
+# Page-table update cells (guest/bench.c: bench_mmu): n set_pte calls,
+# with or without a lazy MMU section, per strategy ("native" = stores).
+MMU_OP = "mmu_map"
+MMU_TABLE_OP = "mmu_map_table"  # 512 read-only pages into a new L1
+MMU_STRATEGIES = ["native", "hypercall", "batched", "writable"]
+OWN_TABLES |= {MMU_OP, MMU_TABLE_OP}
 
 LINE = re.compile(r"^bench: (.*)$")
 PAIR = re.compile(r'(\w+)=("[^"]*"|\S+)')
@@ -138,8 +150,9 @@ def parse_bench(lines):
             rec = dict(fields)
             for k in ("min", "median", "p99"):
                 rec[k] = float(rec[k])
-            for k in ("calls", "batches"):
-                rec[k] = int(rec[k])
+            for k in ("calls", "batches", "n", "lazy"):
+                if k in rec:
+                    rec[k] = int(rec[k])
             records.append(rec)
     return header, boot, records
 
@@ -175,6 +188,25 @@ def qemu_version():
         return out.splitlines()[0]
     except (OSError, IndexError):
         return "unknown"
+
+
+def run_user_keep(env, timeout):
+    """The user-mode cells once more with pvsaves=keep (records)."""
+    if h.platform_unavailable_reason(env["platform"]):
+        return []
+    append = "bench benchuser pvsaves=keep" + (" icount" if env["icount"]
+                                               else "")
+    log = h.fresh_log(h.LOG_DIR / f"bench-{env['name']}-keep.log")
+    print(f"bench: {env['name']}: booting with pvsaves=keep ...", flush=True)
+    boot = h.boot_tinypv(env["platform"], KERNEL, append, env["icount"],
+                         timeout, log)
+    header, _, records = parse_bench(boot.run.lines)
+    for r in records:
+        r["environment"] = env["name"]
+        r["backend"] = header.get("backend", "?")
+        r["unit"] = env["unit"]
+    print(f"bench: {env['name']}: {len(records)} user cells (pvsaves=keep)")
+    return [r for r in records if r.get("mode") == "user"]
 
 
 def run_kernel_env(env, timeout):
@@ -330,13 +362,21 @@ def cell(records, env, op, mode, backend=None):
     return None
 
 
+def user_cell(records, env, op, saves):
+    for r in records:
+        if (r["environment"] == env and r["op"] == op and
+                r["mode"] == "user" and r.get("saves") == saves):
+            return r
+    return None
+
+
 def ops_of(records, env):
     """The pvop rows of env (op, backend), in record order."""
     seen = []
     for r in records:
         key = (r["op"], r.get("backend"))
         if r["environment"] == env and key not in seen and \
-                r["op"] not in OWN_TABLES:
+                r["op"] not in OWN_TABLES and r["mode"] != "user":
             seen.append(key)
     return seen
 
@@ -375,6 +415,91 @@ def speedups(records, env, exact, stat):
         out.append(f"| {label} | {fmt(ind[stat], exact)} | "
                    f"{fmt(inl[stat], exact)} | {ratio(ind, inl)} | "
                    f"{ratio(ind, call)} |")
+    return out
+
+
+def mmu_cell(records, env, strategy, n, lazy, op=MMU_OP):
+    for r in records:
+        if (r["environment"] == env and r["op"] == op and
+                r["mode"] == strategy and r.get("n") == n and
+                r.get("lazy") == lazy):
+            return r
+    return None
+
+
+def mmu_sizes(records):
+    return sorted({r["n"] for r in records if r["op"] == MMU_OP})
+
+
+def mmu_break_even(records, env, stat):
+    """Smallest n at which n updates in one lazy section (batched) cost
+    less than n updates issued one by one (hypercall, no section)."""
+    for n in mmu_sizes(records):
+        lazy = mmu_cell(records, env, "batched", n, 1)
+        one = mmu_cell(records, env, "hypercall", n, 0)
+        if lazy and one and lazy[stat] < one[stat]:
+            return n
+    return None
+
+
+def mmu_section(envs, records, plots):
+    envs = [e for e in envs if not e.get("skipped") and e.get("smp", 1) == 1
+            and any(r["environment"] == e["name"] and r["op"] == MMU_OP
+                    for r in records)]
+    if not envs:
+        return []
+    out = ["", "## Page-table updates (MMU pvops)", "",
+           "Per cell: *n* `set_pte` calls on consecutive entries of one "
+           "existing level-1 table, each changing the entry, with or "
+           "without a lazy MMU section around them; no TLB flush. "
+           "*native* is the inline store (native and KVM); under Xen PV "
+           "*hypercall* is one `mmu_update` per entry, *batched* queues "
+           "them in the lazy section (one `mmu_update` per 128), "
+           "*writable* stores into the read-only table and Xen emulates "
+           "the write. *new table*: 512 read-only pages mapped where no "
+           "level-1 table exists yet (`mmu_map_range()`: a page is filled, "
+           "made a table with `alloc_pt` (Xen: one pin validates the 512 "
+           "entries) and linked with `set_pmd`). Minimum under icount "
+           "(exact, Xen's instructions included), median elsewhere.", "",
+           "| environment | strategy | 1 update | 1 in a lazy section | "
+           "512 pages | 512 in a lazy section | per page (512, lazy) | "
+           "512, new table |",
+           "|---|---|---|---|---|---|---|---|"]
+    for e in envs:
+        exact = e.get("icount", False)
+        stat = "min" if exact else "median"
+        for s in MMU_STRATEGIES:
+            c = [mmu_cell(records, e["name"], s, n, l)
+                 for n, l in ((1, 0), (1, 1), (512, 0), (512, 1))]
+            if not any(c):
+                continue
+            vals = [fmt(x[stat], exact) if x else "-" for x in c]
+            per = fmt(c[3][stat] / 512, False) if c[3] else "-"
+            t = mmu_cell(records, e["name"], s, 512, 1, MMU_TABLE_OP)
+            out.append(f"| {e['name']} | {s} | " + " | ".join(vals) +
+                       f" | {per} | {fmt(t[stat], exact) if t else '-'} |")
+    out += ["", "Where lazy mode pays for itself: the smallest batch *n* "
+            "at which *n* updates queued in one lazy section (batched) "
+            "cost less than *n* issued one by one (hypercall):", "",
+            "| environment | break-even n | " +
+            " | ".join(f"n={n}: one by one / lazy" for n in mmu_sizes(records))
+            + " |", "|---|---|" + "---|" * len(mmu_sizes(records))]
+    for e in envs:
+        if e["platform"] != "xen":
+            continue
+        exact = e.get("icount", False)
+        stat = "min" if exact else "median"
+        be = mmu_break_even(records, e["name"], stat)
+        vals = []
+        for n in mmu_sizes(records):
+            one = mmu_cell(records, e["name"], "hypercall", n, 0)
+            lazy = mmu_cell(records, e["name"], "batched", n, 1)
+            vals.append(f"{fmt(one[stat], exact)} / {fmt(lazy[stat], exact)}"
+                        if one and lazy else "-")
+        out.append(f"| {e['name']} | {be if be else 'never (in range)'} | "
+                   + " | ".join(vals) + " |")
+    if "mmu" in plots:
+        out += ["", f"![mmu]({plots['mmu']})"]
     return out
 
 
@@ -520,6 +645,39 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                          " | ".join(vals) + f" | {slow} |")
         if "smp" in plots:
             lines += ["", f"![smp]({plots['smp']})"]
+    user_envs = [e for e in envs if e.get("smp", 1) == 1 and
+                 not e.get("skipped") and e["name"] != "silicon"]
+    if user_envs:
+        lines += ["", "## User mode: system call and page fault round trips",
+                  "", "Per round trip, user -> kernel -> user: an empty "
+                  "system call (`syscall`; natively `sysretq` back, under "
+                  "Xen PV the syscall callback and HYPERVISOR_iret), and a "
+                  "page fault from user mode that the kernel handles and "
+                  "returns from. Each is (T(2n) - T(n)) / n of the task's "
+                  "loop, so its start and exit cancel. *consume*: the "
+                  "syscall entry's push/pop around irq_enable patched away "
+                  "where the inline bytes allow (natively); *keep*: "
+                  "`pvsaves=keep`. Minimum under icount (exact, Xen's "
+                  "instructions included), else median; TCG and KVM "
+                  "figures are emulator ticks, not hardware cycles. A '-' "
+                  "is a cell that cannot run there (the KVM here does not "
+                  "enter the kernel on `syscall` from user mode).", "",
+                  "| environment | backend | " + " | ".join(
+                      f"{c} ({s})" for c in USER_CELLS for s in USER_SAVES)
+                  + " |", "|---|---|" + "---|" * (len(USER_CELLS) *
+                                                    len(USER_SAVES))]
+        for e in user_envs:
+            exact = e.get("icount", False)
+            stat = "min" if exact else "median"
+            vals = []
+            for c in USER_CELLS:
+                for sv in USER_SAVES:
+                    r = user_cell(records, e["name"], c, sv)
+                    vals.append(fmt(r[stat], exact) if r else "-")
+            lines.append(f"| {e['name']} | {e.get('backend', '?')} | " +
+                         " | ".join(vals) + " |")
+        if "user" in plots:
+            lines += ["", f"![user]({plots['user']})"]
     if boots:
         lines += ["", "## Boot: patching cost", "",
                   "Ticks are guest instructions under icount, emulated TSC "
@@ -549,6 +707,7 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                 f"{b.get('check_ticks', 0) // max(sites, 1)} | "
                 f"{t(b.get('entry_to_patched', 0))} | "
                 f"{t(b.get('entry_to_ready', 0))} |")
+    lines += mmu_section(envs, records, plots)
     if "compare" in plots:
         lines += ["", "## Native vs Xen PV, exact instruction counts", "",
                   f"![compare]({plots['compare']})"]
@@ -633,6 +792,33 @@ def plot_smp(envs, records):
     return "smp.png"
 
 
+def plot_user(envs, records):
+    """The user-mode round trips of the exact (icount) environments: one
+    unit, guest instructions, so the bars compare."""
+    names = [e["name"] for e in envs if e.get("smp", 1) == 1 and
+             e.get("icount") and not e.get("skipped")]
+    cols = [(c, sv) for c in USER_CELLS for sv in USER_SAVES]
+    dat = OUT / "user.dat"
+    with open(dat, "w") as f:
+        f.write("# environment " + " ".join(f"{c}-{sv}" for c, sv in cols)
+                + "\n")
+        for n in names:
+            exact = next(e for e in envs if e["name"] == n).get("icount")
+            stat = "min" if exact else "median"
+            vals = []
+            for c, sv in cols:
+                r = user_cell(records, n, c, sv)
+                vals.append("NaN" if not r else f"{max(r[stat], 0.5):.2f}")
+            f.write(n + " " + " ".join(vals) + "\n")
+    plot = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{c.replace('_', ' ')} "
+        f"(saves {sv})'" if i == 0 else
+        f"'' using {i + 2} title '{c.replace('_', ' ')} (saves {sv})'"
+        for i, (c, sv) in enumerate(cols))
+    histogram(OUT / "user", "User-mode round trips (QEMU -icount shift=0: "
+              "guest instructions, Xen's included)",
+              "guest instructions per round trip", 0.5, plot)
+    return "user.png"
 def plot_scall(envs, records):
     """Static-call cells, one cluster per call form, one bar per env."""
     names = [e["name"] for e in envs if not e.get("skipped") and
@@ -680,6 +866,43 @@ def plot_compare(records):
     return "compare.png"
 
 
+def plot_mmu(records):
+    """Per-page cost against batch size, exact (icount): each Xen
+    strategy with its best section choice, and native stores."""
+    series = [("native-icount", "native", 0, "native store"),
+              ("xen-icount", "hypercall", 0, "Xen hypercall (one by one)"),
+              ("xen-icount", "batched", 1, "Xen batched (lazy section)"),
+              ("xen-icount", "writable", 0, "Xen writable (emulated)")]
+    series = [s for s in series
+              if mmu_cell(records, s[0], s[1], 1, s[2])]
+    dat = OUT / "mmu.dat"
+    with open(dat, "w") as f:
+        f.write("# n " + " ".join(s[3].replace(" ", "_") for s in series)
+                + "\n")
+        for n in mmu_sizes(records):
+            vals = []
+            for env, strat, lazy, _ in series:
+                r = mmu_cell(records, env, strat, n, lazy)
+                vals.append("NaN" if not r else f"{r['min'] / n:.2f}")
+            f.write(f"{n} " + " ".join(vals) + "\n")
+    cols = ", ".join(f"'{dat}' using 1:{i + 2} with linespoints lw 2 "
+                     f"title '{s[3]}'" for i, s in enumerate(series))
+    for term, ext in (("pngcairo size 1000,600", "png"),
+                      ("svg size 1000,600", "svg")):
+        gnuplot(f"""
+set terminal {term}
+set output '{OUT / "mmu"}.{ext}'
+set title "Page-table updates per entry against batch size\\n(guest instructions, QEMU -icount shift=0, Xen's included)" noenhanced
+set logscale xy
+set xlabel "entries updated together (n)"
+set ylabel "guest instructions per entry"
+set key right center
+set grid
+plot {cols}
+""")
+    return "mmu.png"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", default=[],
@@ -699,6 +922,8 @@ def main(argv=None):
         info, recs, bootinfo = run_kernel_env(env, args.timeout)
         envs.append(info)
         records += recs
+        if env.get("smp", 1) == 1 and not info.get("skipped"):
+            records += run_user_keep(env, args.timeout)
         if bootinfo:
             boots.append(bootinfo)
     if not args.only or "silicon" in args.only:
@@ -732,6 +957,12 @@ def main(argv=None):
         if any(e.get("smp", 1) > 1 and e.get("icount") and
                not e.get("skipped") for e in envs):
             plots["smp"] = plot_smp(envs, records)
+        if any(r["op"] == MMU_OP and r["environment"] == "xen-icount"
+               for r in records):
+            plots["mmu"] = plot_mmu(records)
+        if any(r["mode"] == "user" and e["name"] == r["environment"] and
+               e.get("icount") for r in records for e in envs):
+            plots["user"] = plot_user(envs, records)
     else:
         print("bench: gnuplot not found: no plots (install gnuplot-nox)")
     write_report(meta, envs, records, boots, plots, xmodify, xmodify_error,

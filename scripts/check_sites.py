@@ -25,6 +25,12 @@ patch_abi.h and pvop_abi.h, and fails, with a precise message, when:
     fragment, entered from F, also passes when F sets up a frame. Template
     stubs and the frameless hand-written entry code (FRAME_EXEMPT) are not
     checked; `--frames=warn` makes these warnings;
+  - a pvop site with saves (PATCH_KIND_PVOP_SAVES) has flags, or is not
+    one-byte pushes, an unpatched site of its op, and the pops in reverse;
+  - a .pvop.asm record (an assembly site's annotation, pvop_asm.h) points
+    at no pvop site of its op, keeps a register its op may destroy that
+    the site does not save, or names other saved registers than the
+    site's pushes;
   - a static-call record (PATCH_KIND_SCALL) has nonzero arguments, a
     payload that is no key (__SCK__*), flags that are no site form; a
     trampoline record is not 8 bytes, not __SCT__<its key>, or does not
@@ -58,6 +64,8 @@ import sys
 
 SITE_FMT = "<iiBBBBHH"  # struct patch_site
 TEMPLATE_FMT = "<QBBHBBBx"  # struct pvop_template
+ASM_FMT = "<iHHHHI"  # struct pvop_asm_site (pvop_asm.h)
+SAVEABLE = 0xef  # one-byte push/pop: rax rcx rdx rbx rbp rsi rdi
 RECORD_SIZE = 16
 INDIRECT_CALL_LEN = 6  # ff 15 disp32
 
@@ -88,7 +96,7 @@ CR_MOVE = re.compile(r"^mov\s+.*%(cr|db)\d")
 # they must not be pvop sites, which the batch may just have rewritten).
 ALLOWED = re.compile(
     r"^(pvh_start32|pvh_ap_\w+|xen_start|pvstub_\w+|pio_\w+|desc_\w+|"
-    r"bench_raw_\w+|smp_parked_\w+|seam_raw_\w+)$")
+    r"bench_raw_\w+|smp_parked_\w+|seam_raw_\w+|uentry_syscall_native)$")
 
 # Functions whose sites need no frame set-up: the template stubs (a
 # template's bytes are copied into sites), and the hand-written entry code
@@ -96,7 +104,8 @@ ALLOWED = re.compile(
 # upcall entry (entry/traps.S), Xen's failsafe callback.
 FRAME_EXEMPT = re.compile(
     r"^(pvstub_\w+|pvh_start32|xen_start|trap_stubs|xen_trap_stubs|"
-    r"xen_upcall_entry|trap_common|trap_return_xen|xen_failsafe_entry)$")
+    r"xen_upcall_entry|trap_common|trap_return_xen|xen_failsafe_entry|"
+    r"uentry_syscall_common)$")
 FRAME_SETUP = re.compile(r"^mov\s+%rsp,%rbp$")
 COLD_PART = re.compile(r"^(.+)\.cold(?:\.\d+)?$")
 
@@ -196,6 +205,7 @@ def read_pvop_abi(path):
     for field in ("NR", "SITE_FORCE_MASK", "SITE_PAD_MASK",
                   "SITE_PAD_SHIFT"):
         abi[field.lower()] = evaluate(defs, "PVOP_" + field, path)
+    abi["reg_all"] = evaluate(defs, "PVREG_ALL", path)
     return abi
 
 
@@ -416,7 +426,13 @@ def check_pvop_frame(where, addr, k):
             f"({why})"]
 
 
-def check_pvop_site(i, where, rec, k):
+def check_pvop_saves_site(i, where, rec, k):
+    """A pvop site with its saves (PATCH_KIND_PVOP_SAVES): the pvop rules,
+    no flags, and the pushes, site and pops (check_saves_site)."""
+    return check_pvop_site(i, where, rec, k, saves=True)
+
+
+def check_pvop_site(i, where, rec, k, saves=False):
     """Problems of one pvop record: (errors, frame problems)."""
     addr, payload, _, length, flags, _, op, clobbers = rec
     pv = k["pv"]
@@ -432,8 +448,13 @@ def check_pvop_site(i, where, rec, k):
     if payload != slot:
         errors.append(f"{where}: payload {payload:#x} is not its pv_ops "
                       f"slot pv_ops+{8 * op:#x} ({slot:#x})")
-    errors += check_pvop_flags(where, flags, pv)
     frame = check_pvop_frame(where, addr, k)
+    if saves:
+        if flags:
+            errors.append(f"{where}: flags {flags:#x}: a site with saves "
+                          f"takes none")
+        return errors + check_saves_site(where, addr, length, op, k), frame
+    errors += check_pvop_flags(where, flags, pv)
     if length < INDIRECT_CALL_LEN:
         errors.append(f"{where}: shorter than the 6-byte indirect call")
         return errors, frame
@@ -444,6 +465,80 @@ def check_pvop_site(i, where, rec, k):
         errors.append(f"{where}: shorter than the {k['longest'][op]}-byte "
                       f"inline template of {name}")
     return errors + check_pvop_bytes(where, addr, length, op, k), frame
+
+
+def parse_saves(raw, slot):
+    """The saved-register mask of pushes, call, pops (or None)."""
+    extra = len(raw) - slot
+    if extra <= 0 or extra % 2:
+        return None
+    n, mask = extra // 2, 0
+    for b in raw[:n]:
+        r = b - 0x50
+        if not 0 <= r <= 7 or not SAVEABLE & (1 << r) or mask >> r:
+            return None
+        mask |= 1 << r
+    pops = bytes(0x58 + r for r in range(7, -1, -1) if mask & (1 << r))
+    if raw[n + slot:] != pops:
+        return None
+    return mask
+
+
+def check_saves_site(where, addr, length, op, k):
+    """A site with its saves (PATCH_KIND_PVOP_SAVES): one-byte pushes, the
+    ordinary site of op's slot, the pops in reverse order; the .pvop.asm
+    record names the same registers."""
+    name = k["pv"]["ops"][op]
+    slot = k["pv"]["slots"][name]
+    raw = k["text"][addr - k["text_addr"]: addr - k["text_addr"] + length]
+    mask = parse_saves(raw, slot)
+    if mask is None:
+        return [f"{where}: with saves, expected one-byte pushes, "
+                f"the {slot}-byte {name} site and the matching pops, found "
+                f"{fmt_bytes(raw)}"]
+    n = (length - slot) // 2
+    k.setdefault("saves", {})[addr] = mask
+    return check_pvop_bytes(where, addr + n, slot, op, k)
+
+
+def check_asm_records(asm, sites, k):
+    """The .pvop.asm records: each names a pvop site of its op, its
+    annotation keeps no register the op may clobber unless the site saves
+    it, and a saves site's record names the registers its pushes save."""
+    pv, errors = k["pv"], []
+    by_addr = {rec[0]: rec for rec in sites}
+    for i, (addr, annot, op, saved, res, res2) in enumerate(asm):
+        where = f"asm site #{i} at {addr:#x}"
+        rec = by_addr.get(addr)
+        kname = k["patch"]["kinds"].get(rec[2]) if rec else None
+        if kname not in ("pvop", "pvop_saves"):
+            errors.append(f"{where}: no pvop site record there")
+            continue
+        if rec[6] != op or op not in pv["ops"]:
+            errors.append(f"{where}: op {op} differs from its site's "
+                          f"({rec[6]})")
+            continue
+        name = pv["ops"][op]
+        if res or res2:
+            errors.append(f"{where}: reserved fields are not 0")
+        if annot & ~pv["reg_all"]:
+            errors.append(f"{where}: annotation {annot:#x} names rsp or "
+                          f"bits past r11")
+        clob = pv["clobbers"][op]
+        if clob & ~(annot | saved):
+            errors.append(f"{where} ({name}): annotation {annot:#x} keeps "
+                          f"{clob & ~(annot | saved):#x}, which "
+                          f"PVOP_CLOB_{name.upper()} ({clob:#x}) may "
+                          f"destroy, and the site saves none of it")
+        has_saves = kname == "pvop_saves"
+        if has_saves != bool(saved):
+            errors.append(f"{where} ({name}): saves {saved:#x} but the "
+                          f"site record is of kind {kname}")
+        elif saved and k.get("saves", {}).get(addr) != saved:
+            errors.append(f"{where} ({name}): records saves {saved:#x}, "
+                          f"the pushes save "
+                          f"{k.get('saves', {}).get(addr, 0):#x}")
+    return errors
 
 
 SCALL_TRAMP_LEN = 8  # jmp *key.early(%rip); int3; int3
@@ -520,7 +615,8 @@ def check_scall_complete(sites, k):
 
 
 # The rules of each kind, by its name in patch_abi.h.
-KIND_RULES = {"pvop": check_pvop_site, "scall": check_scall_site}
+KIND_RULES = {"pvop": check_pvop_site, "pvop_saves": check_pvop_saves_site,
+              "scall": check_scall_site}
 
 
 def describe(i, rec, k):
@@ -528,7 +624,7 @@ def describe(i, rec, k):
     addr, _, kind, length, _, _, arg, _ = rec
     kname = k["patch"]["kinds"][kind]
     what = f"kind {kname}"
-    if kname == "pvop" and arg in k["pv"]["ops"]:
+    if kname in ("pvop", "pvop_saves") and arg in k["pv"]["ops"]:
         what = f"op {k['pv']['ops'][arg]}"
     return f"site #{i} at {addr:#x} ({what}, {length} bytes)"
 
@@ -633,10 +729,18 @@ def check_sites(elf, abi, patch_abi):
                       "are neither patched nor checked")
     e, frames = check_records(sites, k)
     errors += e
+    asm = []
+    if ".pvop.asm" in secs:
+        base = secs[".pvop.asm"][0]
+        for n, rec in enumerate(records(
+                section_bytes(elf, secs, ".pvop.asm"), ASM_FMT)):
+            asm.append((base + 16 * n + rec[0],) + rec[1:])
+    errors += check_asm_records(asm, sites, k)
     errors += check_scall_complete(sites, k)
     e, nraw = check_privileged(k["code"])
     errors += e
     counts = {"sites": len(sites), "templates": len(templates),
+              "asm": len(asm), "saves": len(k.get("saves", {})),
               "functions": len(k["frame_funcs"]), "privileged": nraw}
     return errors, frames, counts
 
@@ -674,7 +778,8 @@ def main():
     warned = f", {len(frames)} site(s) before it (warnings)" if frames else ""
     print(f"check_sites: {n['sites']} sites, {n['templates']} templates ok; "
           f"frame set-up checked in {n['functions']} function(s){warned}; "
-          f"{n['privileged']} privileged instructions, all in allowed code")
+          f"{n['privileged']} privileged instructions, all in allowed code; "
+          f"{n['asm']} assembly sites, {n['saves']} with saves")
     return 0
 
 

@@ -4,7 +4,7 @@
 Why: the patch engine's boot cost must grow linearly with the number of
 sites (issue: "per site within 10%" between the normal build and one with
 at least 4x the sites). This writes N functions, each calling every pvop
-wrapper once, so a build that links it has N * 21 more ordinary sites.
+wrapper once, so a build that links it has N * 32 more ordinary sites.
 The functions are never called; they only have to be linked, recorded and
 patched.
 
@@ -23,6 +23,12 @@ CALLS = [
     "sink += clock_read();", "send_ipi((unsigned)sink, 0x41);",
     "send_ipi_mask(sink, 0x41);", "flush_tlb_others(sink, sink);",
     "lock_wait((volatile uint32_t *)sink, 0);", "lock_kick((unsigned)sink);",
+    "set_pte((uint64_t *)sink, sink);", "set_pmd((uint64_t *)sink, sink);",
+    "set_pud((uint64_t *)sink, sink);", "set_pgd((uint64_t *)sink, sink);",
+    "sink += make_pte(sink);", "sink += pte_val(sink);",
+    "alloc_pt(sink, 1);", "release_pt(sink, 1);", "lazy_mmu_enter();",
+    "lazy_mmu_leave();",
+    "load_sp0(sink);",
 ]
 
 

@@ -19,20 +19,23 @@
 #include <stdbool.h>
 
 struct kernel_options {
-	const char *ktest;    /* glob over "suite.test"; NULL = all */
-	const char *pvops;    /* "on", "off", "noinline" */
-	const char *platform; /* forced platform, or NULL */
-	const char *pvpad;    /* padding style, or NULL */
-	bool bench;	      /* run the benchmarks instead of the tests */
-	bool notests;	      /* boot report only */
-	bool icount;	      /* rdtsc counts guest instructions (icount) */
-	bool nosmp;	      /* only the boot CPU */
-	const char *maxcpus;  /* at most this many CPUs, or NULL */
-	const char *inject;   /* "corrupt-site" (harness tests), or NULL */
+	const char *ktest;	/* glob over "suite.test"; NULL = all */
+	const char *pvops;	/* "on", "off", "noinline" */
+	const char *platform;	/* forced platform, or NULL */
+	const char *pvpad;	/* padding style, or NULL */
+	const char *pvsaves;	/* consume | keep, or NULL (consume) */
+	bool bench;		/* run the benchmarks instead of the tests */
+	bool benchuser;		/* with bench: only the user-mode cells */
+	bool notests;		/* boot report only */
+	bool icount;		/* rdtsc counts guest instructions (icount) */
+	bool nosmp;		/* only the boot CPU */
+	const char *maxcpus;	/* at most this many CPUs, or NULL */
+	const char *inject;	/* "corrupt-site" (harness tests), or NULL */
 	const char *staticcall; /* "inline", "outline", or NULL */
+	const char *xenmmu; /* "hypercall", "batched", "writable", or NULL */
 };
 
-#define CMDLINE_OPTIONS 11   /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 14   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */

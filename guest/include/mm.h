@@ -3,8 +3,8 @@
  *
  * The page allocator hands out 4 KiB pages of (pseudo-)physical memory:
  * natively all usable RAM below 4 GiB from the hvm_start_info map; under
- * Xen PV the mapped slack Xen leaves after its bootstrap structures
- * (mapping the rest of the P2M is roadmap work, doc/xen-pv.md).
+ * Xen PV every pseudo-physical page of dom0 past Xen's bootstrap
+ * structures (the rest of dom0_mem is mapped at boot, doc/xen-pv.md).
  * phys_to_virt() works for every page the allocator returns.
  */
 #ifndef TINYPV_MM_H
@@ -38,10 +38,30 @@ void pmm_free(uint64_t pa);
 uint64_t pmm_total_pages(void);
 uint64_t pmm_free_pages(void);
 
-/* guest/mmu.c (native page tables) */
+/*
+ * guest/mmu.c: page tables through the MMU pvops (pvops.h: set_pte ...,
+ * make_pte/pte_val, alloc_pt/release_pt, the lazy section), the same code
+ * natively and under Xen PV. Nothing here flushes the TLB: after changing
+ * a present entry the caller runs flush_tlb_one(va) (or write_cr3).
+ *
+ *   mmu_map_range(va, pa, 512, PTE_P | PTE_W | mmu_nx_bit());
+ *   mmu_map(va, other_pa, PTE_P | PTE_W);  flush_tlb_one(va);
+ */
 void mmu_init_native(void);
 uint64_t *mmu_pte(uint64_t va); /* the 4 KiB PTE mapping va, or NULL */
-uint64_t mmu_nx_bit(void);	/* PTE_NX, or 0 without NX */
+/* The entry for va at level (1 = PT ... 4 = PML4), or NULL; create: make
+ * missing tables (mmu_new_table) on the way. */
+uint64_t *mmu_walk(uint64_t va, int level, bool create);
+uint64_t mmu_lookup(uint64_t va); /* pa | flags of va's PTE, 0: none */
+void mmu_map(uint64_t va, uint64_t pa, uint64_t flags);
+void mmu_map_range(uint64_t va, uint64_t pa, uint64_t n, uint64_t flags);
+uint64_t mmu_new_table(int level); /* zeroed, alloc_pt()ed: its pa */
+void mmu_set_entry(uint64_t *e, int level, uint64_t pteval);
+/* A bulk update: lazy_mmu_enter/leave, and readers flush the queue. */
+void mmu_lazy_begin(void);
+void mmu_lazy_end(void);
+uint64_t mmu_read_entry(const uint64_t *e); /* issues queued updates first */
+uint64_t mmu_nx_bit(void);		    /* PTE_NX, or 0 without NX */
 void mmu_use_nx(void);
 
 uint64_t mmu_poke_tables(void);	      /* native private poke tables: CR3 */

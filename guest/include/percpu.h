@@ -20,6 +20,13 @@
 /* The offsets inline pvop templates use are fixed in the patch seam. */
 #include "patch_seam.h"
 
+/*
+ * The entry code's words (entry/user.S): the user %rsp at a native
+ * syscall, and the kernel stack top a system call switches to.
+ */
+#define PERCPU_USER_RSP 24
+#define PERCPU_USER_KSTACK 32
+
 /* The most CPUs this kernel brings up (more present: the rest stay off). */
 #define NR_CPUS_MAX 16
 
@@ -40,7 +47,9 @@ struct percpu {
 	struct percpu *self;
 	uint64_t cpu;
 	uint64_t cr3;
-	uint64_t pad[5];
+	uint64_t user_rsp;    /* entry/user.S: the user %rsp at a syscall */
+	uint64_t user_kstack; /* the kernel stack top a syscall switches to */
+	uint64_t pad[3];
 	struct vcpu_info vcpu_info;
 	/* Fields below are C-only. */
 	volatile uint64_t ticks; /* timer interrupts taken */
@@ -73,6 +82,9 @@ struct percpu {
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF, "percpu");
 _Static_assert(offsetof(struct percpu, cpu) == PERCPU_CPU, "percpu");
 _Static_assert(offsetof(struct percpu, cr3) == PERCPU_CR3, "percpu");
+_Static_assert(offsetof(struct percpu, user_rsp) == PERCPU_USER_RSP, "percpu");
+_Static_assert(offsetof(struct percpu, user_kstack) == PERCPU_USER_KSTACK,
+	       "percpu");
 _Static_assert(offsetof(struct percpu, vcpu_info) == PERCPU_VCPU_INFO,
 	       "percpu");
 _Static_assert(offsetof(struct percpu, vcpu_info.evtchn_upcall_pending) + 0 ==

@@ -98,6 +98,15 @@ struct platform {
 	 */
 	void (*ipi_init_cpu)(struct percpu *p);
 	void (*smp_ready)(void);
+	/*
+	 * The user task (guest/user.c): user_init once (system call entry,
+	 * selectors), user_map for each of its pages, then user_activate
+	 * if set (Xen: the separate user page tables go live).
+	 */
+	void (*user_init)(void);
+	void (*user_map)(uint64_t va, const void *kva, bool writable,
+			 bool exec);
+	void (*user_activate)(void);
 	/* Lines for the boot report that only this platform knows. */
 	void (*report)(void);
 };

@@ -12,11 +12,66 @@
 extern start_info_t *xen_start_info;
 extern struct shared_info *xen_shared;
 extern const unsigned long *xen_p2m;
-extern uint64_t xen_version_word; /* XENVER_version: major << 16 | minor */
+extern uint64_t xen_version_word;  /* XENVER_version: major << 16 | minor */
+extern uint64_t xen_premapped_end; /* pa up to which Xen had mapped dom0 */
 
 /* Machine frame of a kernel virtual address (pseudo-physical via P2M). */
 uint64_t xen_virt_to_mfn(const void *va);
 uint64_t xen_poke_tables(void); /* guest/xen/poke.c */
+
+/*
+ * guest/xen/pgtable.c: the MMU pvops (C halves), the P2M/M2P, and how
+ * page-table entries are written (xenmmu=, doc/xen-pv.md).
+ */
+enum xen_mmu_strategy {
+	XEN_MMU_HYPERCALL, /* one mmu_update per entry */
+	XEN_MMU_BATCHED,   /* queued in lazy MMU sections (default) */
+	XEN_MMU_WRITABLE,  /* L1 entries stored, Xen emulates the write */
+	XEN_MMU_NR,
+};
+extern enum xen_mmu_strategy xen_mmu_strategy;
+extern const char *const xen_mmu_names[XEN_MMU_NR];
+void xen_mmu_choose(const char *opt); /* from xenmmu=; NULL: batched */
+
+#define XEN_INVALID_FRAME (~0ULL)
+uint64_t xen_pfn_to_mfn(uint64_t pfn); /* XEN_INVALID_FRAME if not ours */
+uint64_t xen_mfn_to_pfn(uint64_t mfn); /* M2P, checked against the P2M */
+void xen_mmu_flush(void);	       /* issue this CPU's queued updates */
+
+/* What the MMU ops did (tests, benchmarks, the boot report). */
+struct xen_mmu_stats {
+	uint64_t hypercalls; /* mmu_update and multicall hypercalls */
+	uint64_t updates;    /* entries Xen applied through mmu_update */
+	uint64_t flushes;    /* non-empty lazy queues issued */
+	uint64_t emulated;   /* entries stored for Xen to emulate */
+	uint64_t pinned, unpinned, refused;
+};
+extern struct xen_mmu_stats xen_mmu_stats;
+
+/*
+ * A refused update normally panics. A test that provokes one calls
+ * xen_mmu_expect_refusal(true): refusals are then printed and the first
+ * is kept for xen_mmu_last_refusal() (rc 0: none).
+ */
+struct xen_mmu_refusal {
+	long rc;      /* Xen's error (-XEN_E*) */
+	uint64_t ptr; /* machine address of the entry (or of the page) */
+	uint64_t val; /* the entry Xen refused */
+	const char *how;
+};
+void xen_mmu_expect_refusal(bool on);
+struct xen_mmu_refusal xen_mmu_last_refusal(void);
+
+uint64_t xen_set_pte(uint64_t *entry, uint64_t val);
+uint64_t xen_set_pmd(uint64_t *entry, uint64_t val);
+uint64_t xen_set_pud(uint64_t *entry, uint64_t val);
+uint64_t xen_set_pgd(uint64_t *entry, uint64_t val);
+uint64_t xen_make_pte(uint64_t v);
+uint64_t xen_pte_val(uint64_t v);
+uint64_t xen_alloc_pt(uint64_t pa, uint64_t level);
+uint64_t xen_release_pt(uint64_t pa, uint64_t level);
+uint64_t xen_lazy_mmu_enter(void);
+uint64_t xen_lazy_mmu_leave(void);
 
 /* guest/xen/mmu.c: NX on every page Xen mapped for us outside text. */
 void xen_nx_outside_text(void);

@@ -7,21 +7,18 @@
  * executable, except the page tables, which Xen maps read-only.
  * xen_nx_outside_text() walks those bootstrap tables and sets NX on every
  * page they map outside the image's text, keeping each page's frame and
- * whether it is writable. The updates go to Xen in batches, one multicall
- * of update_va_mapping calls each.
+ * whether it is writable. The updates are set_pte calls in one lazy MMU
+ * section (so xenmmu= decides how they reach Xen), then one flush.
  */
 #include "hypercall.h"
 #include "kernel.h"
 #include "mm.h"
 #include "platform.h"
+#include "pvops.h"
 #include "xen.h"
 
-#define BATCH_MAX 64
 #define L4_XEN_FIRST ((HYPERVISOR_VIRT_START >> 39) & 511)
 #define L4_XEN_LAST (((HYPERVISOR_VIRT_END - 1) >> 39) & 511)
-
-static struct multicall_entry batch[BATCH_MAX];
-static unsigned batch_nr;
 
 /* The bootstrap table an entry points at: Xen put them all at pt_base. */
 static const uint64_t *table_of(uint64_t entry)
@@ -35,39 +32,16 @@ static const uint64_t *table_of(uint64_t entry)
 	panic("xen: page table mfn %#lx is not a bootstrap table", mfn);
 }
 
-/* The last update of a batch flushes this CPU's TLB for all of them. */
-static void batch_flush(void)
-{
-	if (!batch_nr)
-		return;
-	batch[batch_nr - 1].args[2] = UVMF_TLB_FLUSH | UVMF_LOCAL;
-	long rc = HYPERVISOR_multicall(batch, batch_nr);
-	if (rc)
-		panic("xen: multicall of %u mapping updates failed: %ld (%s)",
-		      batch_nr, rc, xen_errno_name(rc));
-	for (unsigned i = 0; i < batch_nr; i++) {
-		long r = (long)batch[i].result;
-		if (r)
-			panic("xen: cannot set no-execute on %lx: %ld (%s)",
-			      batch[i].args[0], r, xen_errno_name(r));
-	}
-	batch_nr = 0;
-}
-
-static void set_nx(uint64_t va, uint64_t pte)
+/* Same frame, same writability, plus NX (the entry is a pte value). */
+static void set_nx(uint64_t *entry, uint64_t pte)
 {
 	uint64_t flags = PTE_P | PTE_A | PTE_NX;
 	if (pte & PTE_W)
 		flags |= PTE_W | PTE_D;
-	batch[batch_nr++] = (struct multicall_entry){
-	    .op = __HYPERVISOR_update_va_mapping,
-	    .args = {va, (pte & PTE_ADDR) | flags, UVMF_NONE},
-	};
-	if (batch_nr == BATCH_MAX)
-		batch_flush();
+	set_pte(entry, (pte & PTE_ADDR) | flags);
 }
 
-static void walk_l1(const uint64_t *l1, uint64_t base)
+static void walk_l1(uint64_t *l1, uint64_t base)
 {
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t va = base + ((uint64_t)i << 12);
@@ -75,7 +49,7 @@ static void walk_l1(const uint64_t *l1, uint64_t base)
 			continue;
 		if (va >= (uint64_t)_text_start && va < (uint64_t)_text_end)
 			continue;
-		set_nx(va, l1[i]);
+		set_nx(&l1[i], l1[i]);
 	}
 }
 
@@ -91,6 +65,7 @@ void xen_nx_outside_text(void)
 
 	if (!mmu_nx_bit())
 		return;
+	mmu_lazy_begin();
 	for (unsigned i4 = 0; i4 < 512; i4++) {
 		if ((i4 >= L4_XEN_FIRST && i4 <= L4_XEN_LAST) ||
 		    !(l4[i4] & PTE_P))
@@ -110,9 +85,10 @@ void xen_nx_outside_text(void)
 				uint64_t va2 = va3 | (uint64_t)i2 << 21;
 				if (l2[i2] & PTE_PS)
 					panic("xen: 2 MiB page at %lx", va2);
-				walk_l1(table_of(l2[i2]), va2);
+				walk_l1((uint64_t *)table_of(l2[i2]), va2);
 			}
 		}
 	}
-	batch_flush();
+	mmu_lazy_end();
+	write_cr3(read_cr3()); /* flush every changed entry at once */
 }

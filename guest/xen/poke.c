@@ -4,8 +4,8 @@
  * The same shape as natively: a copy of our L4 plus one slot, POKE_BASE,
  * whose L3/L2/L1 map every text page writable and no-execute. Xen's rules
  * for page tables apply: the four new tables are filled while still
- * ordinary writable pages, then mapped read-only and the L4 pinned (Xen
- * validates the whole tree once), all in one multicall. Loading it is then
+ * ordinary writable pages, then made tables with alloc_pt (mapped
+ * read-only and pinned, bottom up: guest/xen/pgtable.c). Loading it is then
  * one MMUEXT_NEW_BASEPTR (write_cr3), and no PTE is updated per batch, so
  * a batch costs two hypercalls whatever its size.
  */
@@ -14,6 +14,7 @@
 #include "layout.h"
 #include "mm.h"
 #include "platform.h"
+#include "pvops.h"
 #include "xen.h"
 
 static uint64_t *new_table(void)
@@ -27,17 +28,6 @@ static uint64_t *new_table(void)
 static uint64_t mfn_entry(const void *table, uint64_t flags)
 {
 	return xen_virt_to_mfn(table) << PAGE_SHIFT | flags;
-}
-
-/* A multicall entry mapping a new table read-only, as Xen requires. */
-static struct multicall_entry read_only(const void *table)
-{
-	return (struct multicall_entry){
-	    .op = __HYPERVISOR_update_va_mapping,
-	    .args = {(unsigned long)table,
-		     mfn_entry(table, PTE_P | PTE_A | mmu_nx_bit()),
-		     UVMF_INVLPG},
-	};
 }
 
 uint64_t xen_poke_tables(void)
@@ -59,30 +49,10 @@ uint64_t xen_poke_tables(void)
 	for (uint64_t va = text; va < (uint64_t)_text_end; va += PAGE_SIZE)
 		l1[(va - text) >> PAGE_SHIFT] = mfn_entry(
 		    (void *)va, PTE_P | PTE_W | PTE_A | PTE_D | mmu_nx_bit());
-	/* Four remaps and the pin, in one multicall (Xen runs them in order). */
-	struct mmuext_op pin = {.cmd = MMUEXT_PIN_L4_TABLE,
-				.arg1.mfn = xen_virt_to_mfn(l4)};
-	struct multicall_entry calls[5] = {
-	    read_only(l1),
-	    read_only(l2),
-	    read_only(l3),
-	    read_only(l4),
-	    {.op = __HYPERVISOR_mmuext_op,
-	     .args = {(unsigned long)&pin, 1, 0, DOMID_SELF}},
-	};
-	static const char *const what[5] = {
-	    "map the poke L1 read-only", "map the poke L2 read-only",
-	    "map the poke L3 read-only", "map the poke L4 read-only",
-	    "pin the poke L4"};
-	long rc = HYPERVISOR_multicall(calls, 5);
-	if (rc)
-		panic("xen: poke tables: multicall failed: %ld (%s)", rc,
-		      xen_errno_name(rc));
-	for (int i = 0; i < 5; i++) {
-		long r = (long)calls[i].result;
-		if (r)
-			panic("xen: cannot %s: %ld (%s)", what[i], r,
-			      xen_errno_name(r));
-	}
+	/* Bottom up, so each pin finds the tables below already typed. */
+	alloc_pt((uint64_t)l1 - KERNEL_VBASE, 1);
+	alloc_pt((uint64_t)l2 - KERNEL_VBASE, 2);
+	alloc_pt((uint64_t)l3 - KERNEL_VBASE, 3);
+	alloc_pt((uint64_t)l4 - KERNEL_VBASE, 4);
 	return xen_virt_to_mfn(l4) << PAGE_SHIFT;
 }

@@ -20,12 +20,14 @@
 #include "pvop_backend.h"
 #include "timer.h"
 #include "trap.h"
+#include "user.h"
 #include "xen.h"
 
 start_info_t *xen_start_info;
 struct shared_info *xen_shared;
 const unsigned long *xen_p2m;
 uint64_t xen_version_word;
+uint64_t xen_premapped_end;
 
 static uint8_t shared_info_page[PAGE_SIZE] __attribute__((aligned(4096)));
 static char xen_cmdline[MAX_GUEST_CMDLINE];
@@ -154,21 +156,44 @@ void xen_traps_cpu_init(void)
 }
 
 /*
- * Pages Xen mapped for us beyond its bootstrap page tables and stack: Xen
- * guarantees at least 512 KiB of mapped padding there, and that is what
- * the allocator gets (doc/xen-pv.md). Xen maps all of it executable, so
- * first everything but text becomes no-execute.
+ * All of dom0's pseudo-physical memory, at KERNEL_VBASE + pa (the same
+ * place Xen mapped the image, so phys_to_virt() is one addition). Xen
+ * mapped the image, its bootstrap structures and some padding (at least
+ * 512 KiB); everything past that, up to start_info.nr_pages, gets new
+ * page tables through the MMU pvops (mmu_map_range(): each new L1 is
+ * filled, pinned and linked into the bootstrap L2), built from pages of
+ * that padding. Xen maps all of it executable, so first everything but
+ * text becomes no-execute (doc/xen-pv.md).
  */
+#define XEN_DIRECT_MAP_MAX (1UL << 30) /* KERNEL_VBASE + 1 GiB */
+
 static void xen_memory_init(void)
 {
 	uint64_t pt_end = xen_start_info->pt_base +
 			  (xen_start_info->nr_pt_frames + 1) * PAGE_SIZE;
 	uint64_t lo = pt_end - KERNEL_VBASE;
+	uint64_t end = xen_start_info->nr_pages * PAGE_SIZE;
+	uint64_t hi = lo;
 
 	phys_map_base = KERNEL_VBASE;
+	xen_mmu_choose(opts.xenmmu);
 	mmu_use_nx();
 	xen_nx_outside_text();
-	pmm_add_range(lo, lo + (512 << 10));
+	if (end > XEN_DIRECT_MAP_MAX) {
+		printk("warning: dom0 has %lu MiB; tinypv maps the first %lu "
+		       "MiB\n",
+		       end >> 20, XEN_DIRECT_MAP_MAX >> 20);
+		end = XEN_DIRECT_MAP_MAX;
+	}
+	while (hi < end && (mmu_lookup(KERNEL_VBASE + hi) & PTE_P))
+		hi += PAGE_SIZE;
+	pmm_add_range(lo, hi);
+	xen_premapped_end = hi;
+	if (hi < end) {
+		mmu_map_range(KERNEL_VBASE + hi, hi, (end - hi) >> PAGE_SHIFT,
+			      PTE_P | PTE_W | mmu_nx_bit());
+		pmm_add_range(hi, end);
+	}
 	boot.memmap[0] = (struct mem_range){
 	    .start = 0,
 	    .size = xen_start_info->nr_pages * PAGE_SIZE,
@@ -185,44 +210,62 @@ static void xen_platform_init(void)
 	xen_clock_init();
 }
 
+/* The window's own PTE, through the MMU pvops (no flush: the caller's). */
+static void set_window(uintptr_t window, uintptr_t target)
+{
+	uint64_t *pte = mmu_pte(window);
+	if (!pte)
+		panic("text_poke: no PTE for the window %lx", window);
+	set_pte(pte, make_pte((target - KERNEL_VBASE) | PTE_P | PTE_W | PTE_A |
+			      PTE_D | mmu_nx_bit()));
+}
+
 static void xen_alias_map(uintptr_t window, uintptr_t target)
 {
-	uint64_t pte = xen_virt_to_mfn((void *)target) << PAGE_SHIFT | PTE_P |
-		       PTE_W | PTE_A | PTE_D | mmu_nx_bit();
-	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_NONE))
-		panic("text_poke: Xen refused the alias of %lx", target);
+	set_window(window, target);
 }
 
 static void xen_alias_unmap(uintptr_t window)
 {
-	uint64_t pte = xen_virt_to_mfn((void *)window) << PAGE_SHIFT | PTE_P |
-		       PTE_W | PTE_A | PTE_D | mmu_nx_bit();
-	if (HYPERVISOR_update_va_mapping(window, pte, UVMF_NONE))
-		panic("text_poke: Xen refused to restore %lx", window);
+	set_window(window, window);
 }
 
+/* Through set_pte like every PTE change (a refusal panics, named). */
 static void xen_guard_page(uintptr_t va)
 {
-	if (HYPERVISOR_update_va_mapping(va, 0, UVMF_INVLPG))
-		panic("smp: Xen refused to unmap the guard page %lx", va);
+	uint64_t *pte = mmu_pte(va);
+	if (!pte)
+		panic("smp: no PTE for the guard page %lx", va);
+	set_pte(pte, 0);
+	flush_tlb_one(va);
 }
 
 /*
  * Text read-only; rodata read-only, no-execute. Data and everything else
  * are no-execute already (xen_nx_outside_text(), from xen_memory_init()).
+ * One lazy section, then one flush for all of it.
  */
 static void xen_protect_text(void)
 {
+	uint64_t *pte = NULL;
+
+	mmu_lazy_begin();
 	for (uintptr_t va = (uintptr_t)_text_start; va < (uintptr_t)_rodata_end;
 	     va += PAGE_SIZE) {
 		uint64_t flags = PTE_P | PTE_A;
 		if (va >= (uintptr_t)_rodata_start)
 			flags |= mmu_nx_bit();
-		uint64_t pte =
-		    xen_virt_to_mfn((void *)va) << PAGE_SHIFT | flags;
-		if (HYPERVISOR_update_va_mapping(va, pte, UVMF_INVLPG))
-			panic("xen: cannot write-protect %lx", va);
+		/* One walk per L1: a walk issues the queue (it reads). */
+		if (!pte || !(va & (LARGE_PAGE_SIZE - 1)))
+			pte = mmu_pte(va);
+		else
+			pte++;
+		if (!pte)
+			panic("xen: no PTE for %lx", va);
+		set_pte(pte, make_pte((va - KERNEL_VBASE) | flags));
 	}
+	mmu_lazy_end();
+	write_cr3(read_cr3());
 }
 
 static void xen_report(void)
@@ -262,6 +305,14 @@ static void xen_report(void)
 	       xen_start_info->nr_pages, xen_start_info->pt_base,
 	       xen_start_info->nr_pt_frames);
 	printk("xen events delivered: %lu\n", xen_events_delivered());
+	printk("xen mmu: %s; direct map to %lu MiB (Xen mapped %lu KiB); "
+	       "%lu hypercalls, %lu entries by mmu_update, %lu emulated, %lu "
+	       "tables pinned\n",
+	       xen_mmu_names[xen_mmu_strategy],
+	       (xen_start_info->nr_pages * PAGE_SIZE) >> 20,
+	       xen_premapped_end >> 10, xen_mmu_stats.hypercalls,
+	       xen_mmu_stats.updates, xen_mmu_stats.emulated,
+	       xen_mmu_stats.pinned);
 }
 
 const struct platform platform_xen_pv = {
@@ -281,6 +332,9 @@ const struct platform platform_xen_pv = {
     .cpu_abandon = xen_cpu_abandon,
     .guard_page = xen_guard_page,
     .ipi_init_cpu = xen_ipi_init_cpu,
+    .user_init = xen_user_init,
+    .user_map = xen_user_map,
+    .user_activate = xen_user_activate,
     .report = xen_report,
 };
 

@@ -18,6 +18,17 @@ PVOP_THUNK(xen_send_ipi_mask_thunk, xen_send_ipi_mask)
 PVOP_THUNK(xen_flush_tlb_others_thunk, xen_flush_tlb_others)
 PVOP_THUNK(xen_lock_wait_thunk, xen_lock_wait)
 PVOP_THUNK(xen_lock_kick_thunk, xen_lock_kick)
+PVOP_THUNK(xen_set_pte_thunk, xen_set_pte)
+PVOP_THUNK(xen_set_pmd_thunk, xen_set_pmd)
+PVOP_THUNK(xen_set_pud_thunk, xen_set_pud)
+PVOP_THUNK(xen_set_pgd_thunk, xen_set_pgd)
+PVOP_THUNK(xen_make_pte_thunk, xen_make_pte)
+PVOP_THUNK(xen_pte_val_thunk, xen_pte_val)
+PVOP_THUNK(xen_alloc_pt_thunk, xen_alloc_pt)
+PVOP_THUNK(xen_release_pt_thunk, xen_release_pt)
+PVOP_THUNK(xen_lazy_mmu_enter_thunk, xen_lazy_mmu_enter)
+PVOP_THUNK(xen_lazy_mmu_leave_thunk, xen_lazy_mmu_leave)
+PVOP_THUNK(xen_load_sp0_thunk, xen_load_sp0)
 
 /*
  * Xen calls this when it cannot load the segment registers on a return

@@ -12,6 +12,8 @@
  *   PATCH_KIND_SCALL  the static-call key     -            -
  *                     (flags: PATCH_SCALL_TRAMP, _CALL, _TAIL, _CS)
  *   PATCH_KIND_PCALL  promotion state         -            -
+ *   PATCH_KIND_PVOP_SAVES  as PVOP: a pvop site written in assembly with
+ *                     the pushes and pops around it (pvops/pvop_asm.h)
  *
  * Addresses are relative to the field that holds them (`.long x - .`), so
  * the table needs no relocation and works wherever the image is mapped.
@@ -26,7 +28,8 @@
 #define PATCH_KIND_ALT 2   /* CPU-feature alternative (roadmap) */
 #define PATCH_KIND_SCALL 3 /* static call site (scall/) */
 #define PATCH_KIND_PCALL 4 /* promoted indirect call (roadmap) */
-#define PATCH_KIND_NR 5
+#define PATCH_KIND_PVOP_SAVES 5 /* pvop site with its push/pop saves */
+#define PATCH_KIND_NR 6
 
 /* What a static-call site is (its flags field; scall/static_call.h). */
 #define PATCH_SCALL_TRAMP 1 /* the key's 8-byte trampoline */

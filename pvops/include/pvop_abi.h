@@ -29,6 +29,17 @@
  * flush_tlb_others rdi (va), rsi (mask) -     rax
  * lock_wait      rdi (ptr), rsi (val) -       rax
  * lock_kick      rdi (cpu)       -            rax
+ * set_pte..pgd   rdi (entry), rsi (value) -   rax
+ * make_pte       rdi (pa|flags)  rax (machine) rax
+ * pte_val        rdi (machine)   rax (pa|flags) rax
+ * alloc_pt       rdi (pa), rsi (level) -      rax
+ * release_pt     rdi (pa), rsi (level) -      rax
+ * lazy_mmu_*     -               -            rax
+ * The entry ops (entry/user.S, entry/traps.S; sites in assembly):
+ * swapgs         -               -            - (CLBR_NONE)
+ * iret_user      iret frame at rsp (does not return)   -
+ * sysret_user    iret frame at rsp (does not return)   rcx r11
+ * load_sp0       rdi (stack top) -            rax
  *
  * The slot of an op is the number of bytes every site of that op occupies:
  * the 6-byte indirect call padded with NOPs to the longest inline template
@@ -59,7 +70,21 @@
 #define PVOP_FLUSH_TLB_OTHERS 18
 #define PVOP_LOCK_WAIT 19
 #define PVOP_LOCK_KICK 20
-#define PVOP_NR 21
+#define PVOP_SET_PTE 21
+#define PVOP_SET_PMD 22
+#define PVOP_SET_PUD 23
+#define PVOP_SET_PGD 24
+#define PVOP_MAKE_PTE 25
+#define PVOP_PTE_VAL 26
+#define PVOP_ALLOC_PT 27
+#define PVOP_RELEASE_PT 28
+#define PVOP_LAZY_MMU_ENTER 29
+#define PVOP_LAZY_MMU_LEAVE 30
+#define PVOP_SWAPGS 31
+#define PVOP_IRET_USER 32
+#define PVOP_SYSRET_USER 33
+#define PVOP_LOAD_SP0 34
+#define PVOP_NR 35
 
 #define PVOP_SLOT_IRQ_DISABLE 9
 #define PVOP_SLOT_IRQ_ENABLE 25
@@ -82,6 +107,20 @@
 #define PVOP_SLOT_FLUSH_TLB_OTHERS 6
 #define PVOP_SLOT_LOCK_WAIT 6
 #define PVOP_SLOT_LOCK_KICK 6
+#define PVOP_SLOT_SET_PTE 6
+#define PVOP_SLOT_SET_PMD 6
+#define PVOP_SLOT_SET_PUD 6
+#define PVOP_SLOT_SET_PGD 6
+#define PVOP_SLOT_MAKE_PTE 6
+#define PVOP_SLOT_PTE_VAL 6
+#define PVOP_SLOT_ALLOC_PT 6
+#define PVOP_SLOT_RELEASE_PT 6
+#define PVOP_SLOT_LAZY_MMU_ENTER 6
+#define PVOP_SLOT_LAZY_MMU_LEAVE 6
+#define PVOP_SLOT_SWAPGS 6
+#define PVOP_SLOT_IRET_USER 7
+#define PVOP_SLOT_SYSRET_USER 14
+#define PVOP_SLOT_LOAD_SP0 6
 
 /* The unpatched site: call *pv_ops+8*op(%rip), ff 15 disp32. */
 #define PVOP_INDIRECT_CALL_LEN 6
@@ -127,6 +166,20 @@
 #define PVOP_CLOB_FLUSH_TLB_OTHERS PVREG_RAX
 #define PVOP_CLOB_LOCK_WAIT PVREG_RAX
 #define PVOP_CLOB_LOCK_KICK PVREG_RAX
+#define PVOP_CLOB_SET_PTE PVREG_RAX
+#define PVOP_CLOB_SET_PMD PVREG_RAX
+#define PVOP_CLOB_SET_PUD PVREG_RAX
+#define PVOP_CLOB_SET_PGD PVREG_RAX
+#define PVOP_CLOB_MAKE_PTE PVREG_RAX
+#define PVOP_CLOB_PTE_VAL PVREG_RAX
+#define PVOP_CLOB_ALLOC_PT PVREG_RAX
+#define PVOP_CLOB_RELEASE_PT PVREG_RAX
+#define PVOP_CLOB_LAZY_MMU_ENTER PVREG_RAX
+#define PVOP_CLOB_LAZY_MMU_LEAVE PVREG_RAX
+#define PVOP_CLOB_SWAPGS 0
+#define PVOP_CLOB_IRET_USER 0
+#define PVOP_CLOB_SYSRET_USER (PVREG_RCX | PVREG_R11)
+#define PVOP_CLOB_LOAD_SP0 PVREG_RAX
 
 /*
  * Site flags: benchmark sites pin their dispatch mode and may pin their
@@ -139,6 +192,7 @@
 #define PVOP_SITE_PAD_SHIFT 4
 #define PVOP_SITE_PAD_MASK 0x70
 #define PVOP_SITE_PAD(style) (((style) + 1) << PVOP_SITE_PAD_SHIFT)
+
 
 /* Backends, as recorded in template records. */
 #define PVOP_BACKEND_NATIVE 0

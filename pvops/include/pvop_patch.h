@@ -89,7 +89,28 @@ int pvop_site_plan(const struct patch_site *r, const struct pvop_impl *impl,
 /* The bytes of an unpatched site, as the record describes it. */
 void pvop_site_original(const struct patch_site *r, uint8_t *out);
 
-/* True if text holds an unpatched site: the indirect call, then NOPs. */
+/* True if text holds an unpatched site: the indirect call, then NOPs
+ * (for a saves site: with its pushes and pops around them). */
 bool pvop_site_is_original(const struct patch_site *r, const uint8_t *text);
+
+/*
+ * Sites with their register saves (PATCH_KIND_PVOP_SAVES, pvop_asm.h): the
+ * record spans the pushes, the op's slot and the pops. pvop_saves_parse()
+ * reads which registers an unpatched site saves (false if text is not
+ * such a site); pvop_saves_original() writes that unpatched form;
+ * pvop_saves_plan() is what the site becomes: the inline bytes over the
+ * whole range when consume is set and they clobber none of the saved
+ * registers (*consumed), else the op's plan between the saves. The
+ * plan's relocations are not applied (pvop_plan_apply() does that).
+ */
+bool pvop_saves_valid(const struct patch_site *r, uint16_t saved);
+bool pvop_saves_parse(const struct patch_site *r, const uint8_t *text,
+		      uint16_t *saved);
+void pvop_saves_original(const struct patch_site *r, uint16_t saved,
+			 uint8_t *out);
+int pvop_saves_plan(const struct patch_site *r, const struct pvop_impl *impl,
+		    enum pvop_mode mode, enum patch_pad pad, bool consume,
+		    uint16_t saved, struct pvop_plan *out, bool *consumed,
+		    const char **why);
 
 #endif

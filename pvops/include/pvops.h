@@ -322,6 +322,112 @@ static inline void lock_kick(unsigned cpu)
 	PVOP_W_RDI(LOCK_KICK, 0, (uint64_t)cpu);
 }
 
+/*
+ * Page tables. A pte value ("pteval") is what the hardware reads: natively
+ * a physical address and flags, under Xen PV a machine frame and flags.
+ * make_pte() turns pseudo-physical pa | flags into one (Xen: through the
+ * P2M), pte_val() turns an entry read from a table back (Xen: through the
+ * M2P); natively both are the identity.
+ *
+ *   set_pte(&l1[i], make_pte(pa | PTE_P | PTE_W));   // then flush_tlb_one
+ *
+ * set_pte, set_pmd, set_pud and set_pgd write one entry of a live table
+ * at level 1, 2, 3 and 4 (natively a store; Xen: mmu_update, queued in a
+ * lazy section, or for level 1 a direct store Xen emulates, by
+ * xenmmu=). None of them flushes the TLB: the caller flushes after the
+ * update took effect (after lazy_mmu_leave() in a lazy section).
+ *
+ * alloc_pt(pa, level) before a page becomes a table of that level (Xen:
+ * mapped read-only and pinned, so it must hold valid entries, e.g. be
+ * zero; in a lazy section possibly only at the leave); release_pt(pa,
+ * level) after it stopped being one (Xen: unpinned and writable again,
+ * before it returns). Natively nothing.
+ *
+ * lazy_mmu_enter() ... lazy_mmu_leave() bracket bulk updates: Xen may
+ * queue them until the leave (or a full queue). Reading an entry written
+ * in the section needs lazy_mmu_leave() first (mmu.c's readers do it).
+ */
+#define PVOP_W_RDI_RSI(op, a, b)                                               \
+	do {                                                                   \
+		unsigned long __rax;                                           \
+		asm volatile(PVOP_SITE_ASM                                     \
+			     : "=a"(__rax), PVOP_CALL_CONSTRAINT               \
+			     : "D"(a), "S"(b), PVOP_ARGS(op)                   \
+			     : "memory", "cc");                                \
+	} while (0)
+
+static inline void set_pte(uint64_t *pte, uint64_t val)
+{
+	PVOP_W_RDI_RSI(SET_PTE, pte, val);
+}
+
+static inline void set_pmd(uint64_t *pmd, uint64_t val)
+{
+	PVOP_W_RDI_RSI(SET_PMD, pmd, val);
+}
+
+static inline void set_pud(uint64_t *pud, uint64_t val)
+{
+	PVOP_W_RDI_RSI(SET_PUD, pud, val);
+}
+
+static inline void set_pgd(uint64_t *pgd, uint64_t val)
+{
+	PVOP_W_RDI_RSI(SET_PGD, pgd, val);
+}
+
+static inline uint64_t make_pte(uint64_t v)
+{
+	uint64_t r;
+	asm volatile(PVOP_SITE_ASM
+		     : "=a"(r), PVOP_CALL_CONSTRAINT
+		     : "D"(v), PVOP_ARGS(MAKE_PTE)
+		     : "memory", "cc");
+	return r;
+}
+
+static inline uint64_t pte_val(uint64_t v)
+{
+	uint64_t r;
+	asm volatile(PVOP_SITE_ASM
+		     : "=a"(r), PVOP_CALL_CONSTRAINT
+		     : "D"(v), PVOP_ARGS(PTE_VAL)
+		     : "memory", "cc");
+	return r;
+}
+
+/* level: 1 (PT) to 4 (PML4). */
+static inline void alloc_pt(uint64_t pa, unsigned level)
+{
+	PVOP_W_RDI_RSI(ALLOC_PT, pa, (uint64_t)level);
+}
+
+static inline void release_pt(uint64_t pa, unsigned level)
+{
+	PVOP_W_RDI_RSI(RELEASE_PT, pa, (uint64_t)level);
+}
+
+static inline void lazy_mmu_enter(void)
+{
+	PVOP_V_RAX(LAZY_MMU_ENTER, 0);
+}
+
+static inline void lazy_mmu_leave(void)
+{
+	PVOP_V_RAX(LAZY_MMU_LEAVE, 0);
+}
+
+/*
+ * The stack a trap or system call from user mode starts on (the TSS's
+ * rsp0 natively, HYPERVISOR_stack_switch on Xen PV). The other entry ops
+ * (swapgs, iret_user, sysret_user) have sites only in assembly
+ * (entry/traps.S, entry/user.S; pvop_asm.h).
+ */
+static inline void load_sp0(uint64_t top)
+{
+	PVOP_W_RDI(LOAD_SP0, 0, top);
+}
+
 /* ---- boot-time selection and patching (pvops/client.c, pvops/ops.c) ---- */
 
 enum pvop_mode {

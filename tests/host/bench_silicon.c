@@ -74,6 +74,20 @@ STUB_THUNK(xen_flush_tlb_others_thunk)
 STUB_THUNK(native_lock_wait_thunk)
 STUB_THUNK(xen_lock_wait_thunk)
 STUB_THUNK(xen_lock_kick_thunk)
+STUB_THUNK(xen_set_pte_thunk)
+STUB_THUNK(xen_set_pmd_thunk)
+STUB_THUNK(xen_set_pud_thunk)
+STUB_THUNK(xen_set_pgd_thunk)
+STUB_THUNK(xen_make_pte_thunk)
+STUB_THUNK(xen_pte_val_thunk)
+STUB_THUNK(xen_alloc_pt_thunk)
+STUB_THUNK(xen_release_pt_thunk)
+STUB_THUNK(xen_lazy_mmu_enter_thunk)
+STUB_THUNK(xen_lazy_mmu_leave_thunk)
+STUB_THUNK(native_load_sp0_thunk)
+STUB_THUNK(xen_load_sp0_thunk)
+/* The Xen iret_user/sysret_user templates jump into it; never run here. */
+char hypercall_page[4096];
 
 enum mode {
 	M_RAW,

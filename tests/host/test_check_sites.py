@@ -58,11 +58,12 @@ OP_WRITE_MSR = ABI_VALUES["PVOP_WRITE_MSR"]
 PVOP_NR = ABI_VALUES["PVOP_NR"]
 PATCH_KIND_NR = ABI_VALUES["PATCH_KIND_NR"]
 PATCH_MAX_LEN = ABI_VALUES["PATCH_MAX_LEN"]
-# Every kind but pvop and scall, the kinds with checker rules today.
+# Every kind but pvop, pvop_saves and scall, the kinds with checker rules.
 KINDS_WITHOUT_RULES = {name[len("PATCH_KIND_"):].lower(): value
                        for name, value in ABI_VALUES.items()
                        if name.startswith("PATCH_KIND_")
                        and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP",
+                                        "PATCH_KIND_PVOP_SAVES",
                                         "PATCH_KIND_SCALL")}
 
 # Prepended to every mini-kernel. C preprocessor macros rather than gas
@@ -747,14 +748,14 @@ def undefined_flag_bits_detected():
     elf = build("flags_undef", r"""
 FUNC(kernel_main)
 	FRAME_BEGIN
-a:	SITE_FLAGS(IRQ_DISABLE, 0x8)
+a:	SITE_FLAGS(IRQ_DISABLE, 0x80)
 b:	SITE_FLAGS(IRQ_DISABLE, 0x80 | PVOP_SITE_FORCE_CALL)
 	FRAME_END
 """)
     s = symbols(elf)
     expect(check(elf), 1,
            ("site #0", site(s["a"], "irq_disable", SLOT_IRQ_DISABLE),
-            "flags 0x8 have bits 0x8 outside PVOP_SITE_FORCE_MASK | "
+            "flags 0x80 have bits 0x80 outside PVOP_SITE_FORCE_MASK | "
             "PVOP_SITE_PAD_MASK"),
            ("site #1", site(s["b"], "irq_disable", SLOT_IRQ_DISABLE),
             "flags 0x82 have bits 0x80 outside"), problems=2)
@@ -1115,6 +1116,140 @@ a:	call	*pv_ops+8*PVOP_IRQ_DISABLE(%rip)
            (site(addr, "irq_disable", SLOT_IRQ_DISABLE),
             f"padding at {addr + 6:#x} is not a NOP (cs ret)"), problems=1)
 
+
+
+# ------------------------------------------------- sites in assembly
+
+ASM_KERNEL = r"""
+#include "pvop_asm.h"
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	PVOP_ASM_SITE(SWAPGS, CLBR_NONE)
+b:	PVOP_ASM_SITE_SAVED(IRQ_ENABLE, CLBR_NONE, PVREG_RAX | PVREG_RCX)
+c:	PVOP_ASM_SITE(IRQ_DISABLE, CLBR_ANY)
+	FRAME_END
+"""
+
+# A .pvop.asm record (<iHHHHI) for the site at `at`, fields spelled out;
+# a PATCH_KIND_PVOP_SAVES site record.
+ASM_RECORD = r"""
+#define SAVES_RECORD(at, len, OP) \
+	PATCH_RECORD(at, len, pv_ops + 8 * PVOP_##OP, PATCH_KIND_PVOP_SAVES, \
+		     0, 0, PVOP_##OP, PVOP_CLOB_##OP)
+#define ASM_RECORD(at, annot, op, saved) \
+	.pushsection .pvop.asm, "a"; .balign 16; .long at - .; \
+	.short annot, op, saved, 0; .long 0; .popsection
+"""
+
+
+@case()
+def asm_sites_pass():
+    """pvop_asm.h's sites, with and without saves: clean, counted."""
+    elf = build("asm_ok", ASM_KERNEL)
+    run = check(elf)
+    expect_clean(run, "check_sites: 3 sites, 0 templates ok")
+    if "3 assembly sites, 1 with saves" not in run.stdout:
+        raise Failure("expected '3 assembly sites, 1 with saves'",
+                      run.stdout)
+    # The saves site: push rax, push rcx, the slot, pop rcx, pop rax.
+    s = symbols(elf)
+    out = subprocess.run(["objdump", "-d", "-w", str(elf)],
+                         capture_output=True, text=True, check=True).stdout
+    want = [f"{s['b']:x}:\t50 ", f"{s['b'] + 1:x}:\t51 ",
+            f"{s['b'] + 2:x}:\tff 15 "]
+    for w in want:
+        if not any(line.strip().startswith(w) for line in out.splitlines()):
+            raise Failure(f"no instruction line starting {w!r}", out)
+
+
+@case()
+def asm_annotation_keeping_op_clobbers_detected():
+    """irq_enable may destroy rax; an annotation that keeps rax, with no
+    save of it, is a problem (the macro refuses it when assembling; a
+    hand-made record is caught by the checker)."""
+    elf = build("asm_annot", ASM_RECORD + r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	SITE(IRQ_ENABLE)
+	ASM_RECORD(a, 0, PVOP_IRQ_ENABLE, 0)
+	FRAME_END
+""")
+    expect(check(elf), 1,
+           ("asm site #0", "(irq_enable): annotation 0x0 keeps 0x1",
+            "PVOP_CLOB_IRQ_ENABLE"), problems=1)
+
+
+@case()
+def asm_record_without_site_detected():
+    elf = build("asm_nosite", ASM_RECORD + r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	SITE(IRQ_ENABLE)
+b:	nop
+	ASM_RECORD(b, PVREG_RAX, PVOP_IRQ_ENABLE, 0)
+	ASM_RECORD(a, PVREG_RAX, PVOP_IRQ_DISABLE, 0)
+	FRAME_END
+""")
+    expect(check(elf), 1, ("asm site #0", "no pvop site record there"),
+           ("asm site #1", "differs from its site's"), problems=2)
+
+
+@case()
+def asm_assembler_refuses_bad_annotation():
+    """PVOP_ASM_SITE itself: an annotation that keeps a register the op
+    destroys does not assemble."""
+    try:
+        build("asm_refused", r"""
+#include "pvop_asm.h"
+FUNC(kernel_main)
+	PVOP_ASM_SITE(IRQ_ENABLE, CLBR_NONE)
+""")
+    except Failure as f:
+        if any("annotation keeps" in l for l in f.lines):
+            return
+        raise
+    raise Failure("the site assembled")
+
+
+@case()
+def saves_not_mirrored_detected():
+    """A site with saves: the pops must undo the pushes in reverse."""
+    elf = build("saves_mirror", ASM_RECORD + r"""
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	push	%rax
+	call	*pv_ops+8*PVOP_IRQ_ENABLE(%rip)
+	.nops	PVOP_SLOT_IRQ_ENABLE - 6
+	pop	%rcx
+b:	SAVES_RECORD(a, b - a, IRQ_ENABLE)
+	ASM_RECORD(a, 0, PVOP_IRQ_ENABLE, PVREG_RAX)
+	FRAME_END
+""")
+    expect(check(elf), 1,
+           ("site #0", "with saves, expected one-byte pushes",
+            "found 50 ff 15"), problems=2)
+
+
+@case()
+def saves_record_disagreeing_with_pushes_detected():
+    elf = build("saves_rec", ASM_RECORD + r"""
+#include "pvop_asm.h"
+FUNC(kernel_main)
+	FRAME_BEGIN
+a:	push	%rax
+	call	*pv_ops+8*PVOP_IRQ_ENABLE(%rip)
+	.nops	PVOP_SLOT_IRQ_ENABLE - 6
+	pop	%rax
+b:	SAVES_RECORD(a, b - a, IRQ_ENABLE)
+	ASM_RECORD(a, 0, PVOP_IRQ_ENABLE, PVREG_RCX | PVREG_RAX)
+c:	SITE_FLAGS(IRQ_ENABLE, 0)
+	ASM_RECORD(c, PVREG_RAX, PVOP_IRQ_ENABLE, PVREG_RAX)
+	FRAME_END
+""")
+    expect(check(elf), 1,
+           ("asm site #0", "records saves 0x3, the pushes save 0x1"),
+           ("asm site #1", "saves 0x1 but the site record is of kind "
+            "pvop"), problems=2)
 
 @case()
 def not_an_elf_exits_2():

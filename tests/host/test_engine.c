@@ -79,6 +79,20 @@ FAKE(xen_flush_tlb_others_thunk);
 FAKE(native_lock_wait_thunk);
 FAKE(xen_lock_wait_thunk);
 FAKE(xen_lock_kick_thunk);
+FAKE(xen_set_pte_thunk);
+FAKE(xen_set_pmd_thunk);
+FAKE(xen_set_pud_thunk);
+FAKE(xen_set_pgd_thunk);
+FAKE(xen_make_pte_thunk);
+FAKE(xen_pte_val_thunk);
+FAKE(xen_alloc_pt_thunk);
+FAKE(xen_release_pt_thunk);
+FAKE(xen_lazy_mmu_enter_thunk);
+FAKE(xen_lazy_mmu_leave_thunk);
+FAKE(native_load_sp0_thunk);
+FAKE(xen_load_sp0_thunk);
+/* The Xen iret_user/sysret_user templates jump into it; never run here. */
+char hypercall_page[4096];
 
 /* ---- the seam ---- */
 

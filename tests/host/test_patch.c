@@ -67,6 +67,20 @@ FAKE_THUNK(native_lock_wait_thunk, 20)
 FAKE_THUNK(xen_lock_wait_thunk, 21)
 FAKE_THUNK(xen_lock_kick_thunk, 22)
 FAKE_THUNK(kvm_flush_tlb_others_thunk, 23)
+FAKE_THUNK(xen_set_pte_thunk, 24)
+FAKE_THUNK(xen_set_pmd_thunk, 25)
+FAKE_THUNK(xen_set_pud_thunk, 26)
+FAKE_THUNK(xen_set_pgd_thunk, 27)
+FAKE_THUNK(xen_make_pte_thunk, 28)
+FAKE_THUNK(xen_pte_val_thunk, 29)
+FAKE_THUNK(xen_alloc_pt_thunk, 30)
+FAKE_THUNK(xen_release_pt_thunk, 31)
+FAKE_THUNK(xen_lazy_mmu_enter_thunk, 32)
+FAKE_THUNK(xen_lazy_mmu_leave_thunk, 33)
+FAKE_THUNK(native_load_sp0_thunk, 34)
+FAKE_THUNK(xen_load_sp0_thunk, 35)
+/* The Xen iret_user/sysret_user templates jump into it; never run here. */
+char hypercall_page[4096];
 
 /* ---- run code with every register set, and read them all back ---- */
 
@@ -317,6 +331,9 @@ static void on_crash(int sig)
 
 static bool executable_here(int backend, int op, int kind)
 {
+	/* The entry ops leave for user mode (or swap GS): never run here. */
+	if (op == PVOP_SWAPGS || op == PVOP_IRET_USER || op == PVOP_SYSRET_USER)
+		return false;
 	if (kind == PVOP_KIND_CALL || kind == PVOP_KIND_NOP)
 		return op != PVOP_CPUID || backend != PVOP_BACKEND_XEN;
 	if (kind == PVOP_KIND_INDIRECT)
@@ -331,6 +348,9 @@ static bool executable_here(int backend, int op, int kind)
 	case PVOP_READ_CR2:
 	case PVOP_READ_CR3:
 		return backend == PVOP_BACKEND_XEN;
+	case PVOP_MAKE_PTE:
+	case PVOP_PTE_VAL:
+		return backend != PVOP_BACKEND_XEN; /* mov %rdi, %rax */
 	default:
 		return false;
 	}
@@ -346,6 +366,9 @@ static bool stub_callable(int backend, int op)
 	       op == PVOP_CLOCK_READ || op == PVOP_SEND_IPI ||
 	       op == PVOP_SEND_IPI_MASK || op == PVOP_FLUSH_TLB_OTHERS ||
 	       op == PVOP_LOCK_WAIT || op == PVOP_LOCK_KICK ||
+	       op == PVOP_MAKE_PTE || op == PVOP_PTE_VAL ||
+	       op == PVOP_ALLOC_PT || op == PVOP_RELEASE_PT ||
+	       op == PVOP_LAZY_MMU_ENTER || op == PVOP_LAZY_MMU_LEAVE ||
 	       (op == PVOP_IO_DELAY && backend == PVOP_BACKEND_KVM);
 }
 
@@ -532,6 +555,104 @@ static void inline_expectations(void)
 	ktap_end_case();
 }
 
+/*
+ * A site with its register saves (PATCH_KIND_PVOP_SAVES): irq_enable between a
+ * push and a pop of rax, as the syscall entry has it. Consumed exactly
+ * where the plan is inline and the template clobbers no saved register
+ * (native, KVM: sti) and consumption is asked for; otherwise the saves
+ * stay around the op's plan. objdump checks both shapes.
+ */
+static void saves_sites(void)
+{
+	static struct pvop_backend b;
+	struct patch_site saved_rec;
+	uint8_t *at = text + PVOP_NR * SITE_STRIDE;
+	uint8_t orig[PATCH_MAX_LEN];
+	uint16_t mask = 0;
+
+	ktap_case("saves_sites");
+	for (int be = 0; be < PVOP_BACKEND_NR; be++) {
+		make_backend(be, &b);
+		for (int op = 0; op < PVOP_NR; op++)
+			pv_ops.fn[op] = b.op[op].call;
+		for (int mode = 0; mode < PVOP_MODE_NR; mode++)
+			for (int consume = 0; consume < 2; consume++) {
+				struct patch_site *x =
+				    site_for(PVOP_IRQ_ENABLE);
+				saved_rec = *x;
+				x->site = (int32_t)((uintptr_t)at -
+						    (uintptr_t)&x->site);
+				x->len = (uint8_t)(pvop_slots[x->arg] + 2);
+				x->kind = PATCH_KIND_PVOP_SAVES;
+				pvop_saves_original(x, PVREG_RAX, orig);
+				memcpy(at, orig, x->len);
+				KTAP_CHECK(pvop_saves_parse(x, at, &mask) &&
+					       mask == PVREG_RAX,
+					   "%s: saves site not parsed", b.name);
+				KTAP_CHECK(pvop_site_is_original(x, at),
+					   "%s: saves site not original",
+					   b.name);
+				struct pvop_plan pl;
+				bool consumed = false;
+				const char *why = "";
+				int kind = pvop_saves_plan(
+				    x, &b.op[x->arg], mode, PATCH_PAD_SINGLE,
+				    consume, PVREG_RAX, &pl, &consumed, &why);
+				KTAP_CHECK(kind >= 0, "%s: saves plan: %s",
+					   b.name, why);
+				uint8_t out[PATCH_MAX_LEN];
+				KTAP_CHECK(pvop_plan_apply(&pl, (uintptr_t)at,
+							   out, &why),
+					   "%s: apply: %s", b.name, why);
+				bool want = consume &&
+					    mode == PVOP_MODE_INLINE &&
+					    be != PVOP_BACKEND_XEN;
+				KTAP_CHECK(consumed == want,
+					   "%s mode %d consume %d: consumed %d",
+					   b.name, mode, consume, consumed);
+				struct insn in[32];
+				int n =
+				    disasm((uintptr_t)at, out, x->len, in, 32);
+				unsigned total = 0;
+				for (int i = 0; i < n; i++)
+					total += in[i].len;
+				KTAP_CHECK(n > 0 && total == x->len,
+					   "%s: decodes to %u of %u bytes",
+					   b.name, total, x->len);
+				if (n <= 0)
+					continue;
+				if (want) {
+					KTAP_CHECK(!strcmp(in[0].text, "sti"),
+						   "%s: consumed site starts "
+						   "'%s'",
+						   b.name, in[0].text);
+					for (int i = 0; i < n; i++)
+						KTAP_CHECK(
+						    !strstr(in[i].text,
+							    "push") &&
+							!strstr(in[i].text,
+								"pop"),
+						    "%s: '%s' left", b.name,
+						    in[i].text);
+				} else {
+					KTAP_CHECK(out[0] == 0x50 &&
+						       out[x->len - 1] == 0x58,
+						   "%s mode %d: saves not kept "
+						   "(%02x ... %02x)",
+						   b.name, mode, out[0],
+						   out[x->len - 1]);
+				}
+				/* Pops that do not mirror are not a site. */
+				at[x->len - 1] = 0x59;
+				KTAP_CHECK(
+				    !pvop_saves_parse(x, at, &mask),
+				    "pop %%rcx after push %%rax accepted");
+				*x = saved_rec;
+			}
+	}
+	ktap_end_case();
+}
+
 static void validator(void)
 {
 	ktap_case("original_validator");
@@ -605,11 +726,12 @@ int main(void)
 		perror("arch_prctl(ARCH_SET_GS)");
 		return 2;
 	}
-	ktap_begin(3 * 3 + 2);
+	ktap_begin(3 * 3 + 3);
 	for (int b = 0; b < PVOP_BACKEND_NR; b++)
 		for (int m = 0; m < 3; m++)
 			patch_everything(b, m);
 	inline_expectations();
+	saves_sites();
 	validator();
 	return ktap_finish();
 }

@@ -16,7 +16,7 @@
 static unsigned sites_off_plan(struct ktest_ctx *t)
 {
 	unsigned bad = 0;
-	for_each_pvop_site(r)
+	for_each_pvop_record(r)
 	{
 		uint8_t want[PVOP_MAX_SLOT];
 		int kind = pvop_expected(r, want);
