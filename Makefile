@@ -170,7 +170,9 @@ PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
-	pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)
+	patch/live.c pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)
+$(BUILD)/host/test_live: tests/host/test_live.c patch/engine.c patch/live.c \
+	patch/insn.c patch/nops.c
 # Two threads race over a live call site (doc/static-calls.md).
 $(BUILD)/host/test_xmodify: tests/host/test_xmodify.c patch/reloc.c patch/insn.c
 $(BUILD)/host/test_xmodify: HCFLAGS += -pthread

@@ -31,11 +31,15 @@ GLOBAL(trap_stubs)
 	vec = 0
 	.rept 256
 	.balign 16
+	.if vec == 3
+	jmp	bp_entry
+	.else
 	.if !HAS_ERRCODE(vec)
 	pushq	$0
 	.endif
 	pushq	$vec
 	jmp	trap_common
+	.endif
 	vec = vec + 1
 	.endr
 
@@ -46,13 +50,37 @@ GLOBAL(xen_trap_stubs)
 	.balign 16
 	pop	%rcx
 	pop	%r11
+	.if vec == 3
+	jmp	bp_entry
+	.else
 	.if !HAS_ERRCODE(vec)
 	pushq	$0
 	.endif
 	pushq	$vec
 	jmp	trap_common
+	.endif
 	vec = vec + 1
 	.endr
+
+/*
+ * #BP, natively and under Xen PV (its stub has popped %rcx and %r11, so
+ * the frame is the hardware one): copy the 5-word frame 48 bytes lower
+ * and handle the copy. The frame was pushed just below the interrupted
+ * %rsp (aligned down to 16, on the same stack: #BP has no IST here, and
+ * Xen PV has none), which is where patch_live_bp() emulates a call's push
+ * of the return address; that push now lands in the dead original,
+ * never in the frame iretq (or Xen's iret) will use. 8 bytes of padding
+ * keep the copy 16-byte aligned like the original (doc/patching.md).
+ */
+FUNC(bp_entry)
+	sub	$8, %rsp
+	.rept 5
+	pushq	40(%rsp)			/* ss, rsp, rflags, cs, rip */
+	.endr
+	pushq	$0
+	pushq	$3
+	jmp	trap_common
+ENDFUNC(bp_entry)
 
 /* Xen's event upcall: a pseudo-vector after the 256 hardware ones. */
 FUNC(xen_upcall_entry)

@@ -13,6 +13,7 @@
 #include "mm.h"
 #include "platform.h"
 #include "pvop_backend.h"
+#include "ktest.h"
 #include "smp.h"
 #include "spinlock.h"
 #include "timer.h"
@@ -736,6 +737,7 @@ void bench_run(void)
 	 * are measured where nothing else shares the machine (under icount
 	 * another CPU's instructions advance the same clock).
 	 */
+	live_bench(slow ? 5 : 21);
 	if (smp_online > 1) {
 		bench_smp(slow ? 5 : 50, slow ? 9 : 31);
 		printk("bench: end\n");

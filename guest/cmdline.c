@@ -36,14 +36,15 @@ static const struct option_desc options[] = {
     {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (0: as nosmp)"},
     {"inject", STR(inject),
      "corrupt-site|corrupt-patched-site|corrupt-scall-site|ap-hang|ap-fault|"
-     "ap-stack-overflow|stop-during-start|kvmclock-percpu",
+     "ap-stack-overflow|stop-during-start|kvmclock-percpu|stray-int3",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, or a static call site before an update "
      "(corrupt-scall-site), to test the engine's check; make the first AP "
      "hang before it is up (ap-hang) or the last one fault (ap-fault) or "
      "overflow its stack (ap-stack-overflow); stop the CPUs for a text "
      "write while one is starting (stop-during-start); KVM: every CPU reads "
-     "its own kvmclock even with the stable bit (kvmclock-percpu)"},
+     "its own kvmclock even with the stable bit (kvmclock-percpu); execute "
+     "an int3 that no patch batch owns (stray-int3)"},
     {"staticcall", STR(staticcall), "inline|outline",
      "static calls patched into each call site (inline, default) or only "
      "into their trampolines (outline)"},
@@ -51,6 +52,12 @@ static const struct option_desc options[] = {
      "Xen PV page-table updates: one mmu_update each (hypercall), queued "
      "in lazy MMU sections (batched, the default), or L1 entries stored "
      "directly for Xen to emulate (writable)"},
+    {"livestress", FLAG(livestress), NULL,
+     "run the live suite's stress tests (its own test rows)"},
+    {"patchlive", STR(patchlive), "store|int3|stop",
+     "how text changes while other CPUs run: single 8-byte stores where "
+     "only a rel32 changes, else int3 (store, the default); always the "
+     "int3 protocol (int3); park the other CPUs (stop)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

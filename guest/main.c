@@ -223,6 +223,7 @@ void kernel_main(void)
 	platform->protect_text();
 	pvop_register_kind();
 	static_call_register_kind();
+	live_test_register_kind();
 	platform->pvop_backend(&backend);
 	pvop_backend_prepare(&backend);
 	/* The cmdline parser refused any other value of pvsaves=. */
@@ -245,6 +246,9 @@ void kernel_main(void)
 	if (opts.inject && !strcmp(opts.inject, "corrupt-scall-site"))
 		inject_corrupt_scall_site();
 	/* Only now other CPUs run kernel text: boot patching is over. */
+	for (unsigned i = 0; opts.patchlive && i < 3; i++)
+		if (!strcmp(opts.patchlive, patch_live_names[i]))
+			patch_live_path = (enum patch_live_path)i;
 	smp_boot();
 	boot_report();
 
@@ -254,6 +258,11 @@ void kernel_main(void)
 	printk("tinypv: ready, %lu ticks after entry\n",
 	       boot_tsc_ready - boot_tsc_entry);
 
+	if (opts.inject && !strcmp(opts.inject, "stray-int3")) {
+		/* No batch owns it: a real breakpoint, reported as one. */
+		printk("inject: executing an int3 outside any patch batch\n");
+		asm volatile("int3");
+	}
 	if (opts.bench) {
 		bench_run();
 		machine_exit(EXIT_PASS);

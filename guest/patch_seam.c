@@ -12,9 +12,11 @@
  * kernel tables, there is nothing to race with. The CR3 to go back to is
  * kept per CPU (struct percpu).
  *
- * Other CPUs must not execute text while it changes: seam_others_stop()
- * parks every other online CPU in a loop with no patch site in it
- * (smp_stop_others, guest/smp.c) and seam_others_resume() lets them go.
+ * Other CPUs either run on while text changes (the live path, patch/live.c:
+ * seam_sync_others() is one sync round, smp_sync_others in guest/smp.c)
+ * or are parked: seam_others_stop() parks every other online CPU in a
+ * loop with no patch site in it (smp_stop_others) and seam_others_resume()
+ * lets them go.
  */
 #include "patch_seam.h"
 #include "hypercall.h"
@@ -65,9 +67,12 @@ static __attribute__((noinline)) void seam_raw_serialise(void)
 
 void seam_lock(struct seam_lock *l)
 {
+	/* The holder may be a live writer waiting for our acknowledgement. */
 	while (__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&l->held, __ATOMIC_RELAXED))
+		while (__atomic_load_n(&l->held, __ATOMIC_RELAXED)) {
+			smp_serve_pending();
 			asm volatile("pause");
+		}
 }
 
 void seam_unlock(struct seam_lock *l)
@@ -122,4 +127,19 @@ void seam_serialise(void)
 unsigned seam_cpu(void)
 {
 	return (unsigned)this_cpu()->cpu;
+}
+
+bool seam_others_online(void)
+{
+	return smp_online > 1;
+}
+
+unsigned seam_sync_others(void)
+{
+	return smp_sync_others();
+}
+
+void seam_sync_serve(void)
+{
+	smp_sync_serve();
 }

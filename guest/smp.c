@@ -43,6 +43,7 @@ int smp_stack_guard_slot(uint64_t va)
 static struct percpu *volatile smp_starting;
 
 static void tlb_ipi(void);
+static void sync_ipi(void);
 
 /*
  * How many CPUs the options allow: nosmp = 1; maxcpus=N; else all.
@@ -145,6 +146,7 @@ void smp_boot(void)
 
 	percpu0.online = true;
 	smp_ipi_register(VEC_IPI_TLB, tlb_ipi);
+	smp_ipi_register(VEC_IPI_SYNC, sync_ipi);
 	if (n)
 		percpu0.apic_id = ids[0];
 	if (n && platform->ipi_init_cpu) {
@@ -221,6 +223,7 @@ static __attribute__((noreturn)) void smp_ap_idle(struct percpu *p)
 {
 	for (;;) {
 		irq_disable();
+		smp_sync_serve(); /* an IPI that woke us may be served already */
 		if (READ_ONCE(p->call_seq) != READ_ONCE(p->call_done)) {
 			ap_run_mail(p);
 			continue;
@@ -251,6 +254,7 @@ static bool wait_free(struct percpu *p, uint64_t timeout_ns)
 	while (READ_ONCE(p->call_seq) != READ_ONCE(p->call_done)) {
 		if (clock_read() > end)
 			return false;
+		smp_serve_pending();
 		asm volatile("pause");
 	}
 	return true;
@@ -277,6 +281,7 @@ static bool wait_done(struct percpu *p, uint64_t seq, uint64_t timeout_ns)
 	while (__atomic_load_n(&p->call_done, __ATOMIC_ACQUIRE) != seq) {
 		if (clock_read() > end)
 			return false;
+		smp_serve_pending();
 		asm volatile("pause");
 	}
 	return true;
@@ -381,7 +386,7 @@ uint64_t native_flush_tlb_others(unsigned long va, uint64_t mask)
 	if (!mask)
 		return 0;
 	while (__atomic_exchange_n(&tlb_lock, 1, __ATOMIC_ACQUIRE)) {
-		smp_tlb_serve();
+		smp_serve_pending();
 		asm volatile("pause");
 	}
 	for (uint64_t m = mask; m; m &= m - 1) {
@@ -400,12 +405,76 @@ uint64_t native_flush_tlb_others(unsigned long va, uint64_t mask)
 				panic("smp: cpu %u did not acknowledge a TLB "
 				      "flush of %#lx",
 				      cpu, va);
-			smp_tlb_serve();
+			smp_serve_pending();
 			asm volatile("pause");
 		}
 	}
 	__atomic_store_n(&tlb_lock, 0, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* ---- live patching: the sync round (patch_seam.h) ---- */
+
+_Static_assert(SMP_IPI_NR <= ARRAY_SIZE(percpu0.ipi_port),
+	       "percpu's IPI arrays hold every vector");
+
+static volatile uint64_t sync_gen; /* rounds begun; one writer at a time */
+struct smp_sync_stats smp_sync_stats;
+
+/*
+ * Serialise (raw cpuid: the writer may just have rewritten any site, the
+ * cpuid pvop's included), then acknowledge the latest round. Also called
+ * from every wait that runs with interrupts off (the rule, patch_seam.h).
+ */
+void smp_sync_serve(void)
+{
+	struct percpu *p = this_cpu();
+	uint64_t g = __atomic_load_n(&sync_gen, __ATOMIC_ACQUIRE);
+
+	if (p->sync_ack >= g)
+		return;
+	seam_serialise(); /* raw cpuid, not a site */
+	__atomic_store_n(&p->sync_ack, g, __ATOMIC_RELEASE);
+}
+
+static void sync_ipi(void)
+{
+	smp_sync_serve();
+}
+
+/* Serve what another CPU may be waiting for from this one. */
+void smp_serve_pending(void)
+{
+	smp_tlb_serve();
+	smp_sync_serve();
+}
+
+unsigned smp_sync_others(void)
+{
+	unsigned me = smp_cpu();
+	uint64_t mask = smp_online_mask() & ~(1ULL << me);
+
+	if (!mask)
+		return 0;
+	uint64_t g = __atomic_add_fetch(&sync_gen, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&this_cpu()->sync_ack, g, __ATOMIC_RELEASE);
+	send_ipi_mask(mask, VEC_IPI_SYNC);
+	uint64_t end = clock_read() + SMP_CALL_TIMEOUT_NS;
+	unsigned sent = 0;
+	for (uint64_t m = mask; m; m &= m - 1, sent++) {
+		unsigned cpu = __builtin_ctzll(m);
+		struct percpu *p = smp_cpus[cpu];
+		while (__atomic_load_n(&p->sync_ack, __ATOMIC_ACQUIRE) < g) {
+			if (clock_read() > end)
+				panic("patch: cpu %u did not acknowledge text "
+				      "sync round %lu in time",
+				      cpu, g);
+			smp_tlb_serve();
+			asm volatile("pause");
+		}
+	}
+	smp_sync_stats.rounds++;
+	return sent;
 }
 
 /* ---- stopping the others while text is written ---- */

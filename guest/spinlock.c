@@ -36,6 +36,7 @@ static void slow_path(struct spinlock *l, uint32_t me)
 		uint32_t h = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE);
 		if (h == me)
 			break;
+		smp_serve_pending(); /* the rule: patch_seam.h */
 		lock_wait(&l->head, h);
 	}
 	__atomic_store_n(&p->lock_waiting, NULL, __ATOMIC_RELAXED);

@@ -5,6 +5,7 @@
 #include "trap.h"
 #include "asm.h"
 #include "kernel.h"
+#include "patch.h"
 #include "platform.h"
 #include "pvops.h"
 #include "smp.h"
@@ -212,6 +213,12 @@ static void exception(struct trap_frame *f)
 		user_exception(f, cr2);
 		return;
 	}
+	/* An int3 of a live patch batch: act as the site's new insn. */
+	if (f->vector == VEC_BP && patch_live_bp(&f->rip, &f->rsp))
+		return;
+	if (f->vector == VEC_BP && f->rip > (uint64_t)_text_start &&
+	    f->rip <= (uint64_t)_text_end)
+		patch_live_report(f->rip - 1);
 	if (fixup(f, cr2))
 		return;
 	printk("tinypv: EXCEPTION %s (vector %lu) error %#lx at %016lx on "

@@ -16,6 +16,7 @@ static const char *const kind_names[PATCH_KIND_NR] = {
     [PATCH_KIND_SCALL] = "static-call",
     [PATCH_KIND_PCALL] = "promoted-call",
     [PATCH_KIND_PVOP_SAVES] = "pvop-saves",
+    [PATCH_KIND_TEST] = "test",
 };
 
 struct patch_queue patch_q; /* batch 0 until patch_init() */
@@ -239,12 +240,13 @@ void patch_queue_original(const struct patch_site *r)
 	st->form = PATCH_ORIGINAL; /* once patch_finish() has run */
 }
 
-void patch_finish(void)
+bool patch_live_write(void);
+const char *patch_live_why_not(void);
+
+/* The stop path: park the others (if any), write, serialise, resume. */
+static void write_stopped(void)
 {
-	if (!queued_nr)
-		return;
-	unsigned long fl = seam_irq_save();
-	seam_lock(&poke_lock);
+	bool others = seam_others_online();
 	seam_others_stop();
 	uintptr_t alias = seam_poke_enter() - (uintptr_t)_text_start;
 	unsigned n = queued_nr, bytes = 0;
@@ -257,12 +259,41 @@ void patch_finish(void)
 	seam_serialise();
 	seam_others_resume();
 	patch_stats.bytes += bytes;
+	patch_stats.stop_batches += others;
+}
+
+void patch_finish(void)
+{
+	if (!queued_nr)
+		return;
+	unsigned long fl = seam_irq_save();
+	seam_lock(&poke_lock);
+	/* One CPU (boot): the plain batch; else live unless told or unable. */
+	if (!((seam_others_online() || patch_live_force) &&
+	      patch_live_path != PATCH_LIVE_STOP && patch_live_write()))
+		write_stopped();
 	patch_stats.writes += queued_nr;
 	patch_stats.batches++;
 	queued_nr = 0;
 	if (++patch_q.batch == 0) /* 0 means "before patch_init()" */
 		patch_q.batch = 1;
 	seam_unlock(&poke_lock);
+	seam_irq_restore(fl);
+}
+
+static struct seam_lock update_lock;
+
+unsigned long patch_begin(void)
+{
+	unsigned long fl = seam_irq_save();
+	seam_lock(&update_lock); /* serves syncs while it spins */
+	return fl;
+}
+
+void patch_end(unsigned long fl)
+{
+	patch_finish();
+	seam_unlock(&update_lock);
 	seam_irq_restore(fl);
 }
 
@@ -281,6 +312,7 @@ void text_poke(void *addr, const void *src, unsigned len)
 	seam_poke_leave();
 	seam_serialise();
 	seam_others_resume();
+	patch_stats.stop_batches += seam_others_online();
 	patch_stats.writes++;
 	patch_stats.bytes += len;
 	patch_stats.batches++;

@@ -375,6 +375,8 @@ def ops_of(records, env):
     seen = []
     for r in records:
         key = (r["op"], r.get("backend"))
+        if r.get("mode") == "live":
+            continue  # the live-update table has its own layout
         if r["environment"] == env and key not in seen and \
                 r["op"] not in OWN_TABLES and r["mode"] != "user":
             seen.append(key)
@@ -645,6 +647,35 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                          " | ".join(vals) + f" | {slow} |")
         if "smp" in plots:
             lines += ["", f"![smp]({plots['smp']})"]
+    live = [r for r in records if r.get("mode") == "live"]
+    if live:
+        lines += ["", "## Live patching: cost per update batch", "",
+                  "One batch re-aims n sites at the next target (a "
+                  "rel32-only change) and is timed from the first queue "
+                  "to the end of patch_finish(); minimum under icount, "
+                  "else median. Paths: *int3* (call sites, patchlive="
+                  "int3), *store* (call sites, one 8-byte store each), "
+                  "*cs* (cs call sites, the CS-prefix protocol). With "
+                  "one CPU the live path is forced and its rounds send "
+                  "no IPI; with two, each round IPIs CPU 1 (idle).", "",
+                  "| environment | path | n | per batch | per site | "
+                  "sync rounds | IPIs |", "|---|---|---|---|---|---|---|"]
+        for e in envs:
+            if e.get("skipped"):
+                continue
+            exact = e.get("icount", False)
+            stat = "min" if exact else "median"
+            for path in ("int3", "store", "cs"):
+                for n in (1, 16, 256):
+                    r = cell(records, e["name"], f"update_{path}_{n}",
+                             "live")
+                    if not r:
+                        continue
+                    lines.append(
+                        f"| {e['name']} | {path} | {n} | "
+                        f"{fmt(r[stat], exact)} | "
+                        f"{fmt(r[stat] / n, exact)} | {r.get('rounds')} | "
+                        f"{r.get('ipis')} |")
     user_envs = [e for e in envs if e.get("smp", 1) == 1 and
                  not e.get("skipped") and e["name"] != "silicon"]
     if user_envs:

@@ -614,9 +614,31 @@ def check_scall_complete(sites, k):
     return errors
 
 
+def check_test_site(i, where, rec, k):
+    """The live suite's sites: call/cs call rel32 to the payload, or nop2."""
+    addr, payload, _, length, flags, _, arg, arg2 = rec
+    off = addr - k["text_addr"]
+    raw = k["text"][off:off + length]
+    if flags or arg or arg2:
+        return [f"{where}: a test site has no flags or arguments"], []
+    if length == 2:
+        ok = raw == b"\x66\x90"
+    elif length in (5, 6):
+        p = length - 5
+        rel = struct.unpack("<i", raw[p + 1:p + 5])[0]
+        ok = ((p == 0 or raw[0] == 0x2e) and raw[p] == 0xe8
+              and addr + length + rel == payload)
+    else:
+        ok = False
+    if not ok:
+        return [f"{where}: not a call (or cs call) to its payload "
+                f"{payload:#x}, nor a 2-byte nop: {fmt_bytes(raw)}"], []
+    return [], []
+
+
 # The rules of each kind, by its name in patch_abi.h.
 KIND_RULES = {"pvop": check_pvop_site, "pvop_saves": check_pvop_saves_site,
-              "scall": check_scall_site}
+              "scall": check_scall_site, "test": check_test_site}
 
 
 def describe(i, rec, k):

@@ -118,7 +118,7 @@ BOOT_CONFIGS = [
      "append": "ktest=cmdline.* frobnicate=1 platform=xen-pv inject=bogus",
      "expect_log": [r"^warning: unknown option 'frobnicate' ignored$",
                     r"^warning: platform=xen-pv refused: ",
-                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|corrupt-scall-site\|ap-hang\|ap-fault\|ap-stack-overflow\|stop-during-start\|kvmclock-percpu\); ignored$",
+                    r"^warning: inject=bogus unknown \(corrupt-site\|corrupt-patched-site\|corrupt-scall-site\|ap-hang\|ap-fault\|ap-stack-overflow\|stop-during-start\|kvmclock-percpu\|stray-int3\); ignored$",
                     r"^platform: native$"]},
     # A ktest= glob that matches nothing is a run that proved nothing.
     {"name": "native-tcg-ktest-nomatch", "platform": "native", "icount": False,
@@ -197,6 +197,23 @@ BOOT_CONFIGS = [
      "append": "",
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$",
                     r"^cpu 0: up \(vcpu 0, the boot CPU\)$", r"^cpu 1: up \(vcpu 1\)$"]},
+    # Live patching under load: other CPUs call the live suite's sites in
+    # a loop while CPU 0 re-patches them (tests/kernel/test_live.c); the
+    # general SMP rows above run the same suite with a short stress.
+    {"name": "native-tcg-smp4-live", "platform": "native", "icount": False, "smp": 4,
+     "append": "livestress ktest=live.*", "timeout": 300,
+     "expect_log": [r"^cpus: 4 online \(of 4 present\)$"]},
+    {"name": "xen-pv-smp2-live", "platform": "xen", "icount": False, "smp": 2,
+     "append": "livestress ktest=live.*", "timeout": 300,
+     "expect_log": [r"^cpus: 2 online \(of 2 present\)$"]},
+    # A real int3 (no batch owns it) is reported as a breakpoint.
+    {"name": "native-tcg-stray-int3", "platform": "native", "icount": False,
+     "append": "inject=stray-int3",
+     "expect_log": [r"^patch: no live batch owns the int3 at [0-9a-f]+ \(it holds cc now"],
+     "expect_panic": r"unhandled #BP breakpoint"},
+    {"name": "xen-pv-stray-int3", "platform": "xen", "icount": False,
+     "append": "inject=stray-int3",
+     "expect_panic": r"unhandled #BP breakpoint"},
     # No x2APIC: the IPIs and remote flushes go through the xAPIC's MMIO ICR.
     {"name": "native-tcg-smp2-xapic", "platform": "native", "icount": False, "smp": 2,
      "cpu": "max,-x2apic", "append": "ktest=smp.*",

@@ -33,9 +33,11 @@ struct kernel_options {
 	const char *inject;	/* "corrupt-site" (harness tests), or NULL */
 	const char *staticcall; /* "inline", "outline", or NULL */
 	const char *xenmmu; /* "hypercall", "batched", "writable", or NULL */
+	const char *patchlive;	/* live patching path: store, int3, stop */
+	bool livestress;	/* the live suite's long stress counts */
 };
 
-#define CMDLINE_OPTIONS 14   /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 16   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */

@@ -70,4 +70,10 @@ void ktest_fail(struct ktest_ctx *t, const char *file, int line,
  */
 unsigned ktest_run(const char *glob);
 
+/* The test-only patch kind of the live suite (tests/kernel/test_live.c):
+ * registered before patch_init(), which checks its records at boot. */
+void live_test_register_kind(void);
+/* make bench: the cost of live update batches of 1, 16, 256 sites. */
+void live_bench(unsigned reps);
+
 #endif

@@ -11,7 +11,8 @@
  *              state, kernel text bounds;
  *   poking     the private writable view of kernel text (poke_enter/leave):
  *              only the CPU that entered it can see it; stopping the other
- *              CPUs while text changes (others_stop/resume);
+ *              CPUs while text changes (others_stop/resume), or, for the
+ *              live path, syncing them (sync_others, sync_serve);
  *   layout     the per-CPU fields inline templates address through %gs;
  *   fixups     exception-fixup records (the kernel's trap code reads them).
  */
@@ -129,8 +130,29 @@ void seam_others_resume(void);
 /* Make this CPU fetch the bytes just written (a serialising instruction). */
 void seam_serialise(void);
 
-/* This CPU's number (0 = the boot CPU). */
+/* ---- the live path (patch/live.c) ---- */
+/* This CPU's number (0 = the boot CPU); whether any other CPU is online
+ * (runs text). */
 unsigned seam_cpu(void);
+bool seam_others_online(void);
+/*
+ * One sync round: an IPI to every other online CPU, whose handler
+ * serialises that CPU and acknowledges; returns once every one has, with
+ * the number of IPIs sent. A CPU that does not acknowledge in a second is
+ * a panic naming it. Call with interrupts off.
+ */
+unsigned seam_sync_others(void);
+/*
+ * Serve a sync pending for this CPU (serialise, acknowledge), if any.
+ * THE RULE: every loop that waits for another CPU with interrupts off
+ * (a lock's slow path, a mailbox or acknowledgement wait, this seam's
+ * own lock) calls this on each turn, or a writer waiting for that CPU's
+ * acknowledgement and the CPU waiting for the writer never finish.
+ * seam_lock() does it itself.
+ */
+void seam_sync_serve(void);
+/* A bounded busy-wait budget for the #BP handler's CS-prefix wait. */
+#define SEAM_SPIN_LIMIT (1ULL << 24)
 #endif
 
 #endif

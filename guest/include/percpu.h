@@ -68,8 +68,10 @@ struct percpu {
 	volatile uint64_t call_done; /* this CPU: requests finished */
 	/* IPIs (smp.h): counted by the receiver, per VEC_IPI_* vector. */
 	volatile bool ipi_ready;	   /* this CPU can take IPIs */
-	uint32_t ipi_port[3];		   /* Xen: its port per vector */
-	volatile uint64_t ipi_received[3]; /* handled, per vector */
+	uint32_t ipi_port[4];		   /* Xen: its port per vector */
+	volatile uint64_t ipi_received[4]; /* handled, per vector */
+	/* Live patching: the latest sync round this CPU acknowledged. */
+	volatile uint64_t sync_ack;
 	/* Native flush_tlb_others: the request this CPU is asked to do. */
 	volatile uint64_t tlb_va;
 	volatile uint64_t tlb_seq, tlb_done;

@@ -114,6 +114,22 @@ void smp_tlb_serve(void);
  */
 int smp_stack_guard_slot(uint64_t va);
 
+/*
+ * Live patching's sync round (the patch seam's seam_sync_others): bump
+ * the round, IPI every other online CPU (VEC_IPI_SYNC), wait (bounded:
+ * panic naming the CPU) until each has serialised and acknowledged;
+ * returns the IPIs sent. smp_sync_serve() is the receiving side, also
+ * polled by waits with interrupts off; smp_serve_pending() serves both
+ * the sync and a native TLB request (the waits call it).
+ */
+unsigned smp_sync_others(void);
+void smp_sync_serve(void);
+void smp_serve_pending(void);
+struct smp_sync_stats {
+	uint64_t rounds; /* sync rounds that reached at least one CPU */
+};
+extern struct smp_sync_stats smp_sync_stats;
+
 /* The end of every AP's start-up: say so, mark it online, idle. */
 void smp_ap_online(struct percpu *p) __attribute__((noreturn));
 

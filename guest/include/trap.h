@@ -41,7 +41,8 @@ struct trap_frame {
 #define VEC_IPI_CALL 0x40 /* wake: the mailbox has a request */
 #define VEC_IPI_PING 0x41 /* the IPI tests and benchmarks */
 #define VEC_IPI_TLB 0x42  /* native flush_tlb_others: invlpg, acknowledge */
-#define SMP_IPI_NR 3
+#define VEC_IPI_SYNC 0x43 /* live patching: serialise, acknowledge */
+#define SMP_IPI_NR 4
 #define VEC_SPURIOUS 0xff
 #define VEC_XEN_UPCALL 256 /* pseudo-vector: Xen event upcall */
 #define VEC_SYSCALL 257    /* pseudo-vector: a user system call */

@@ -202,8 +202,14 @@ uint64_t xen_lock_wait(const volatile uint32_t *ptr, uint64_t val)
 	clear_bit_atomic(&xen_shared->evtchn_pending[port / 64], port % 64);
 	if (*ptr != val)
 		return 0;
-	struct sched_poll poll = {.nr_ports = 1, .timeout = 0};
-	set_xen_guest_handle(poll.ports, &port);
+	/*
+	 * Also wake for a live-patching sync (its port is unmasked but the
+	 * upcall is off here): the caller serves it (seam_sync_serve).
+	 */
+	evtchn_port_t ports[2] = {
+	    port, this_cpu()->ipi_port[VEC_IPI_SYNC - VEC_IPI_BASE]};
+	struct sched_poll poll = {.nr_ports = ports[1] ? 2 : 1, .timeout = 0};
+	set_xen_guest_handle(poll.ports, ports);
 	HYPERVISOR_sched_op(SCHEDOP_poll, &poll);
 	return 0;
 }

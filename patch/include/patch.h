@@ -26,10 +26,13 @@
  * Batches. patch_finish() takes the lock, switches this CPU to the private
  * poke mapping once, copies every queued write through it, switches back
  * (which drops the alias from the TLB) and serialises once. A full queue
- * is finished early, so a batch may be any size. This is the single-CPU
- * path (boot, or any CPU when no other CPU runs the sites); the live path
- * for SMP (int3, sync, tail, sync, head) will share the state table and
- * the poke mapping (doc/patching.md).
+ * is finished early, so a batch may be any size. That is the single-CPU
+ * path (boot). With other CPUs online the same batch goes through the
+ * live path (patch/live.c): int3 over the first byte of every changing
+ * site, sync every CPU, the tails, sync, the first bytes, sync - at most
+ * three sync rounds whatever the batch size - while #BP on another CPU
+ * emulates the site's new instruction; or one 8-byte store and one sync
+ * for a call whose rel32 alone changes (patchlive=, doc/patching.md).
  *
  * Records and kinds: patch_abi.h. Instruction decoding and relocation of
  * replacement bytes: insn.h and patch_reloc_*() below.
@@ -117,8 +120,58 @@ struct patch_stats {
 	 * instructions under icount) spent checking them. */
 	unsigned check_records[PATCH_KIND_NR];
 	uint64_t check_ticks[PATCH_KIND_NR];
+	/* The live path (patch/live.c, doc/patching.md "The live path"). */
+	uint64_t live_batches; /* batches written while others ran */
+	uint64_t stop_batches; /* batches (and text_poke()s) that parked them */
+	uint64_t sync_rounds;  /* sync rounds of live batches */
+	uint64_t sync_ipis;    /* IPIs those rounds sent */
+	uint64_t int3_sites;   /* sites written under an int3 */
+	uint64_t single_stores; /* sites written by one 8-byte store */
+	uint64_t bp_emulated;	/* #BPs that emulated a site's new insn */
+	uint64_t bp_cs;		/* #BPs on a CS prefix: resumed after it */
+	uint64_t bp_stale;	/* #BPs on a site's old int3: run again */
+	uint64_t interleaved;	/* writes begun while another was in flight */
+	unsigned last_rounds;	/* sync rounds of the latest live batch */
+	unsigned max_rounds;	/* the most any live batch took */
 };
 extern struct patch_stats patch_stats;
+
+/*
+ * ---- the live path (patch/live.c) ----
+ * How patch_finish() writes while other CPUs run kernel text:
+ *   STORE  the default: a site whose only change is the rel32 of a call
+ *          or jmp lying inside one aligned 8-byte word is written by one
+ *          8-byte store (relies on the assumption doc/patching.md names);
+ *          every other site goes through the int3 protocol;
+ *   INT3   every site through the int3 protocol (patchlive=int3);
+ *   STOP   park the other CPUs instead (patchlive=stop; the only way for
+ *          a batch with a site that is not one instruction before and
+ *          after, e.g. pvop templates, whatever the path).
+ */
+enum patch_live_path { PATCH_LIVE_STORE, PATCH_LIVE_INT3, PATCH_LIVE_STOP };
+extern enum patch_live_path patch_live_path;
+extern const char *const patch_live_names[3]; /* "store", "int3", "stop" */
+/*
+ * Called by the kernel's #BP handler before anything else: if rip - 1
+ * is a site of the batch in flight, moves the interrupted context on as
+ * if the site's new instruction had run (rsp: a call's push lands in the
+ * entry's stack gap) and returns true; false means a real breakpoint.
+ */
+bool patch_live_bp(uint64_t *rip, uint64_t *rsp);
+/* Says why a #BP at at + 1 was no site of the batch in flight. */
+void patch_live_report(uintptr_t at);
+/*
+ * Updates from any CPU, serialised: patch_begin() takes the update lock
+ * (interrupts off, serving syncs while it spins), patch_end() finishes
+ * the batch and lets the next updater in. Clients on the boot CPU that
+ * never race another updater may use patch_queue()/patch_finish() alone.
+ */
+unsigned long patch_begin(void);
+void patch_end(unsigned long flags);
+/* For tests: the live path even with no other CPU online, and a hook
+ * called after each pass's writes, before its sync (pass 1, 2, 3). */
+extern bool patch_live_force;
+extern void (*patch_live_hook)(unsigned pass);
 
 void patch_register_kind(unsigned kind, const struct patch_kind *k);
 /* "pvop", "static-call", ... */

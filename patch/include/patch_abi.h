@@ -14,6 +14,7 @@
  *   PATCH_KIND_PCALL  promotion state         -            -
  *   PATCH_KIND_PVOP_SAVES  as PVOP: a pvop site written in assembly with
  *                     the pushes and pops around it (pvops/pvop_asm.h)
+ *   PATCH_KIND_TEST   the call's target       -            -
  *
  * Addresses are relative to the field that holds them (`.long x - .`), so
  * the table needs no relocation and works wherever the image is mapped.
@@ -29,7 +30,8 @@
 #define PATCH_KIND_SCALL 3 /* static call site (scall/) */
 #define PATCH_KIND_PCALL 4 /* promoted indirect call (roadmap) */
 #define PATCH_KIND_PVOP_SAVES 5 /* pvop site with its push/pop saves */
-#define PATCH_KIND_NR 6
+#define PATCH_KIND_TEST 6  /* live-patching test sites (tests/kernel) */
+#define PATCH_KIND_NR 7
 
 /* What a static-call site is (its flags field; scall/static_call.h). */
 #define PATCH_SCALL_TRAMP 1 /* the key's 8-byte trampoline */

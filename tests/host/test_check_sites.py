@@ -58,13 +58,13 @@ OP_WRITE_MSR = ABI_VALUES["PVOP_WRITE_MSR"]
 PVOP_NR = ABI_VALUES["PVOP_NR"]
 PATCH_KIND_NR = ABI_VALUES["PATCH_KIND_NR"]
 PATCH_MAX_LEN = ABI_VALUES["PATCH_MAX_LEN"]
-# Every kind but pvop, pvop_saves and scall, the kinds with checker rules.
+# Every kind but pvop, pvop_saves, scall and test, the kinds with checker rules.
 KINDS_WITHOUT_RULES = {name[len("PATCH_KIND_"):].lower(): value
                        for name, value in ABI_VALUES.items()
                        if name.startswith("PATCH_KIND_")
                        and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP",
                                         "PATCH_KIND_PVOP_SAVES",
-                                        "PATCH_KIND_SCALL")}
+                                        "PATCH_KIND_SCALL", "PATCH_KIND_TEST")}
 
 # Prepended to every mini-kernel. C preprocessor macros rather than gas
 # macros so the ABI names work; `;` separates statements on one line.

@@ -177,6 +177,26 @@ void seam_others_resume(void)
 	others_stopped--;
 }
 
+/* The live path's seam: one CPU, so patch_finish() never goes live. */
+unsigned seam_cpu(void)
+{
+	return 0;
+}
+
+bool seam_others_online(void)
+{
+	return false;
+}
+
+unsigned seam_sync_others(void)
+{
+	return 0;
+}
+
+void seam_sync_serve(void)
+{
+}
+
 /* Runs fn; returns the panic message if it panicked, else NULL. */
 static const char *panics(void (*fn)(void))
 {

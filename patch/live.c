@@ -1,0 +1,421 @@
+/*
+ * live.c - writing a batch while other CPUs run the text (patch.h, "the
+ * live path"; doc/patching.md explains the protocol and its rules).
+ *
+ * patch_finish() hands a batch here when another CPU is online. Each
+ * queued site is classified once, before any byte changes:
+ *   SKIP   its bytes do not change;
+ *   STORE  only the rel32 of a call/jmp changes and lies inside one
+ *          naturally aligned 8-byte word: one 8-byte store, no int3;
+ *   INT3   int3 over its first byte, then the tail, then the first byte;
+ *   CS     the same writes for a `cs call` staying a `cs call`; a CPU
+ *          that meets the int3 (over the prefix) resumes after it.
+ * A batch is only written live if every changing site is one instruction
+ * before and after (nothing can be executing in its middle) and its new
+ * instruction is one the #BP handler can stand in for (call rel32, jmp
+ * rel32/rel8, a NOP; maybe CS-prefixed); otherwise the caller parks the
+ * others (the stop path).
+ *
+ * The passes (at most three sync rounds; a pass with nothing to do, and
+ * its round, is skipped):
+ *   1. int3 over the first byte of every INT3/CS site;     sync
+ *   2. every changing tail, every single store;             sync
+ *   3. the new first byte of every INT3/CS site;            sync
+ * The batch stays published (sorted by address, for patch_live_bp()'s
+ * binary search) until the last round is over: a CPU inside #BP for it
+ * has interrupts off and so acknowledges only after it has left.
+ */
+#include "insn.h"
+#include "nops.h"
+#include "patch.h"
+#include "patch_bytes.h"
+#include "patch_seam.h"
+
+enum patch_live_path patch_live_path = PATCH_LIVE_STORE;
+const char *const patch_live_names[3] = {"store", "int3", "stop"};
+bool patch_live_force;
+void (*patch_live_hook)(unsigned pass);
+
+enum how { SKIP, STORE, INT3, CS };
+enum emul { EM_CALL, EM_JMP, EM_NOP, EM_RET, EM_JMP_MEM };
+
+struct live_site {
+	uintptr_t at;
+	uintptr_t target; /* EM_CALL / EM_JMP: where the new insn goes */
+	const uint8_t *bytes;
+	uint8_t len, how, emul;
+	uint8_t off; /* STORE: offset of the rel32 in the site */
+};
+
+static struct live_site plan[PATCH_QUEUE_MAX];
+/* The int3 sites of the batch in flight, sorted by address. */
+static struct live_site inflight[PATCH_QUEUE_MAX];
+static volatile unsigned inflight_n;
+static volatile unsigned phase; /* the pass being written, 0 = none */
+static volatile unsigned writer_cpu;
+static volatile unsigned active;   /* writers inside patch_live_write() */
+static volatile uint64_t live_seq; /* odd while a batch is in flight */
+
+static uint32_t get_rel32(const uint8_t *p)
+{
+	return (uint32_t)get32(p);
+}
+
+/*
+ * True if b[0..len) is, for a CPU, one instruction: exactly one that
+ * fills the site, or an unconditional jmp/ret followed by bytes no CPU
+ * reaches (the padding of static-call forms: `ret; int3...`). Either
+ * way no CPU can be stopped at a boundary inside the site.
+ */
+static bool one_insn(const uint8_t *b, unsigned len)
+{
+	struct insn in;
+	unsigned l = insn_decode(b, len, 0, &in);
+
+	if (l == len)
+		return true;
+	if (!l || in.prefixes > 1 || in.map != 0)
+		return false;
+	return in.opcode == 0xc3 || in.opcode == 0xe9 || in.opcode == 0xeb ||
+	       (in.opcode == 0xff && in.has_modrm &&
+		((in.modrm >> 3) & 7) == 4); /* jmp *r/m */
+}
+
+/*
+ * What the #BP handler would do in place of new[0..len): false if it
+ * cannot (not one instruction it knows, as one_insn() counts them).
+ */
+static bool emulation(uintptr_t at, const uint8_t *b, unsigned len,
+		      struct live_site *s)
+{
+	if (!one_insn(b, len))
+		return false;
+	unsigned q = b[0] == 0x2e ? 1 : 0; /* cs prefix, any length */
+	if (b[q] == 0xc3) {
+		s->emul = EM_RET;
+		return true;
+	}
+	if (b[q] == 0xe9 && len >= q + 5) {
+		s->emul = EM_JMP;
+		s->target = at + q + 5 + (int32_t)get_rel32(b + q + 1);
+		return true;
+	}
+	if (b[q] == 0xff && b[q + 1] == 0x25 && len >= q + 6) {
+		/* jmp *disp32(%rip): the pointer is read when emulating */
+		s->emul = EM_JMP_MEM;
+		s->target = at + q + 6 + (int32_t)get_rel32(b + q + 2);
+		return true;
+	}
+	unsigned p = (len == 6 && b[0] == 0x2e) ? 1 : 0; /* cs prefix */
+	if (len == 5 + p && (b[p] == 0xe8 || b[p] == 0xe9)) {
+		s->emul = b[p] == 0xe8 ? EM_CALL : EM_JMP;
+		s->target = at + len + (int32_t)get_rel32(b + p + 1);
+		return true;
+	}
+	if (len == 2 && b[0] == 0xeb) {
+		s->emul = EM_JMP;
+		s->target = at + 2 + (int8_t)b[1];
+		return true;
+	}
+	if (nop_insn_len(b, len) == len && b[0] != 0xeb) {
+		s->emul = EM_NOP;
+		return true;
+	}
+	return false;
+}
+
+/* Classifies the queue into plan[]; NULL if it can go live, else why. */
+static const char *classify(const struct patch_queued *q, unsigned n,
+			    bool store)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct live_site *s = &plan[i];
+		const uint8_t *old = (const uint8_t *)q[i].at;
+		const uint8_t *b = q[i].bytes;
+		unsigned len = q[i].len;
+		struct insn in;
+
+		s->at = q[i].at;
+		s->bytes = b;
+		s->len = (uint8_t)len;
+		if (bytes_equal(old, b, len)) {
+			s->how = SKIP;
+			continue;
+		}
+		(void)in;
+		if (!one_insn(old, len))
+			return "a site is not one instruction now";
+		if (!emulation(s->at, b, len, s))
+			return "a site's new bytes are not one call, jmp or "
+			       "NOP";
+		unsigned p =
+		    (len == 6 && b[0] == 0x2e && old[0] == 0x2e) ? 1 : 0;
+		bool rel_only = s->emul != EM_NOP && len == 5 + p &&
+				old[p] == b[p] && (p == 0 || old[0] == b[0]);
+		uintptr_t rel = s->at + p + 1;
+		if (store && rel_only && (rel & 7) <= 4) {
+			s->how = STORE;
+			s->off = (uint8_t)(p + 1);
+		} else if (p && old[1] == 0xe8 && b[1] == 0xe8) {
+			s->how = CS;
+			s->off = (rel & 7) <= 4 ? 2 : 0; /* one-store rel32 */
+		} else {
+			s->how = INT3;
+		}
+	}
+	return NULL;
+}
+
+/* inflight[] := the INT3/CS sites of plan[], sorted (insertion: the
+ * queue is nearly always in address order already). */
+static unsigned publish(unsigned n)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (plan[i].how != INT3 && plan[i].how != CS)
+			continue;
+		unsigned j = k++;
+		while (j && inflight[j - 1].at > plan[i].at) {
+			inflight[j] = inflight[j - 1];
+			j--;
+		}
+		inflight[j] = plan[i];
+	}
+	return k;
+}
+
+static void sync_round(unsigned pass)
+{
+	if (patch_live_hook)
+		patch_live_hook(pass);
+	patch_stats.sync_ipis += seam_sync_others();
+	patch_stats.sync_rounds++;
+	patch_stats.last_rounds++;
+}
+
+/*
+ * The 8-byte word holding a site's rel32, with the new rel32 merged in,
+ * stored whole through the alias. Read back from text as it is now, so a
+ * neighbour's bytes written earlier in this batch are kept.
+ */
+static void single_store(uintptr_t alias, const struct live_site *s)
+{
+	uintptr_t w = (s->at + s->off) & ~(uintptr_t)7;
+	uint64_t v = __atomic_load_n((const uint64_t *)w, __ATOMIC_RELAXED);
+	uint8_t *vb = (uint8_t *)&v;
+
+	for (unsigned i = 0; i < 4; i++)
+		vb[s->at + s->off + i - w] = s->bytes[s->off + i];
+	__atomic_store_n((uint64_t *)(alias + w), v, __ATOMIC_RELAXED);
+}
+
+const char *patch_live_why_not(void)
+{
+	return classify(patch_q.q, patch_q.n,
+			patch_live_path == PATCH_LIVE_STORE);
+}
+
+/*
+ * Writes the queue live, or returns false (nothing written) if a site
+ * cannot be. Called by patch_finish() with the poke lock held and
+ * interrupts off. patch_live_why_not() says why not.
+ */
+bool patch_live_write(void)
+{
+	unsigned n = patch_q.n, k, stores = 0, tails = 0;
+
+	if (classify(patch_q.q, n, patch_live_path == PATCH_LIVE_STORE))
+		return false;
+	if (__atomic_fetch_add(&active, 1, __ATOMIC_ACQ_REL))
+		patch_stats.interleaved++; /* the lock failed us: counted */
+	writer_cpu = seam_cpu();
+	k = publish(n);
+	for (unsigned i = 0; i < n; i++)
+		stores += plan[i].how == STORE;
+	for (unsigned i = 0; i < k; i++)
+		tails +=
+		    !bytes_equal((const uint8_t *)inflight[i].at + 1,
+				 inflight[i].bytes + 1, inflight[i].len - 1u);
+	patch_stats.last_rounds = 0;
+	__atomic_store_n(&inflight_n, k, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
+
+	uintptr_t alias = seam_poke_enter() - (uintptr_t)_text_start;
+	if (k) {
+		__atomic_store_n(&phase, 1, __ATOMIC_RELEASE);
+		for (unsigned i = 0; i < k; i++)
+			*(volatile uint8_t *)(alias + inflight[i].at) = 0xcc;
+		sync_round(1);
+	}
+	if (tails || stores) {
+		__atomic_store_n(&phase, 2, __ATOMIC_RELEASE);
+		for (unsigned i = 0; i < k; i++)
+			if (inflight[i].how == CS && inflight[i].off)
+				single_store(alias, &inflight[i]);
+			else if (inflight[i].len > 1)
+				bytes_copy(
+				    (uint8_t *)(alias + inflight[i].at + 1),
+				    inflight[i].bytes + 1,
+				    inflight[i].len - 1u);
+		for (unsigned i = 0; i < n; i++)
+			if (plan[i].how == STORE)
+				single_store(alias, &plan[i]);
+		__atomic_store_n(&phase, 3, __ATOMIC_RELEASE);
+		sync_round(2);
+	}
+	if (k) {
+		__atomic_store_n(&phase, 4, __ATOMIC_RELEASE);
+		for (unsigned i = 0; i < k; i++)
+			*(volatile uint8_t *)(alias + inflight[i].at) =
+			    inflight[i].bytes[0];
+		sync_round(3);
+	}
+	seam_poke_leave();
+	seam_serialise();
+	__atomic_store_n(&phase, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&inflight_n, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
+
+	unsigned bytes = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (plan[i].how != SKIP)
+			bytes += plan[i].len;
+	patch_stats.bytes += bytes;
+	patch_stats.int3_sites += k;
+	patch_stats.single_stores += stores;
+	patch_stats.live_batches++;
+	if (patch_stats.last_rounds > patch_stats.max_rounds)
+		patch_stats.max_rounds = patch_stats.last_rounds;
+	__atomic_fetch_sub(&active, 1, __ATOMIC_ACQ_REL);
+	return true;
+}
+
+void patch_live_report(uintptr_t at)
+{
+	printk("patch: no live batch owns the int3 at %016lx (it holds %02x "
+	       "now; batch in flight: %u int3 sites, pass %u, writer cpu %u)\n",
+	       (unsigned long)at, *(const volatile uint8_t *)at, inflight_n,
+	       phase, writer_cpu);
+}
+
+static const struct live_site *lookup(uintptr_t at)
+{
+	unsigned lo = 0, hi = __atomic_load_n(&inflight_n, __ATOMIC_ACQUIRE);
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if (inflight[mid].at == at)
+			return &inflight[mid];
+		if (inflight[mid].at < at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * An int3 no batch owns, at the first byte of a recorded site that no
+ * longer holds one: this CPU ran a copy of the site fetched before the
+ * head was restored. A CPU cannot, architecturally: it acknowledges the
+ * last round only after its #BP is over (interrupts are off in it), and
+ * after serialising. QEMU's multi-threaded TCG can (a block translated
+ * while another vCPU wrote the page keeps the old bytes: doc/patching.md),
+ * and so can a debugger's removed breakpoint, so go back and run the
+ * bytes there now, as Linux's kprobes do. A real breakpoint still holds
+ * its int3 and is reported.
+ */
+static bool stale_int3(uint64_t *rip)
+{
+	uintptr_t at = (uintptr_t)*rip - 1;
+
+	if (at < (uintptr_t)_text_start || at >= (uintptr_t)_text_end ||
+	    *(const volatile uint8_t *)at == 0xcc)
+		return false;
+	for (const struct patch_site *r = __patch_sites_start;
+	     r < __patch_sites_end; r++)
+		if (patch_site_addr(r) == at) {
+			seam_serialise();
+			*rip = at;
+			__atomic_fetch_add(&patch_stats.bp_stale, 1,
+					   __ATOMIC_RELAXED);
+			return true;
+		}
+	return false;
+}
+
+bool patch_live_bp(uint64_t *rip, uint64_t *rsp)
+{
+	const struct live_site *s;
+
+	/*
+	 * Not in the batch, yet maybe the next one's (a stale int3 of the
+	 * last batch, looked up between two batches, then the next wrote its
+	 * own): decide only on a view no batch began or ended during.
+	 */
+	uint64_t seq;
+	for (;;) {
+		seq = __atomic_load_n(&live_seq, __ATOMIC_ACQUIRE);
+		s = lookup((uintptr_t)*rip - 1);
+		if (s)
+			break;
+		if (stale_int3(rip))
+			return true;
+		if (__atomic_load_n(&live_seq, __ATOMIC_ACQUIRE) == seq)
+			return false; /* a real breakpoint */
+	}
+	if (s->how == CS) {
+		/*
+		 * Resume at the call after the prefix, but only once its new
+		 * rel32 is written: resumed earlier, this CPU could take the
+		 * next sync's IPI right after iret, still at the call, and run
+		 * it while pass 2 writes the rel32. So wait for pass 2 to end
+		 * (acknowledging syncs meanwhile, or the writer never gets
+		 * there; so the batch may end under us: keep what we need),
+		 * then fetch afresh. The writer itself runs a site only from
+		 * the test hook, in order: no wait.
+		 */
+		uintptr_t at = s->at;
+		if (seam_cpu() != writer_cpu) {
+			uint64_t spins = 0;
+			while (__atomic_load_n(&live_seq, __ATOMIC_ACQUIRE) ==
+				   seq &&
+			       __atomic_load_n(&phase, __ATOMIC_ACQUIRE) < 3) {
+				if (++spins > SEAM_SPIN_LIMIT)
+					panic("patch: cpu %u: the writer did "
+					      "not write the tails of a "
+					      "batch",
+					      seam_cpu());
+				seam_sync_serve();
+				asm volatile("pause");
+			}
+			seam_serialise();
+		}
+		*rip = at + 1;
+		__atomic_fetch_add(&patch_stats.bp_cs, 1, __ATOMIC_RELAXED);
+		return true;
+	}
+	switch (s->emul) {
+	case EM_CALL:
+		*rsp -= 8; /* into the #BP entry's stack gap */
+		*(uint64_t *)*rsp = s->at + s->len;
+		*rip = s->target;
+		break;
+	case EM_JMP:
+		*rip = s->target;
+		break;
+	case EM_RET:
+		*rip = *(const uint64_t *)*rsp;
+		*rsp += 8;
+		break;
+	case EM_JMP_MEM:
+		*rip = *(const volatile uint64_t *)s->target;
+		break;
+	default:
+		*rip = s->at + s->len;
+		break;
+	}
+	__atomic_fetch_add(&patch_stats.bp_emulated, 1, __ATOMIC_RELAXED);
+	return true;
+}
