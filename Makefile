@@ -31,12 +31,12 @@ KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic \
 	-mno-sse -mno-sse2 -mno-mmx -mno-80387 -mcmodel=kernel \
 	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -fno-tree-loop-distribute-patterns -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
-	-Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -I$(BUILD)/include -MMD -MP \
+	-Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -Ialt/include -I$(BUILD)/include -MMD -MP \
 	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
-KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -MMD -MP -g
+KASFLAGS := -D__ASSEMBLY__ -Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -Ialt/include -MMD -MP -g
 KLDFLAGS := -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
 
-KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c patch/*.c pvops/*.c scall/*.c \
+KSRC_C := $(wildcard guest/*.c guest/lib/*.c guest/xen/*.c patch/*.c pvops/*.c scall/*.c alt/*.c \
 	tests/kernel/*.c)
 KSRC_S := $(wildcard entry/*.S pvops/*.S guest/xen/*.S) \
 	$(filter-out guest/kernel.ld.S,$(wildcard guest/*.S))
@@ -159,7 +159,7 @@ check-sites: $(KERNEL)
 
 # ---- host unit tests: the real kernel sources compiled for user space ----
 HCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -DHOST_TEST -no-pie -fno-pie -Wl,-z,noexecstack \
-	-Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -I$(BUILD)/include -Itests/host -MMD -MP \
+	-Iguest/include -Ipatch/include -Ipvops/include -Iscall/include -Ialt/include -I$(BUILD)/include -Itests/host -MMD -MP \
 	-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
 
@@ -169,6 +169,10 @@ $(BUILD)/host/test_acpi: tests/host/test_acpi.c guest/acpi.c
 PVOP_HOST_SRC := pvops/plan.c patch/nops.c patch/reloc.c patch/insn.c \
 	pvops/templates.S pvops/native.c pvops/kvm.c pvops/xen.c pvops/ops.c
 $(BUILD)/host/test_patch: tests/host/test_patch.c $(PVOP_HOST_SRC)
+# The alternative client over sites of its own section (test_alt.ld).
+$(BUILD)/host/test_alt: tests/host/test_alt.c patch/engine.c patch/live.c \
+	alt/alt.c patch/reloc.c patch/insn.c patch/nops.c tests/host/test_alt.ld
+$(BUILD)/host/test_alt: HCFLAGS += -Wl,-T,tests/host/test_alt.ld
 $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
 	patch/live.c pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)
 $(BUILD)/host/test_live: tests/host/test_live.c patch/engine.c patch/live.c \
@@ -183,7 +187,7 @@ $(BUILD)/host/%: tests/host/%.c | $(XEN_INC) $(KVM_INC)
 	$(Q)$(CC) $(HCFLAGS) -o $@ $(filter %.c %.S,$^)
 
 $(BUILD)/host/bench_silicon: tests/host/bench_silicon.c $(PVOP_HOST_SRC) \
-	guest/bench_thunks.S Makefile
+	guest/bench_thunks.S guest/bench_select.c Makefile
 # Its inline asm calls code that pushes and calls, below %rsp, where user
 # space may keep a red zone; NO_RED_ZONE tells the source the flag is on.
 $(BUILD)/host/bench_silicon: HCFLAGS += -mno-red-zone -DNO_RED_ZONE
@@ -209,6 +213,7 @@ debug: deps-run $(KERNEL)
 HOST_TEST_ARGS = $(foreach t,$(HOST_TESTS),--host-test $(t)) \
 	--host-test "$(PYTHON) tests/host/test_harness.py" \
 	--host-test "$(PYTHON) tests/host/test_check_sites.py" \
+	--host-test "$(PYTHON) tests/host/test_alt_select.py" \
 	--host-test "$(PYTHON) tests/host/test_static_call_types.py" \
 	--host-test "$(PYTHON) tests/host/test_scall_lines.py $(KERNEL) $(KERNEL_B6)" \
 	--host-test "$(PYTHON) tests/host/test_patch_cost.py $(KERNEL) $(KERNEL_X4)"

@@ -2,6 +2,8 @@
  * apic.c - local APIC (x2APIC when the CPU has it, xAPIC otherwise), its
  * timer as the periodic tick, and TSC calibration against the PIT.
  */
+#include "alternative.h"
+#include "cpufeature.h"
 #include "kernel.h"
 #include "mm.h"
 #include "pio.h"
@@ -210,17 +212,26 @@ void apic_stop_cpu(uint32_t dest)
  * weak_wrmsr_fence does. The xAPIC's two ICR writes must not be split by
  * an interrupt that sends an IPI of its own.
  */
-static void ipi_one(unsigned cpu, unsigned vector)
+static void ipi_one_x2apic(unsigned cpu, unsigned vector)
 {
 	if (cpu >= smp_online)
 		return;
 	uint32_t dest = smp_cpus[cpu]->apic_id;
+	asm volatile("mfence; lfence" ::: "memory");
+	write_msr(MSR_X2APIC(APIC_ICR_LO),
+		  (uint64_t)dest << 32 | ICR_FIXED | vector);
+}
+
+/* Either mode: the original of the select below, right everywhere. */
+static void ipi_one_any(unsigned cpu, unsigned vector)
+{
+	if (cpu >= smp_online)
+		return;
 	if (x2apic) {
-		asm volatile("mfence; lfence" ::: "memory");
-		write_msr(MSR_X2APIC(APIC_ICR_LO),
-			  (uint64_t)dest << 32 | ICR_FIXED | vector);
+		ipi_one_x2apic(cpu, vector);
 		return;
 	}
+	uint32_t dest = smp_cpus[cpu]->apic_id;
 	unsigned long fl = irq_save();
 	if (!apic_icr(dest, ICR_FIXED | vector))
 		printk("warning: apic: IPI %#x to cpu %u still pending after "
@@ -229,16 +240,30 @@ static void ipi_one(unsigned cpu, unsigned vector)
 	irq_restore(fl);
 }
 
+/*
+ * The LAPIC runs in x2APIC mode exactly when the CPU has the feature
+ * (apic_init()), so on such a CPU the sender goes straight to the MSR
+ * write: a function-level alternative (alt/include/alternative.h), chosen
+ * once at boot. IPIs are only sent after boot patching (smp_boot() runs
+ * after it); with noalternatives the original still serves both modes.
+ */
+ALTERNATIVE_SELECT(ipi_one, ipi_one_any, ipi_one_x2apic, X86_FEATURE_X2APIC)
+
+bool apic_ipi_is_x2apic_only(void)
+{
+	return ipi_one() == ipi_one_x2apic;
+}
+
 uint64_t native_send_ipi(uint64_t arg)
 {
-	ipi_one((unsigned)(arg >> 8), arg & 0xff);
+	ipi_one()((unsigned)(arg >> 8), arg & 0xff);
 	return 0;
 }
 
 uint64_t native_send_ipi_mask(uint64_t arg)
 {
 	for (uint64_t m = arg >> 8; m; m &= m - 1)
-		ipi_one(__builtin_ctzll(m), arg & 0xff);
+		ipi_one()(__builtin_ctzll(m), arg & 0xff);
 	return 0;
 }
 

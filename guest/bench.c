@@ -8,6 +8,8 @@
  * those); the raw instructions of the `if` cells only run natively.
  */
 #include "bench.h"
+#include "alternative.h"
+#include "bench_select.h"
 #include "cmdline.h"
 #include "kernel.h"
 #include "mm.h"
@@ -20,6 +22,18 @@
 #include "trap.h"
 #include "user.h"
 #include "xen.h"
+
+/*
+ * The benchmarks' clock is always `lfence; rdtsc`, not the bench_tsc()
+ * alternative: every platform times with the same instructions, and the
+ * hundreds of cells do not each add alternative sites to boot patching.
+ */
+static inline uint64_t bench_tsc(void)
+{
+	uint32_t lo, hi;
+	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return (uint64_t)hi << 32 | lo;
+}
 
 uint64_t boot_tsc_entry, boot_tsc_ready;
 
@@ -130,12 +144,12 @@ static uint8_t bench_page[4096] __attribute__((aligned(4096)));
 
 #define LOOP(body)                                                             \
 	{                                                                      \
-		uint64_t t0 = rdtsc_ordered();                                 \
+		uint64_t t0 = bench_tsc();                                     \
 		for (unsigned i = 0; i < n; i++) {                             \
 			body;                                                  \
 			barrier();                                             \
 		}                                                              \
-		return rdtsc_ordered() - t0;                                   \
+		return bench_tsc() - t0;                                       \
 	}
 
 typedef uint64_t (*loop_fn)(unsigned n);
@@ -401,13 +415,13 @@ static uint64_t handoff_batch(unsigned calls, const char **why)
 			}
 			asm volatile("pause");
 		}
-		uint64_t t0 = rdtsc_ordered();
+		uint64_t t0 = bench_tsc();
 		spin_unlock(&handoff_lock);
 		if (!wait_value(&handoff_got, i)) {
 			*why = "it never took the lock after the kick";
 			return 0;
 		}
-		total += rdtsc_ordered() - t0;
+		total += bench_tsc() - t0;
 	}
 	*why = "it did not finish";
 	return smp_wait(1, seq, HANDOFF_TIMEOUT_NS) ? total : 0;
@@ -463,10 +477,10 @@ static void bench_smp(unsigned calls, unsigned batches)
 	for (unsigned i = 0; i < ARRAY_SIZE(smp_cells); i++) {
 		smp_cells[i].fn(); /* warm */
 		for (unsigned b = 0; b < batches; b++) {
-			uint64_t t0 = rdtsc_ordered();
+			uint64_t t0 = bench_tsc();
 			for (unsigned c = 0; c < calls; c++)
 				smp_cells[i].fn();
-			per[b] = (rdtsc_ordered() - t0) * 100 / calls;
+			per[b] = (bench_tsc() - t0) * 100 / calls;
 		}
 		sort_u64(per, batches);
 		printk("bench: op=%s mode=smp cpus=%u calls=%u batches=%u",
@@ -487,10 +501,10 @@ static void bench_smp(unsigned calls, unsigned batches)
 			break;
 		while (!__atomic_load_n(&contended_ready, __ATOMIC_ACQUIRE))
 			asm volatile("pause");
-		uint64_t t0 = rdtsc_ordered();
+		uint64_t t0 = bench_tsc();
 		__atomic_store_n(&contended_go, 1, __ATOMIC_RELEASE);
 		contended_loop();
-		per[b] = (rdtsc_ordered() - t0) * 100 / calls;
+		per[b] = (bench_tsc() - t0) * 100 / calls;
 		if (!smp_wait(1, seq, SMP_CALL_TIMEOUT_NS * 10))
 			break;
 		done++;
@@ -510,6 +524,42 @@ static void bench_smp(unsigned calls, unsigned batches)
 	print_x100("p99", per[(batches * 99) / 100]);
 	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 	bench_handoff(calls, batches);
+}
+
+/*
+ * One call chosen between two functions, eight ways (bench_select.h):
+ * "bench: op=select mode=<method>" lines. Methods this build lacks
+ * print nothing (static calls in bench_silicon); scripts/bench.py says
+ * why.
+ */
+static void bench_select_cells(unsigned calls, unsigned batches)
+{
+	uint64_t per[MAX_BATCHES];
+
+	bench_sel_prepare();
+	for (int m = 0; m < BSEL_NR; m++) {
+		if (!bench_sel_available(m) || batches > MAX_BATCHES)
+			continue;
+		for (unsigned w = 0; w < 2; w++) {
+			unsigned long fl = irq_save();
+			bench_sel_once(m, calls);
+			irq_restore(fl);
+		}
+		for (unsigned b = 0; b < batches; b++) {
+			unsigned long fl = irq_save();
+			per[b] = bench_sel_once(m, calls);
+			irq_restore(fl);
+		}
+		sort_u64(per, batches);
+		printk("bench: op=select mode=%s calls=%u batches=%u",
+		       bench_sel_names[m], calls, batches);
+		print_x100("min", per[0]);
+		print_x100("median", per[batches / 2]);
+		print_x100("p99", per[(batches * 99) / 100]);
+		if (m == BSEL_STATIC_CALL)
+			printk(" %s", bench_sel_static_call_form());
+		printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
+	}
 }
 
 /*
@@ -543,10 +593,10 @@ static uint64_t mmu_empty_ticks(unsigned calls, unsigned batches)
 {
 	uint64_t best = ~0ULL;
 	for (unsigned b = 0; b < batches; b++) {
-		uint64_t t0 = rdtsc_ordered();
+		uint64_t t0 = bench_tsc();
 		for (unsigned c = 0; c < calls; c++)
 			mmu_cell(NULL, 0, false, 0, 0, c);
-		best = MIN(best, rdtsc_ordered() - t0);
+		best = MIN(best, bench_tsc() - t0);
 	}
 	return best;
 }
@@ -565,10 +615,10 @@ static void bench_mmu_strategy(const char *name, uint64_t *l1, uint64_t v0,
 		for (int lazy = 0; lazy < 2; lazy++) {
 			mmu_cell(l1, n, lazy, v0, v1, round++); /* warm */
 			for (unsigned b = 0; b < batches; b++) {
-				uint64_t t0 = rdtsc_ordered();
+				uint64_t t0 = bench_tsc();
 				for (unsigned c = 0; c < calls; c++)
 					mmu_cell(l1, n, lazy, v0, v1, round++);
-				uint64_t d = rdtsc_ordered() - t0;
+				uint64_t d = bench_tsc() - t0;
 				d = d > base ? d - base : 0;
 				per[b] = d * 100 / calls;
 			}
@@ -599,9 +649,9 @@ static void bench_mmu_table(const char *name, bool slow)
 	uint64_t per[32];
 
 	for (unsigned b = 0; b < batches + 1; b++) {
-		uint64_t t0 = rdtsc_ordered();
+		uint64_t t0 = bench_tsc();
 		mmu_map_range(va, LARGE_PAGE_SIZE, 512, PTE_P | mmu_nx_bit());
-		uint64_t d = rdtsc_ordered() - t0;
+		uint64_t d = bench_tsc() - t0;
 		if (b)
 			per[b - 1] = d * 100; /* the first warms */
 		uint64_t *pmd = mmu_walk(va, 2, false);
@@ -673,12 +723,12 @@ static bool bench_user_cell(const char *name, const char *prog, unsigned n,
 	user_run(prog, n, &r); /* warm, and see whether it works here */
 	for (unsigned b = 0; b < batches && r.end != USER_SYSCALL_STAYED_USER;
 	     b++) {
-		uint64_t t0 = rdtsc_ordered();
+		uint64_t t0 = bench_tsc();
 		user_run(prog, n, &r);
-		t1[b] = rdtsc_ordered() - t0;
-		t0 = rdtsc_ordered();
+		t1[b] = bench_tsc() - t0;
+		t0 = bench_tsc();
 		user_run(prog, 2 * n, &r);
-		t2[b] = rdtsc_ordered() - t0;
+		t2[b] = bench_tsc() - t0;
 	}
 	user_quiet = false;
 	if (r.end == USER_SYSCALL_STAYED_USER) {
@@ -728,8 +778,10 @@ void bench_run(void)
 	       platform->name, pvop_current->name, patch_pad_names[pvop_pad],
 	       tsc_khz, opts.icount, cpu_model());
 	printk("bench: boot sites=%u patch_ticks=%lu check_ticks=%lu "
+	       "alt_sites=%u alt_ticks=%lu "
 	       "entry_to_patched=%lu entry_to_ready=%lu\n",
 	       pvop_stats.total, boot.patch_ticks, boot.patch_check_ticks,
+	       alt_stats.sites, boot.alt_ticks,
 	       boot.patched_tsc - boot_tsc_entry,
 	       boot_tsc_ready - boot_tsc_entry);
 	/*
@@ -765,5 +817,6 @@ void bench_run(void)
 	}
 	bench_mmu(slow);
 	bench_scall(calls, batches);
+	bench_select_cells(calls, batches);
 	printk("bench: end\n");
 }

@@ -21,3 +21,18 @@ FUNC(bench_retpoline_\op)
 	ret
 ENDFUNC(bench_retpoline_\op)
 	.endr
+
+/*
+ * A retpoline through %rax (the select benchmark, bench_select.h): the
+ * return address is overwritten with the target, so the `ret` goes there
+ * and a mispredicted return is caught in the pause/lfence loop.
+ */
+	.balign 16
+FUNC(bench_retpoline_rax)
+	call	1f
+2:	pause
+	lfence
+	jmp	2b
+1:	mov	%rax, (%rsp)
+	ret
+ENDFUNC(bench_retpoline_rax)

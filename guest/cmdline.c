@@ -58,6 +58,10 @@ static const struct option_desc options[] = {
      "how text changes while other CPUs run: single 8-byte stores where "
      "only a rel32 changes, else int3 (store, the default); always the "
      "int3 protocol (int3); park the other CPUs (stop)"},
+    {"noalternatives", FLAG(noalternatives), NULL,
+     "keep every CPU-feature alternative site as assembled"},
+    {"clearcpuid", STR(clearcpuid), NULL,
+     "pretend features NAME[,NAME...] are absent (cpufeature.h)"},
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");

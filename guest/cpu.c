@@ -1,13 +1,14 @@
 /*
  * cpu.c - what the CPU and the hypervisor (if any) say about themselves.
  */
+#include "cpufeature.h"
 #include "kernel.h"
 #include "platform.h"
 #include "pvops.h"
 
 static char vendor[13];
 static char model[49];
-static uint32_t feat_ecx, feat_edx, ext_edx;
+static uint32_t feat_ecx;
 
 static void put_regs(char *dst, uint32_t a, uint32_t b, uint32_t c)
 {
@@ -23,11 +24,9 @@ void cpu_detect(void)
 
 	r = cpuid(1, 0);
 	feat_ecx = r.ecx;
-	feat_edx = r.edx;
+	cpu_features_read();
 
 	uint32_t max_ext = cpuid(0x80000000, 0).eax;
-	if (max_ext >= 0x80000001)
-		ext_edx = cpuid(0x80000001, 0).edx;
 	if (max_ext >= 0x80000004) {
 		for (uint32_t i = 0; i < 3; i++) {
 			r = cpuid(0x80000002 + i, 0);
@@ -60,10 +59,10 @@ const char *cpu_model(void)
 
 bool cpu_has_x2apic(void)
 {
-	return feat_ecx & (1u << 21);
+	return cpu_has(X86_FEATURE_X2APIC);
 }
 
 bool cpu_has_nx(void)
 {
-	return ext_edx & (1u << 20);
+	return cpu_has(X86_FEATURE_NX);
 }

@@ -74,6 +74,17 @@ SECTIONS
 		KEEP(*(.pvop.templates))
 		__pvop_templates_end = .;
 	} :rodata
+	/* CPU-feature alternatives (alt/): each site's descriptor, and the
+	 * original and replacement bytes the engine copies from (never run
+	 * here: read-only data). */
+	.alt.desc : AT(ADDR(.alt.desc) - KERNEL_VBASE) ALIGN(4) {
+		__alt_desc_start = .;
+		KEEP(*(.alt.desc))
+		__alt_desc_end = .;
+	} :rodata
+	.alt.repl : AT(ADDR(.alt.repl) - KERNEL_VBASE) {
+		KEEP(*(.alt.repl))
+	} :rodata
 	.ktest.cases : AT(ADDR(.ktest.cases) - KERNEL_VBASE) ALIGN(8) {
 		__ktest_start = .;
 		KEEP(*(.ktest.cases))
@@ -135,6 +146,7 @@ ASSERT((__patch_sites_end - __patch_sites_start) % PATCH_RECORD_SIZE == 0, "patc
 ASSERT(__patch_sites_end > __patch_sites_start, "no patch sites: the records were dropped")
 ASSERT(_text_end - _text_start <= POKE_MAX_SIZE, "text must fit the poke mapping's one page table")
 ASSERT((__pvop_templates_end - __pvop_templates_start) % 16 == 0, "pvop template records are 16 bytes")
+ASSERT((__alt_desc_end - __alt_desc_start) % 16 == 0, "alternative descriptors are 16 bytes")
 ASSERT((__ktest_end - __ktest_start) % 24 == 0, "ktest records are 24 bytes")
 ASSERT(__user_text_end - __user_text_start == PAGE_SIZE, "the user program is one page")
 ASSERT((__pvop_asm_end - __pvop_asm_start) % 16 == 0, "pvop asm site records are 16 bytes")

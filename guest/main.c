@@ -9,8 +9,10 @@
  *     report, start the tick, run
  *     the tests (or benchmarks), end QEMU with the verdict.
  */
+#include "alternative.h"
 #include "bench.h"
 #include "cmdline.h"
+#include "cpufeature.h"
 #include "kernel.h"
 #include "ktest.h"
 #include "layout.h"
@@ -108,6 +110,9 @@ static void patch_cost_report(void)
 			       patch_stats.check_records[k],
 			       (unsigned long)patch_stats.check_ticks[k]);
 	printk("\n");
+	printk("alternatives: patching took %lu %s (%lu per site)\n",
+	       boot.alt_ticks, unit,
+	       alt_stats.sites ? boot.alt_ticks / alt_stats.sites : 0);
 	printk("pvops: patching took %lu %s (%lu us; %lu per site), %lu "
 	       "writes in %lu batch(es)\n",
 	       boot.patch_ticks, unit,
@@ -131,6 +136,7 @@ static void boot_report(void)
 	       boot.hv_signature[0] ? boot.hv_signature : "none");
 	printk("cpu vendor: %s\n", cpu_vendor());
 	printk("cpu model: %s\n", cpu_model());
+	cpu_features_report();
 	printk("tsc frequency: %lu kHz\n", tsc_khz);
 	printk("memory: %lu KiB usable, allocator %lu pages = %lu MiB (%lu "
 	       "free)\n",
@@ -140,6 +146,7 @@ static void boot_report(void)
 	smp_report();
 	if (platform->report)
 		platform->report();
+	alt_report();
 	pvop_report();
 	static_call_report();
 	patch_cost_report();
@@ -204,10 +211,13 @@ static void patch_boot(const struct pvop_backend *b)
 	boot.text_ro_when_patched = text_write_faults();
 	uint64_t t0 = rdtsc_ordered();
 	patch_init();
+	uint64_t ta = rdtsc_ordered();
+	alt_apply_all(opts.noalternatives);
 	uint64_t t1 = rdtsc_ordered();
+	boot.alt_ticks = t1 - ta;
 	pvop_patch_all(b, mode_option(), pad_option());
 	boot.patched_tsc = rdtsc_ordered();
-	boot.patch_check_ticks = t1 - t0;
+	boot.patch_check_ticks = ta - t0;
 	boot.patch_ticks = boot.patched_tsc - t1;
 }
 
@@ -218,10 +228,12 @@ void kernel_main(void)
 	printk("tinypv: booting (%s entry)\n", boot.boot_path);
 	cmdline_parse(boot.cmdline);
 	apply_platform_option();
+	cpu_features_settle();
 	platform->init();
 	patch_seam_init();
 	platform->protect_text();
 	pvop_register_kind();
+	alt_register_kind();
 	static_call_register_kind();
 	live_test_register_kind();
 	platform->pvop_backend(&backend);

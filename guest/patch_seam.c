@@ -19,6 +19,7 @@
  * lets them go.
  */
 #include "patch_seam.h"
+#include "alternative.h"
 #include "hypercall.h"
 #include "kernel.h"
 #include "layout.h"
@@ -58,11 +59,19 @@ static __attribute__((noinline)) void seam_raw_write_cr3(uint64_t v)
 	asm volatile("mov %0, %%cr3" ::"r"(v) : "memory");
 }
 
-/* cpuid serialises, natively and in a PV guest's ring 3 alike. */
+/*
+ * cpuid serialises, natively and in a PV guest's ring 3 alike; where the
+ * CPU has it, `serialize` does the same without the VM exit or Xen trap
+ * a cpuid costs (an alternative, alt/). The site is rewritten only by the
+ * boot's alternatives batch, whose writes are done (and the CR3 load
+ * leaving the poke mapping, itself serialising, has run) before this
+ * executes it; both forms serialise.
+ */
 static __attribute__((noinline)) void seam_raw_serialise(void)
 {
 	uint32_t a = 0, b, c = 0, d;
-	asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d)::"memory");
+	asm volatile(ALTERNATIVE("cpuid", "serialize", X86_FEATURE_SERIALIZE)
+		     : "+a"(a), "=b"(b), "+c"(c), "=d"(d)::"memory");
 }
 
 void seam_lock(struct seam_lock *l)

@@ -50,7 +50,7 @@ uint64_t pmm_alloc(void)
 	if (!pa)
 		return 0;
 	nfree--;
-	memset(phys_to_virt(pa), 0, PAGE_SIZE);
+	clear_page(phys_to_virt(pa));
 	return pa;
 }
 

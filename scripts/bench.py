@@ -117,7 +117,27 @@ SCALL_MODES = ["direct", "inline", "trampoline", "indirect", "retpoline",
                "inline-null", "trampoline-null"]
 # scall_ret0: the same ways to a "return 0" target (bench_silicon only).
 SCALL_OPS = ["scall", "scall_ret0"]
-OWN_TABLES = set(SCALL_OPS)
+OWN_TABLES = set(SCALL_OPS) | {"select"}
+
+# One call chosen between two functions by a condition constant after
+# boot (guest/include/bench_select.h): "bench: op=select mode=<method>".
+SELECT_MODES = ["alt-select", "if-warm", "if-cold", "static-call",
+                "patched-call", "indirect-warm", "indirect-cold", "retpoline"]
+SELECT_MISSING = {"static-call": "user space: no static-call patching; "
+                                 "its inline form is patched-call's bytes"}
+# The noinline one-site functions whose sizes give the bytes per call site
+# (guest/bench_select.c), and the data each method loads to choose.
+SELECT_SITE_FNS = [("alt-select", "bench_site_select", "none"),
+                   ("if-warm / if-cold", "bench_site_if",
+                    "4-byte flag (one cache line)"),
+                   ("patched-call", "bench_site_patched_call", "none"),
+                   ("static-call (as assembled: call of the trampoline; "
+                    "inline, the same 5 bytes call the target)",
+                    "bench_site_static_call", "none"),
+                   ("indirect-warm / -cold", "bench_site_indirect",
+                    "8-byte pointer (one cache line)"),
+                   ("retpoline", "bench_site_retpoline",
+                    "8-byte pointer (one cache line), + the shared thunk")]
 PAD_MODES = ["pad-nops", "pad-nop1", "pad-jmp", "pad-single", "pad-prefix"]
 
 # Page-table update cells (guest/bench.c: bench_mmu): n set_pte calls,
@@ -717,11 +737,12 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                   "is the boot batch (plans applied, each site checked "
                   "against the engine's state, written through the poke "
                   "mapping); *records checked* is patch_init(), once per "
-                  "boot.", "",
+                  "boot; *alternatives* is the alternatives batch "
+                  "(alt/alt.c) over its own sites.", "",
                   "| environment | sites | patching | per site | "
-                  "records checked | per site | "
+                  "records checked | per site | alternatives (sites) | "
                   "entry to all patched | entry to ready |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|"]
         khz = {e["name"]: e.get("tsc_khz", 0) for e in envs}
         for b in boots:
             sites = b.get("sites", 0)
@@ -736,13 +757,79 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                 f"{b.get('patch_ticks', 0) // max(sites, 1)} | "
                 f"{t(b.get('check_ticks', 0))} | "
                 f"{b.get('check_ticks', 0) // max(sites, 1)} | "
+                f"{t(b.get('alt_ticks', 0))} ({b.get('alt_sites', 0)}) | "
                 f"{t(b.get('entry_to_patched', 0))} | "
                 f"{t(b.get('entry_to_ready', 0))} |")
+    sel = select_table(envs, records)
+    if len(sel) > 2:
+        lines += ["", "## One call chosen at boot: patched select vs if vs "
+                  "indirect", "",
+                  "One call chosen between two functions by a condition "
+                  "constant after boot, per call, the empty loop (with the "
+                  "same flush, for the cold cells) subtracted "
+                  "(guest/include/bench_select.h; doc/benchmarks.md has "
+                  "the reading). The cold cells flush the variable's cache "
+                  "line before each call; only on silicon does that cost "
+                  "what memory costs (TCG has no cache model).", ""] + sel
+        sizes = select_sizes()
+        if sizes:
+            lines += ["", "Bytes of code per call site (this kernel's "
+                      "bench_site_* functions, the frame subtracted) and "
+                      "the data each call loads to choose:", "",
+                      "| method | bytes at the site | data loaded |",
+                      "|---|---|---|"]
+            lines += [f"| {m} | {b} | {d} |" for m, b, d in sizes]
+        if "select" in plots:
+            lines += ["", f"![select]({plots['select']})"]
     lines += mmu_section(envs, records, plots)
     if "compare" in plots:
         lines += ["", "## Native vs Xen PV, exact instruction counts", "",
                   f"![compare]({plots['compare']})"]
     (OUT / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def select_sizes():
+    """[(method, bytes at the site, data loaded)] from the kernel's symbol
+    sizes: each bench_site_* function is one site in a frame; the frame
+    alone is bench_site_base minus its 5-byte direct call."""
+    try:
+        out = subprocess.run(["readelf", "-sW", str(KERNEL)],
+                             capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    size = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[3] == "FUNC":
+            size[f[7]] = int(f[2], 0)
+    if "bench_site_base" not in size:
+        return []
+    frame = size["bench_site_base"] - 5
+    return [(m, size[fn] - frame, data) for m, fn, data in SELECT_SITE_FNS
+            if fn in size]
+
+
+def select_table(envs, records):
+    """Rows: environments; columns: methods (median, or min under icount)."""
+    head = ["environment", "unit"] + SELECT_MODES
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e in envs:
+        if e.get("skipped") or e.get("smp", 1) > 1:
+            continue
+        exact = e.get("icount", False)
+        stat = "min" if exact else "median"
+        vals = []
+        for m in SELECT_MODES:
+            r = cell(records, e["name"], "select", m)
+            vals.append(fmt(r[stat], exact) if r else
+                        f"- ({SELECT_MISSING[m]})" if m in SELECT_MISSING
+                        else "-")
+        if all(v.startswith("-") for v in vals):
+            continue
+        out.append(f"| {e['name']} | {e['unit']}, {stat} | " +
+                   " | ".join(vals) + " |")
+    return out
 
 
 # ---------------------------------------------------------------- plots
@@ -897,6 +984,40 @@ def plot_compare(records):
     return "compare.png"
 
 
+def plot_select(envs, records):
+    """Methods as clusters, one bar per environment (log scale: the units
+    differ; each environment's unit is in the report's table)."""
+    names = [e["name"] for e in envs if not e.get("skipped")
+             and e.get("smp", 1) == 1
+             and any(cell(records, e["name"], "select", m)
+                     for m in SELECT_MODES)]
+    exact = {e["name"]: e.get("icount", False) for e in envs}
+    dat = OUT / "select.dat"
+    with open(dat, "w") as f:
+        f.write("# method " + " ".join(names) + "\n")
+        for m in SELECT_MODES:
+            if not any(cell(records, n, "select", m) for n in names):
+                continue  # a method this build lacks: named in the title
+            vals = []
+            for n in names:
+                r = cell(records, n, "select", m)
+                v = r["min" if exact[n] else "median"] if r else None
+                vals.append("NaN" if v is None else f"{max(v, 0.05):.3f}")
+            f.write(f"{m} " + " ".join(vals) + "\n")
+    missing = [f"{m}: {why}" for m, why in SELECT_MISSING.items()
+               if not any(cell(records, n, "select", m) for n in names)]
+    cols = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
+        f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
+    histogram(OUT / "select", "One call chosen at boot between two "
+              "functions, per call\\nicount: guest instructions; TCG, "
+              "KVM, Xen: emulated TSC ticks; silicon: hardware cycles"
+              + "".join(f" ({m})" for m in missing),
+              "per call (log scale; units differ per environment)", 0.05,
+              cols)
+    return "select.png"
+
+
 def plot_mmu(records):
     """Per-page cost against batch size, exact (icount): each Xen
     strategy with its best section choice, and native stores."""
@@ -985,6 +1106,8 @@ def main(argv=None):
             plots["compare"] = plot_compare(records)
         if any(r["op"] == "scall" for r in records):
             plots["scall"] = plot_scall(envs, records)
+        if any(r["op"] == "select" for r in records):
+            plots["select"] = plot_select(envs, records)
         if any(e.get("smp", 1) > 1 and e.get("icount") and
                not e.get("skipped") for e in envs):
             plots["smp"] = plot_smp(envs, records)

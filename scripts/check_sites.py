@@ -42,6 +42,17 @@ patch_abi.h and pvop_abi.h, and fails, with a precise message, when:
     trampoline has other than one record;
   - a .pvop.templates record names an unknown op, is empty, is longer than
     its op's slot, or has a reserved byte (formerly rel32) other than 0;
+  - an alternative record (PATCH_KIND_ALT, alt/include/alternative.h) has
+    a number of replacements (flags) other than 1 or 2, a feature (arg,
+    arg2) not below CPUFEATURE_NR, a second feature or length on a
+    one-replacement site, a payload that is not a 16-byte struct alt_desc
+    in .alt.desc, a descriptor with a reserved byte other than 0 or forms
+    outside .alt.repl, an original or replacement longer than its site, a
+    replacement that does not decode into whole instructions (or leaves
+    with a rel8 branch), a raw privileged instruction in a replacement
+    outside the code allowed to hold one, or site text that is not its
+    original (the same instructions, RIP-relative and branch targets
+    compared as objdump resolves them) then NOPs exactly to its end;
   - the old .pvop.sites section is present (its records would be neither
     patched nor checked);
   - a raw privileged instruction sits outside the code allowed to hold one
@@ -49,6 +60,7 @@ patch_abi.h and pvop_abi.h, and fails, with a precise message, when:
 
 Usage: check_sites.py [--abi pvops/include/pvop_abi.h]
                       [--patch-abi patch/include/patch_abi.h]
+                      [--cpufeature guest/include/cpufeature.h]
                       [--frames error|warn] KERNEL.elf
 Exit status: 0 clean (warnings allowed), 1 problems found, 2 could not read
 the input.
@@ -64,6 +76,8 @@ import sys
 
 SITE_FMT = "<iiBBBBHH"  # struct patch_site
 TEMPLATE_FMT = "<QBBHBBBx"  # struct pvop_template
+ALT_DESC_FMT = "<iBBBBii"  # struct alt_desc (alt/include/alternative.h)
+ALT_DESC_SIZE = 16
 ASM_FMT = "<iHHHHI"  # struct pvop_asm_site (pvop_asm.h)
 SAVEABLE = 0xef  # one-byte push/pop: rax rcx rdx rbx rbp rsi rdi
 RECORD_SIZE = 16
@@ -467,6 +481,131 @@ def check_pvop_site(i, where, rec, k, saves=False):
     return errors + check_pvop_bytes(where, addr, length, op, k), frame
 
 
+def disasm(elf, section, all_bytes=False):
+    """{address: (raw bytes, instruction text)} of one section."""
+    out = {}
+    for line in run(["objdump", "-D" if all_bytes else "-d", "-w", "-j",
+                     section, elf]).splitlines():
+        m = re.match(r"^\s*([0-9a-f]+):\t([0-9a-f ]+)\t(.*)$", line)
+        if m:
+            out[int(m.group(1), 16)] = (bytes.fromhex(
+                m.group(2).replace(" ", "")), m.group(3).strip())
+    return out
+
+
+def walk(insns, start, length):
+    """The instructions of [start, start + length): [(addr, raw, text)],
+    or an error message."""
+    out, pos = [], start
+    while pos < start + length:
+        insn = insns.get(pos)
+        if not insn:
+            return f"no instruction boundary at {pos:#x}"
+        if "(bad)" in insn[1] or insn[1].startswith(".byte"):
+            return f"undecodable bytes at {pos:#x}"
+        out.append((pos,) + insn)
+        pos += len(insn[0])
+    if pos != start + length:
+        return f"last instruction runs {pos - start - length} byte(s) " \
+               f"past the end"
+    return out
+
+
+RIP_DISP = re.compile(r"-?0x[0-9a-f]+\(%rip\)")
+REL8 = re.compile(r"^(j\w+|loop\w*|jrcxz|jecxz)\s+([0-9a-f]+)")
+
+
+def same_insn(a, b):
+    """The same instruction at two addresses: RIP-relative operands compared
+    by the target objdump resolves (its comment), branches by target."""
+    ta, tb = RIP_DISP.sub("(%rip)", a[2]), RIP_DISP.sub("(%rip)", b[2])
+    return len(a[1]) == len(b[1]) and ta == tb
+
+
+def check_alt_site(i, where, rec, k):
+    """Problems of one alternative record: (errors, no frame problems)."""
+    addr, payload, _, length, flags, _, f1, f2 = rec
+    errors = []
+    if flags not in (1, 2):
+        errors.append(f"{where}: {flags} replacements (flags), must be 1 "
+                      f"or 2")
+        return errors, []
+    nr = k["cpufeature_nr"]
+    for f in (f1, f2):
+        if f >= nr:
+            errors.append(f"{where}: feature {f} is not below "
+                          f"CPUFEATURE_NR ({nr})")
+    desc_at, desc = k["alt_desc"]
+    off = payload - desc_at
+    if off < 0 or off + ALT_DESC_SIZE > len(desc) or off % 4:
+        errors.append(f"{where}: payload {payload:#x} is not a descriptor "
+                      f"in .alt.desc")
+        return errors, []
+    o, olen, l1, l2, reserved, r1, r2 = struct.unpack_from(ALT_DESC_FMT,
+                                                           desc, off)
+    forms = [("original", payload + o, olen),
+             ("replacement 1", payload + 8 + r1, l1),
+             ("replacement 2", payload + 12 + r2, l2)][:flags + 1]
+    if reserved:
+        errors.append(f"{where}: descriptor reserved byte is {reserved:#x}")
+    if flags == 1 and (f2 or l2):
+        errors.append(f"{where}: one replacement, but a second feature "
+                      f"({f2}) or length ({l2})")
+    repl_at, repl_len = k["alt_repl"]
+    func = k["code"].owner(addr)
+    for name, at, n in forms:
+        if n and (at < repl_at or at + n > repl_at + repl_len):
+            errors.append(f"{where}: {name} at {at:#x} is outside .alt.repl")
+            return errors, []
+        if n > length:
+            errors.append(f"{where}: {name} is {n} bytes, longer than its "
+                          f"site")
+            continue
+        insns = walk(k["alt_insns"], at, n)
+        if isinstance(insns, str):
+            errors.append(f"{where}: {name}: {insns}")
+            continue
+        for a, _, text in insns:
+            m = REL8.match(text)
+            if m and len(k["alt_insns"][a][0]) == 2 and not (
+                    at <= int(m.group(2), 16) <= at + n):
+                errors.append(f"{where}: {name}: rel8 branch at {a:#x} "
+                              f"leaves it")
+            mnem = PREFIX_WORDS.sub("", text).split()
+            mnem = mnem[0] if mnem else ""
+            if (mnem in PRIVILEGED or CR_MOVE.match(text)) and \
+                    not ALLOWED.match(func[1].split(".")[0]):
+                errors.append(f"{where}: {name}: raw privileged "
+                              f"instruction '{text}' in a site of "
+                              f"{func[1]}")
+        if name == "original":
+            site = walk({a: v[1:] for a, v in k["code"].insns.items()},
+                        addr, n)
+            if isinstance(site, str) or len(site) != len(insns) or not all(
+                    same_insn(x, y) for x, y in zip(site, insns)):
+                raw = k["text"][addr - k["text_addr"]:
+                                addr - k["text_addr"] + length]
+                errors.append(f"{where}: does not start with its original "
+                              f"({n} bytes at {at:#x}), found "
+                              f"{fmt_bytes(raw)}")
+                continue
+            pos = addr + n
+            while pos < addr + length:
+                insn = k["code"].insns.get(pos)
+                if not insn or not is_nop(insn[1]):
+                    found = insn[2] if insn else "no instruction boundary"
+                    errors.append(f"{where}: padding at {pos:#x} is not a "
+                                  f"NOP ({found})")
+                    break
+                pos += len(insn[1])
+            else:
+                if pos > addr + length:
+                    errors.append(f"{where}: padding runs past the site "
+                                  f"end")
+    return errors, []
+
+
+
 def parse_saves(raw, slot):
     """The saved-register mask of pushes, call, pops (or None)."""
     extra = len(raw) - slot
@@ -638,6 +777,7 @@ def check_test_site(i, where, rec, k):
 
 # The rules of each kind, by its name in patch_abi.h.
 KIND_RULES = {"pvop": check_pvop_site, "pvop_saves": check_pvop_saves_site,
+              "alt": check_alt_site,
               "scall": check_scall_site, "test": check_test_site}
 
 
@@ -727,9 +867,11 @@ def scall_context(text, syms):
             "calls": calls}
 
 
-def check_sites(elf, abi, patch_abi):
+def check_sites(elf, abi, patch_abi, cpufeature):
     """(errors, frame problems, counts) of the kernel at elf."""
-    k = {"pv": read_pvop_abi(abi), "patch": read_patch_abi(patch_abi)}
+    k = {"pv": read_pvop_abi(abi), "patch": read_patch_abi(patch_abi),
+         "cpufeature_nr": evaluate(defines(cpufeature), "CPUFEATURE_NR",
+                                   cpufeature)}
     secs = sections(elf)
     for s in (".text", ".patch.sites"):
         if s not in secs:
@@ -742,6 +884,13 @@ def check_sites(elf, abi, patch_abi):
     templates = records(section_bytes(elf, secs, ".pvop.templates"),
                         TEMPLATE_FMT)
     k["code"] = Text(elf, syms)
+    k["alt_desc"] = (secs.get(".alt.desc", (0,))[0],
+                     section_bytes(elf, secs, ".alt.desc"))
+    if ".alt.repl" in secs:
+        k["alt_repl"] = (secs[".alt.repl"][0], secs[".alt.repl"][2])
+        k["alt_insns"] = disasm(elf, ".alt.repl", all_bytes=True)
+    else:
+        k["alt_repl"], k["alt_insns"] = (0, 0), {}
     k["frame_funcs"] = set()
     k["scall"] = scall_context(k["code"], syms)
 
@@ -776,6 +925,9 @@ def main():
     ap.add_argument("--patch-abi", default=os.path.join(
         here, "..", "patch", "include", "patch_abi.h"),
         help="patch_abi.h (default: %(default)s)")
+    ap.add_argument("--cpufeature", default=os.path.join(
+        here, "..", "guest", "include", "cpufeature.h"),
+        help="cpufeature.h (default: %(default)s)")
     ap.add_argument("--frames", choices=("error", "warn"), default="error",
                     help="a site before its function's frame set-up is an "
                     "error (default) or a warning")
@@ -783,7 +935,7 @@ def main():
     args = ap.parse_args()
     try:
         errors, frames, n = check_sites(args.kernel, args.abi,
-                                        args.patch_abi)
+                                        args.patch_abi, args.cpufeature)
     except (CheckError, OSError) as e:
         print(f"check_sites: {args.kernel}: {e}", file=sys.stderr)
         return 2

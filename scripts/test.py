@@ -193,10 +193,47 @@ BOOT_CONFIGS = [
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$", r"^cpu 1: up \(apic id 1\)$",
                     r"^kvm pv tlb flush: (on|offered, but|not offered)",
                     r"^kvmclock: (the boot CPU's, shared|per CPU)"]},
+    # KVM -cpu host has x2APIC: the IPI sender is selected to its x2APIC-only
+    # form (alt/). Without the feature (clearcpuid=) the LAPIC is in xAPIC
+    # mode and the original sender runs; with noalternatives the original
+    # serves x2APIC mode.
+    {"name": "native-kvm-smp2-clearcpuid", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "clearcpuid=x2apic,serialize ktest=smp.*ipi*",
+     "expect_log": [r"^apic: xapic$", r"^cpus: 2 online \(of 2 present\)$",
+                    r"^alternative feature x2apic +sites +\d+: original \d+, replacement 0$"]},
+    {"name": "native-kvm-smp2-noalternatives", "platform": "kvm", "icount": False, "smp": 2,
+     "append": "noalternatives ktest=smp.*ipi*",
+     "expect_log": [r"^apic: x2apic$", r"^cpus: 2 online \(of 2 present\)$"]},
     {"name": "xen-pv-smp2", "platform": "xen", "icount": False, "smp": 2,
      "append": "",
      "expect_log": [r"^cpus: 2 online \(of 2 present\)$",
                     r"^cpu 0: up \(vcpu 0, the boot CPU\)$", r"^cpu 1: up \(vcpu 1\)$"]},
+    # CPU-feature alternatives (alt/). qemu64 really lacks rdtscp,
+    # clflushopt, erms, serialize and x2apic: those sites keep their
+    # original form (only the benchmark's lm sites, a feature every x86-64
+    # CPU has, are patched).
+    {"name": "native-tcg-qemu64", "platform": "native", "icount": False,
+     "cpu": "qemu64", "append": "",
+     "expect_log": [r"^cpu features: (?!.*\b(rdtscp|clflushopt|erms|serialize|x2apic)\b)",
+                    r"^alternative feature rdtscp +sites +\d+: original \d+, replacement 0$",
+                    r"^alternative feature clflushopt +sites +\d+: original \d+, replacement 0$",
+                    r"^alternative feature erms +sites +\d+: original \d+, replacement 0$",
+                    r"^alternative feature serialize +sites +\d+: original \d+, replacement 0$",
+                    r"^alternative feature x2apic +sites +\d+: original \d+, replacement 0$"]},
+    {"name": "native-tcg-noalternatives", "platform": "native", "icount": False,
+     "append": "noalternatives",
+     "expect_log": [r"^cpu features: .*\brdtscp\b",
+                    r"^alternatives: \d+ sites, 0 patched, \d+ as assembled "
+                    r"\(noalternatives\), 0 writes$"]},
+    {"name": "native-tcg-clearcpuid", "platform": "native", "icount": False,
+     "append": "clearcpuid=rdtscp,clflushopt,erms,nosuchfeature",
+     "expect_log": [r"^warning: clearcpuid=nosuchfeature: no such feature",
+                    r"^cpu features cleared \(clearcpuid=\): erms clflushopt rdtscp$",
+                    r"^alternative feature rdtscp +sites +\d+: original \d+, replacement 0$"]},
+    {"name": "xen-noalternatives", "platform": "xen", "icount": False,
+     "append": "noalternatives ktest=alt.*",
+     "expect_log": [r"^cpu features: .*\bxen_pv\b",
+                    r"^alternatives: \d+ sites, 0 patched, .*\(noalternatives\)"]},
     # Live patching under load: other CPUs call the live suite's sites in
     # a loop while CPU 0 re-patches them (tests/kernel/test_live.c); the
     # general SMP rows above run the same suite with a short stress.

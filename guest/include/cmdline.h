@@ -32,12 +32,14 @@ struct kernel_options {
 	const char *maxcpus;	/* at most this many CPUs, or NULL */
 	const char *inject;	/* "corrupt-site" (harness tests), or NULL */
 	const char *staticcall; /* "inline", "outline", or NULL */
-	const char *xenmmu; /* "hypercall", "batched", "writable", or NULL */
-	const char *patchlive;	/* live patching path: store, int3, stop */
-	bool livestress;	/* the live suite's long stress counts */
+	const char *xenmmu;    /* "hypercall", "batched", "writable", or NULL */
+	const char *patchlive; /* live patching path: store, int3, stop */
+	bool livestress;       /* the live suite's long stress counts */
+	bool noalternatives;   /* keep every alternative site as assembled */
+	const char *clearcpuid; /* features to pretend absent, "a,b" */
 };
 
-#define CMDLINE_OPTIONS 16   /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 18   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */

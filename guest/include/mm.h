@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "alternative.h"
 #include "layout.h"
 
 #define PTE_P (1ULL << 0)
@@ -71,5 +72,20 @@ uint64_t mmu_trampoline_tables(void); /* AP start-up: + low identity */
 void patch_seam_init(void);
 
 /* The one way to write kernel text is the patch engine: patch.h. */
+
+/*
+ * Zeroing a page: `rep stosq` works everywhere; with ERMS (enhanced
+ * rep movsb/stosb) the byte form is the fast string path. Chosen once per
+ * boot as a function (ALTERNATIVE_SELECT, alt/include/alternative.h);
+ * guest/lib/string.c has both.
+ */
+void clear_page_stosq(void *page);
+void clear_page_stosb(void *page);
+ALTERNATIVE_SELECT(clear_page_fn, clear_page_stosq, clear_page_stosb,
+		   X86_FEATURE_ERMS)
+static inline void clear_page(void *page)
+{
+	clear_page_fn()(page);
+}
 
 #endif

@@ -43,9 +43,10 @@ struct boot_info {
 	uint64_t rsdp_pa; /* PVH: the ACPI RSDP (0: not given) */
 	/* Boot patching cost (guest/main.c), in TSC ticks. */
 	uint64_t patch_check_ticks; /* patch_init(): every record checked */
-	uint64_t patch_ticks;	    /* pvop_patch_all(): the boot batch */
-	uint64_t patched_tsc;	    /* TSC when it finished */
-	bool text_ro_when_patched;  /* a write to text faulted just before */
+	uint64_t alt_ticks;	   /* alt_apply_all(): the alternatives batch */
+	uint64_t patch_ticks;	   /* pvop_patch_all(): the boot batch */
+	uint64_t patched_tsc;	   /* TSC when it finished */
+	bool text_ro_when_patched; /* a write to text faulted just before */
 };
 
 struct platform {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "alternative.h"
 #include "static_call.h"
 
 #define TICK_HZ 100
@@ -25,11 +26,17 @@ static inline uint64_t rdtsc(void)
 	return (uint64_t)hi << 32 | lo;
 }
 
-/* Serialised TSC read, for measurements. */
+/*
+ * Serialised TSC read, for measurements: no earlier instruction is still
+ * running when the TSC is read. An alternative (alt/): `lfence; rdtsc`
+ * everywhere, `rdtscp` (which waits for earlier instructions itself, and
+ * also writes %ecx) on a CPU that has it.
+ */
 static inline uint64_t rdtsc_ordered(void)
 {
-	uint32_t lo, hi;
-	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	uint32_t lo, hi, aux;
+	asm volatile(ALTERNATIVE("lfence; rdtsc", "rdtscp", X86_FEATURE_RDTSCP)
+		     : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
 	return (uint64_t)hi << 32 | lo;
 }
 
@@ -43,6 +50,8 @@ void apic_init(void);
 void native_tick_start(unsigned hz);
 uint64_t native_apic_eoi(void);
 const char *apic_mode(void);
+/* Whether the IPI sender was patched to its x2APIC-only form (tests). */
+bool apic_ipi_is_x2apic_only(void);
 void apic_init_ap(void);
 uint32_t apic_id(void);
 bool apic_start_cpu(uint32_t apic_id, uint8_t vector); /* INIT-SIPI-SIPI */

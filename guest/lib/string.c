@@ -116,3 +116,18 @@ bool glob_match(const char *pat, const char *s)
 		return glob_match(pat + 1, s + 1);
 	return false;
 }
+
+/* Both forms of clear_page() (mm.h); PAGE_SIZE is 4096 here. */
+void clear_page_stosq(void *page)
+{
+	void *d = page;
+	unsigned long n = 4096 / 8;
+	asm volatile("rep stosq" : "+D"(d), "+c"(n) : "a"(0UL) : "memory");
+}
+
+void clear_page_stosb(void *page)
+{
+	void *d = page;
+	unsigned long n = 4096;
+	asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(0UL) : "memory");
+}

@@ -2,8 +2,8 @@
  * patch.h - the code-patching engine: one table of sites of every kind,
  * what each site holds now, and the only way kernel text changes.
  *
- * A client (pvops/ today; alternatives, static calls and promoted calls
- * on the roadmap) registers its kind, then decides what a site should
+ * A client (pvops/ and alt/ today; static calls and promoted calls on
+ * the roadmap) registers its kind, then decides what a site should
  * hold; only the engine decides how and when the bytes change:
  *
  *   patch_register_kind(PATCH_KIND_PVOP, &pvop_kind);

@@ -8,7 +8,8 @@
  *
  *   kind              payload                 arg          arg2
  *   PATCH_KIND_PVOP   its pv_ops slot         op number    clobber mask
- *   PATCH_KIND_ALT    replacement bytes       feature      replacement len
+ *   PATCH_KIND_ALT    struct alt_desc         feature 1    feature 2
+ *                     (flags: 1 or 2 replacements; alt/include/alternative.h)
  *   PATCH_KIND_SCALL  the static-call key     -            -
  *                     (flags: PATCH_SCALL_TRAMP, _CALL, _TAIL, _CS)
  *   PATCH_KIND_PCALL  promotion state         -            -
@@ -26,7 +27,7 @@
 
 /* Kinds. 0 is never valid, so a zeroed record is caught. */
 #define PATCH_KIND_PVOP 1  /* paravirt op call site (pvops/) */
-#define PATCH_KIND_ALT 2   /* CPU-feature alternative (roadmap) */
+#define PATCH_KIND_ALT 2   /* CPU-feature alternative (alt/) */
 #define PATCH_KIND_SCALL 3 /* static call site (scall/) */
 #define PATCH_KIND_PCALL 4 /* promoted indirect call (roadmap) */
 #define PATCH_KIND_PVOP_SAVES 5 /* pvop site with its push/pop saves */

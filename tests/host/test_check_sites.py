@@ -58,13 +58,16 @@ OP_WRITE_MSR = ABI_VALUES["PVOP_WRITE_MSR"]
 PVOP_NR = ABI_VALUES["PVOP_NR"]
 PATCH_KIND_NR = ABI_VALUES["PATCH_KIND_NR"]
 PATCH_MAX_LEN = ABI_VALUES["PATCH_MAX_LEN"]
-# Every kind but pvop, pvop_saves, scall and test, the kinds with checker rules.
+# Every kind but pvop, pvop_saves, alt, scall and test, the kinds with checker rules.
 KINDS_WITHOUT_RULES = {name[len("PATCH_KIND_"):].lower(): value
                        for name, value in ABI_VALUES.items()
                        if name.startswith("PATCH_KIND_")
                        and name not in ("PATCH_KIND_NR", "PATCH_KIND_PVOP",
                                         "PATCH_KIND_PVOP_SAVES",
-                                        "PATCH_KIND_SCALL", "PATCH_KIND_TEST")}
+                                        "PATCH_KIND_ALT", "PATCH_KIND_SCALL",
+                                        "PATCH_KIND_TEST")}
+CPUFEATURE_NR = int(re.search(r"#define CPUFEATURE_NR (\d+)", (
+    ROOT / "guest/include/cpufeature.h").read_text()).group(1))
 
 # Prepended to every mini-kernel. C preprocessor macros rather than gas
 # macros so the ABI names work; `;` separates statements on one line.
@@ -420,12 +423,12 @@ def overlap_across_kinds_detected():
 FUNC(kernel_main)
 	FRAME_BEGIN
 a:	SITE(IRQ_DISABLE)
-	PATCH_RECORD(a + 2, 4, pv_ops, PATCH_KIND_ALT, 0, 0, 0, 0)
+	PATCH_RECORD(a + 2, 4, pv_ops, PATCH_KIND_PCALL, 0, 0, 0, 0)
 	FRAME_END
 """)
     addr = symbols(elf)["a"]
     expect(check(elf), 1,
-           ("site #1", f"at {addr + 2:#x} (kind alt, 4 bytes)",
+           ("site #1", f"at {addr + 2:#x} (kind pcall, 4 bytes)",
             f"overlaps the site at {addr:#x} ({SLOT_IRQ_DISABLE} bytes)"),
            ("site #1", "has no checker rules"), problems=2)
 
@@ -581,7 +584,7 @@ c:	call	*pv_ops+8*PVOP_READ_MSR(%rip)
 
 @case()
 def kinds_without_rules_detected():
-    """Every kind but pvop (alt, scall, pcall today) has no rules yet, so a
+    """Every kind but pvop, alt and scall (pcall today) has no rules yet, so a
     record of one must not pass unchecked."""
     body = ["FUNC(kernel_main)", "\tFRAME_BEGIN"]
     for name in KINDS_WITHOUT_RULES:
@@ -1308,6 +1311,127 @@ FUNC(kernel_main)
 # ------------------------------------------------------------------ main
 
 
+# ------------------------------------------------------- alternative sites
+
+
+def alt_site(label, orig, repls, site_len=None, flags=None, feats=None,
+             orig_copy=None, reserved=0):
+    """An alternative site as ALTERNATIVE/ALTERNATIVE_2 emit it
+    (alt/include/alternative.h): the original padded with NOPs to
+    site_len (default: the longest form), its copy and the replacements
+    in .alt.repl, a struct alt_desc in .alt.desc and the record. The
+    keyword arguments break one rule each."""
+    n = len(repls)
+    feats = feats if feats is not None else [187, 73][:n]
+    out = [f"{label}:\t{orig}", f"{label}o:"]
+    if site_len is not None:
+        out.append(f"\t.nops {site_len} - ({label}o - {label})")
+    else:  # max(0, replacement - original); a gas comparison is -1 if true
+        d = f"((r{label}0e-r{label}0) - ({label}o-{label}))"
+        out.append(f"\t.nops -({d} > 0) * {d}")
+    out.append(f"{label}e:")
+    out.append('\t.pushsection .alt.repl, "a"')
+    out.append(f"c{label}:\t{orig_copy if orig_copy is not None else orig}")
+    out.append(f"c{label}e:")
+    for i, r in enumerate(repls):
+        out += [f"r{label}{i}:\t{r}", f"r{label}{i}e:"]
+    out.append("\t.popsection")
+    out.append('\t.pushsection .alt.desc, "a"; .balign 4')
+    l2 = f"r{label}1e - r{label}1" if n > 1 else "0"
+    r2 = f"r{label}1" if n > 1 else f"r{label}0"
+    out.append(f"d{label}:\t.long c{label} - .; .byte c{label}e - c{label},"
+               f" r{label}0e - r{label}0, {l2}, {reserved}; "
+               f".long r{label}0 - .; .long {r2} - .")
+    out.append("\t.popsection")
+    f1 = feats[0]
+    f2 = feats[1] if len(feats) > 1 else 0
+    out.append(f"\tPATCH_RECORD({label}, {label}e - {label}, d{label}, "
+               f"PATCH_KIND_ALT, {flags if flags is not None else n}, 0, "
+               f"{f1}, {f2})")
+    return "\n".join(out) + "\n"
+
+
+def alt_kernel(*sites, func="kernel_main"):
+    return (f"FUNC({func})\n\tFRAME_BEGIN\n" + "".join(sites) +
+            "\tFRAME_END\n")
+
+
+@case()
+def good_alternatives_pass():
+    """One- and two-replacement sites, a RIP-relative original (its copy
+    in .alt.repl has another displacement, the same target) and a
+    replacement with a rel32 call out of it all pass."""
+    elf = build("alt_good", alt_kernel(
+        alt_site("a", "lfence; rdtsc", ["rdtscp"]),
+        alt_site("b", "clflush (%rdi)", ["clflushopt (%rdi)",
+                                         "clwb (%rdi)"], site_len=4),
+        alt_site("c", "mov pv_ops(%rip), %rax", ["call _start"],
+                 feats=[225])))
+    expect_clean(check(elf), "check_sites: 3 sites")
+
+
+@case()
+def alt_replacement_longer_than_site_detected():
+    elf = build("alt_long", alt_kernel(
+        alt_site("a", "lfence; rdtsc", ["rdtscp; lfence; lfence"],
+                 site_len=5)))
+    a = symbols(elf)["a"]
+    expect(check(elf), 1, (f"at {a:#x} (kind alt, 5 bytes)",
+                           "replacement 1 is 9 bytes, longer than its "
+                           "site"), problems=1)
+
+
+@case()
+def alt_feature_and_flags_checked():
+    elf = build("alt_feat", alt_kernel(
+        alt_site("a", "lfence; rdtsc", ["rdtscp"],
+                 feats=[CPUFEATURE_NR]),
+        alt_site("b", "lfence; rdtsc", ["rdtscp"], flags=3),
+        alt_site("c", "lfence; rdtsc", ["rdtscp"], feats=[187, 73]),
+        alt_site("d", "lfence; rdtsc", ["rdtscp"], reserved=1)))
+    s = symbols(elf)
+    expect(check(elf), 1,
+           (f"at {s['a']:#x}", f"feature {CPUFEATURE_NR} is not below "
+            f"CPUFEATURE_NR"),
+           (f"at {s['b']:#x}", "3 replacements (flags), must be 1 or 2"),
+           (f"at {s['c']:#x}", "one replacement, but a second feature "
+            "(73)"),
+           (f"at {s['d']:#x}", "descriptor reserved byte is 0x1"),
+           problems=4)
+
+
+@case()
+def alt_site_not_its_original_detected():
+    """The text differs from the recorded original (a stale copy), or its
+    padding is not NOPs."""
+    elf = build("alt_orig", alt_kernel(
+        alt_site("a", "lfence; rdtsc", ["rdtscp"], orig_copy="mfence; "
+                 "rdtsc"),
+        alt_site("b", "rdtsc; int3; int3; int3", ["rdtscp"], site_len=5,
+                 orig_copy="rdtsc")))
+    s = symbols(elf)
+    expect(check(elf), 1,
+           (f"at {s['a']:#x}", "does not start with its original"),
+           (f"at {s['b']:#x}", "padding at", "is not a NOP (int3)"),
+           problems=2)
+
+
+@case()
+def alt_replacement_privileged_or_leaving_rel8_detected():
+    """A replacement may not smuggle in a raw privileged instruction, nor
+    a rel8 branch out of itself, nor bytes that are no instruction."""
+    elf = build("alt_repl", alt_kernel(
+        alt_site("a", "nop; nop", ["cli"]),
+        alt_site("b", "nop; nop", [".byte 0xeb, 0x10"], site_len=2),
+        alt_site("c", "nop; nop", [".byte 0x0f"], site_len=2)))
+    s = symbols(elf)
+    expect(check(elf), 1,
+           (f"at {s['a']:#x}", "raw privileged instruction 'cli'"),
+           (f"at {s['b']:#x}", "rel8 branch"),
+           (f"at {s['c']:#x}", "replacement 1"),
+           problems=3)
+
+
 def main():
     print("KTAP version 1")
     print(f"1..{len(CASES)}")
@@ -1340,3 +1464,4 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
+
