@@ -177,6 +177,9 @@ $(BUILD)/host/test_engine: tests/host/test_engine.c patch/engine.c \
 	patch/live.c pvops/client.c pvops/saves.c $(PVOP_HOST_SRC)
 $(BUILD)/host/test_live: tests/host/test_live.c patch/engine.c patch/live.c \
 	patch/insn.c patch/nops.c
+# Two threads race over a live call site (doc/static-calls.md).
+$(BUILD)/host/test_xmodify: tests/host/test_xmodify.c patch/reloc.c patch/insn.c
+$(BUILD)/host/test_xmodify: HCFLAGS += -pthread
 
 $(BUILD)/host/%: tests/host/%.c | $(XEN_INC) $(KVM_INC)
 	@mkdir -p $(dir $@)
@@ -234,7 +237,7 @@ test: deps-test all host-tests $(KERNEL_X4) $(KERNEL_B6)
 list-tests: $(KERNEL)
 	$(Q)$(PYTHON) scripts/test.py --list-tests $(HOST_TEST_ARGS)
 
-bench: deps-bench all $(BUILD)/host/bench_silicon
+bench: deps-bench all $(BUILD)/host/bench_silicon $(BUILD)/host/test_xmodify
 	$(Q)$(PYTHON) scripts/bench.py
 
 clean:

@@ -37,6 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
 KERNEL = ROOT / "build" / "tinypv.elf"
 SILICON = ROOT / "build" / "host" / "bench_silicon"
+XMODIFY = ROOT / "build" / "host" / "test_xmodify"
+# The long setting of the cross-modification race (make test runs 500,000
+# free-paced and 30,000 lockstep writes per case): per mapping, writes per
+# case at each pace (tests/host/test_xmodify.c).
+XMODIFY_RUNS = [("alias", 10_000_000, 200_000), ("rwx", 2_000_000, 0)]
 
 # Where the kernel runs, and what its numbers mean there.
 ENVIRONMENTS = [
@@ -110,7 +115,9 @@ MAIN_MODES = ["raw", "indirect", "call", "inline", "if", "retpoline"]
 # way of making the same call. Not pvops: they get a table of their own.
 SCALL_MODES = ["direct", "inline", "trampoline", "indirect", "retpoline",
                "inline-null", "trampoline-null"]
-OWN_TABLES = {"scall", "select"}
+# scall_ret0: the same ways to a "return 0" target (bench_silicon only).
+SCALL_OPS = ["scall", "scall_ret0"]
+OWN_TABLES = set(SCALL_OPS) | {"select"}
 
 # One call chosen between two functions by a condition constant after
 # boot (guest/include/bench_select.h): "bench: op=select mode=<method>".
@@ -157,6 +164,8 @@ def parse_bench(lines):
             header = fields
         elif body.startswith("boot"):
             boot = {k: int(v) for k, v in fields.items()}
+        elif body.startswith("baseline"):
+            header["baseline"] = fields
         elif "op" in fields and "mode" in fields:
             rec = dict(fields)
             for k in ("min", "median", "p99"):
@@ -272,13 +281,89 @@ def run_silicon():
     out = subprocess.run([str(SILICON)], capture_output=True, text=True,
                          timeout=120)
     header, _, records = parse_bench(out.stdout.splitlines())
+    baseline = header.get("baseline", {})
     info["guest_cpu"] = header.get("cpu", host_cpu())
     info["padding"] = header.get("pad", "?")
+    if "empty_loop_median" in baseline:
+        info["empty_loop_cycles"] = float(baseline["empty_loop_median"])
     for r in records:
         r["environment"] = "silicon"
         r["unit"] = info["unit"]
     print(f"bench: silicon: {len(records)} cells")
     return info, records
+
+
+XM_LINE = re.compile(r"^bench: xmodify (.*)$")
+# A failed check, as tests/host/ktap.h prints it: "# case: why (file:line)".
+XM_FAILURE = re.compile(r"^# \w+: .* \([^()\s]+:\d+\)$")
+
+
+def run_xmodify():
+    """The cross-modification race, long setting.
+
+    Returns (one record per case and pace, why the run is incomplete or
+    None, the failures its own checks reported). A failed check (e.g. a
+    FINDING in case a) is a result to show, not a broken benchmark.
+    """
+    if not XMODIFY.is_file():
+        print(f"bench: xmodify: {XMODIFY} not built")
+        return [], f"{h.display_path(XMODIFY)} not built", []
+    records, failures = [], []
+    for mapping, writes, lockstep in XMODIFY_RUNS:
+        cmd = [str(XMODIFY), f"--writes={writes}",
+               f"--lockstep-writes={lockstep}", f"--map={mapping}", "--bench"]
+        print(f"bench: xmodify: {' '.join(cmd[1:])} ...", flush=True)
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True,
+                                 timeout=1800)
+        except subprocess.TimeoutExpired:
+            return records, f"{' '.join(cmd)} timed out", failures
+        seen, landings = 0, []
+        for line in out.stdout.splitlines():
+            if XM_FAILURE.match(line):
+                failures.append(f"--map={mapping}: {line[2:]}")
+            # A case's first wrong landings come before its bench: line.
+            if line.startswith("#   wrong target"):
+                landings.append(line.split(": ", 1)[1])
+                continue
+            m = XM_LINE.match(line.strip())
+            if not m:
+                continue
+            rec = {k: v.strip('"') for k, v in PAIR.findall(m.group(1))}
+            for k in ("calls", "writes", "changes", "wrong", "sigtrap",
+                      "sigsegv", "sigill", "unrecoverable"):
+                rec[k] = int(rec[k])
+            rec["first_landings"] = landings[:3]
+            landings = []
+            records.append(rec)
+            seen += 1
+        if out.returncode not in (0, 1) or not seen:
+            tail = "; ".join((out.stdout + out.stderr).strip()
+                             .splitlines()[-3:])
+            return records, (f"{' '.join(cmd)} exited {out.returncode}: "
+                             f"{tail}"), failures
+    print(f"bench: xmodify: {len(records)} runs"
+          + (f", {len(failures)} failed checks" if failures else ""))
+    return records, None, failures
+
+
+def xmodify_table(xm):
+    out = ["| case | site | pace | map | store | writes | calls | target "
+           "changes seen | wrong targets | SIGTRAP | SIGSEGV | SIGILL |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    where = {"a": "rel32 in one aligned 8-byte word",
+             "a4": "rel32 = one aligned 4-byte word",
+             "c": "rel32 crosses an 8-byte word, not a line",
+             "b": "rel32 crosses a 64-byte line (2+2 bytes)",
+             "b1": "rel32 crosses a 64-byte line (1+3 bytes)",
+             "p": "rel32 crosses a 4 KiB page (2+2 bytes)"}
+    for r in xm:
+        out.append(f"| {r['case']} | {where.get(r['case'], '?')} "
+                   f"(line+{r['rel_off']}) | {r['pace']} | {r['map']} | "
+                   f"{r['store']} | {r['writes']:,} | {r['calls']:,} | "
+                   f"{r['changes']:,} | {r['wrong']:,} | {r['sigtrap']:,} | "
+                   f"{r['sigsegv']:,} | {r['sigill']:,} |")
+    return out
 
 
 # ---------------------------------------------------------------- report
@@ -440,7 +525,8 @@ def mmu_section(envs, records, plots):
     return out
 
 
-def write_report(meta, envs, records, boots, plots):
+def write_report(meta, envs, records, boots, plots, xmodify=(),
+                 xmodify_error=None, xmodify_failures=()):
     lines = ["# tinypv benchmark report", "",
              f"Generated {meta['date']} by `make bench` "
              f"(scripts/bench.py), tinypv {meta['commit']}.", "",
@@ -493,14 +579,61 @@ def write_report(meta, envs, records, boots, plots):
         for e in sc_envs:
             exact = e.get("icount", False)
             stat = "min" if exact else "median"
-            vals = []
-            for m in SCALL_MODES:
-                r = cell(records, e["name"], "scall", m)
-                vals.append(fmt(r[stat], exact) if r else "-")
-            lines.append(f"| {e['name']} | {e['unit']} | " +
-                         " | ".join(vals) + " |")
+            name = e["name"] if e["name"] != "silicon" else \
+                f"silicon, {e.get('guest_cpu', '?')}"
+            for op in SCALL_OPS:
+                if not any(cell(records, e["name"], op, m)
+                           for m in SCALL_MODES):
+                    continue
+                vals = []
+                for m in SCALL_MODES:
+                    r = cell(records, e["name"], op, m)
+                    vals.append(fmt(r[stat], exact) if r else "-")
+                label = name + (" (a return-0 target)"
+                                if op == "scall_ret0" else "")
+                lines.append(f"| {label} | {e['unit']} | " +
+                             " | ".join(vals) + " |")
+        for e in sc_envs:
+            if "empty_loop_cycles" in e:
+                lines += ["", f"On silicon the subtracted empty loop "
+                          f"costs {e['empty_loop_cycles']:.2f} TSC cycles "
+                          "per iteration: a figure near 0 means hidden "
+                          "behind the loop's own cost, not free "
+                          "(tests/host/bench_silicon.c)."]
         if "scall" in plots:
             lines += ["", f"![scall]({plots['scall']})"]
+    if xmodify:
+        lines += ["", "## Cross-modifying a live call site: silicon, "
+                  f"{xmodify[0].get('cpu', meta['host_cpu'])}", "",
+                  "`build/host/test_xmodify` (doc/static-calls.md, "
+                  "\"What silicon says\"): one thread calls a `call rel32` "
+                  "site in a loop while another rewrites its rel32 among "
+                  "three targets with one store, no int3, no "
+                  "serialisation; a wrong target is a call that landed "
+                  "anywhere but one of the three (caught as a signal, "
+                  "not fatal). *alias*: the writer stores through a "
+                  "read-write view of a memfd the caller executes "
+                  "through a read-exec view (as the kernel writes text "
+                  "through its poke alias); *rwx*: one mapping. *free* "
+                  "pace: the writer stores back to back (a pseudo-random "
+                  "delay apart), waiting for the caller every 1024 "
+                  "writes; *lockstep*: it waits after every write until "
+                  "the caller has run the new target, so every store hits "
+                  "a running caller. *target changes seen*: how often the "
+                  "caller's call went elsewhere than its previous one. "
+                  "Counts are what was seen in this run, nothing more.", ""]
+        lines += xmodify_table(xmodify)
+        if xmodify_failures:
+            lines += ["", "**test_xmodify's own checks failed in this "
+                      "run** (in case a or a4 a wrong target is a finding "
+                      "against the single-store update path; see "
+                      "doc/static-calls.md):", ""]
+            lines += [f"- {f}" for f in xmodify_failures]
+        if xmodify_error:
+            lines += ["", f"Incomplete: {xmodify_error}"]
+    elif xmodify_error:
+        lines += ["", "## Cross-modifying a live call site", "",
+                  f"Not run: {xmodify_error}"]
     smp_envs = [e for e in envs if e.get("smp", 1) > 1 and not e.get("skipped")]
     if smp_envs:
         lines += ["", "## SMP: CPU 0 against the others", "",
@@ -925,7 +1058,8 @@ plot {cols}
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", default=[],
-                    help="environment names to run (default: all)")
+                    help="environment names to run (default: all; "
+                    "also silicon and xmodify)")
     ap.add_argument("--timeout", type=h.seconds_arg, default=600)
     args = ap.parse_args(argv)
     if not KERNEL.is_file():
@@ -948,6 +1082,9 @@ def main(argv=None):
         info, recs = run_silicon()
         envs.append(info)
         records += recs
+    xmodify, xmodify_error, xmodify_failures = [], None, []
+    if not args.only or "xmodify" in args.only:
+        xmodify, xmodify_error, xmodify_failures = run_xmodify()
 
     meta = {"date": datetime.datetime.now(datetime.timezone.utc)
             .strftime("%Y-%m-%d %H:%M UTC"),
@@ -955,7 +1092,9 @@ def main(argv=None):
             "qemu": qemu_version()}
     (OUT / "results.json").write_text(json.dumps(
         {"meta": meta, "environments": envs, "boot": boots,
-         "records": records}, indent=1) + "\n")
+         "records": records, "xmodify": xmodify,
+         "xmodify_error": xmodify_error,
+         "xmodify_failures": xmodify_failures}, indent=1) + "\n")
 
     plots = {}
     if shutil.which("gnuplot"):
@@ -980,12 +1119,15 @@ def main(argv=None):
             plots["user"] = plot_user(envs, records)
     else:
         print("bench: gnuplot not found: no plots (install gnuplot-nox)")
-    write_report(meta, envs, records, boots, plots)
+    write_report(meta, envs, records, boots, plots, xmodify, xmodify_error,
+                 xmodify_failures)
     print(f"bench: wrote {h.display_path(OUT / 'results.json')}, "
           f"{h.display_path(OUT / 'report.md')} and {len(plots)} plots "
           f"(PNG and SVG) in {h.display_path(OUT)}")
     failed = [e["name"] for e in envs
               if e.get("skipped", "").startswith("no complete")]
+    if xmodify_error:
+        failed.append("xmodify")
     return 1 if failed else 0
 
 

@@ -11,6 +11,11 @@
  * native save_fl (pushf; pop), the Xen-style irq ops and CR2/CR3 reads
  * against a fake per-CPU area in %gs, and an op that is nothing.
  *
+ * Then the static-call cells (issue 11, bench_static_calls() below): the
+ * ways a call to a rarely changed target can be made, to an empty
+ * function and to a "return 0" one, each site built by the engine's
+ * relocator or NOP filler where the kernel would use them.
+ *
  * Output: "bench:" lines in the kernel's format (doc/benchmarks.md),
  * unit=cycles; scripts/bench.py parses them.
  */
@@ -40,6 +45,8 @@
 #include <unistd.h>
 
 #include "bench_select.h"
+#include "nops.h"
+#include "patch.h"
 #include "percpu.h"
 #include "pvop_backend.h"
 
@@ -136,6 +143,34 @@ static char *const retpoline[PVOP_NR] = {
     bench_retpoline_12, bench_retpoline_13, bench_retpoline_14,
     bench_retpoline_15,
 };
+/*
+ * A retpoline thunk in the shape of Linux's __x86_indirect_thunk_rax: the
+ * call pushes a return address that points into a pause/lfence loop (where
+ * a mispredicted return is caught), the mov replaces it with the target
+ * in %rax, and ret goes there.
+ */
+asm(".text\n"
+    ".balign 16\n"
+    "bench_thunk_rax:\n"
+    "\tcall 1f\n"
+    "2:\tpause\n"
+    "\tlfence\n"
+    "\tjmp 2b\n"
+    "1:\tmov %rax, (%rsp)\n"
+    "\tret\n"
+    /* Templates the relocator re-aims: a call and a jmp, as assembled. */
+    ".pushsection .rodata\n"
+    "bench_call_tpl: call 1f\n"
+    "\tint3\n"
+    "1:\n"
+    "bench_jmp_tpl: {disp32} jmp 1f\n"
+    "\tint3\n"
+    "1:\n"
+    ".popsection\n");
+extern const char bench_thunk_rax[];
+extern const uint8_t bench_call_tpl[], bench_jmp_tpl[];
+static void *volatile scall_ptr; /* the indirect and retpoline cells' target */
+
 static struct percpu fake_cpu;
 static volatile uint8_t if_native; /* the `if` mode's platform variable */
 static uint8_t *code;
@@ -275,6 +310,136 @@ static int cmp_u64(const void *a, const void *b)
 #define CALLS 2000
 #define BATCHES 301
 
+/* Times the loop at fn against the empty loop; prints one bench: line. */
+static void measure(void *fn, void *empty_fn, const char *op, const char *mode,
+		    const char *backend)
+{
+	uint64_t per[BATCHES];
+	for (int w = 0; w < 20; w++)
+		run(fn), run(empty_fn);
+	for (int b = 0; b < BATCHES; b++) {
+		uint64_t t = run(fn), e = run(empty_fn);
+		per[b] = t > e ? (t - e) * 100 / CALLS : 0;
+	}
+	qsort(per, BATCHES, sizeof(per[0]), cmp_u64);
+	uint64_t mn = per[0], md = per[BATCHES / 2],
+		 p99 = per[BATCHES * 99 / 100];
+	printf("bench: op=%s mode=%s backend=%s calls=%u "
+	       "batches=%u min=%lu.%02lu median=%lu.%02lu "
+	       "p99=%lu.%02lu unit=cycles\n",
+	       op, mode, backend, CALLS, BATCHES, mn / 100, mn % 100, md / 100,
+	       md % 100, p99 / 100, p99 % 100);
+}
+
+/* The 5 bytes of tpl (a call or jmp rel32) re-aimed, run at `at`, to `to`. */
+static void reaim(const uint8_t *tpl, uint8_t *at, const void *to, uint8_t *out)
+{
+	struct patch_reloc rl;
+	const char *why =
+	    patch_reloc_scan(tpl, 5, (uint64_t)(uintptr_t)tpl, 0, &rl);
+	if (!why && rl.n != 1)
+		why = "no rel32 in the template";
+	memcpy(out, tpl, 5);
+	if (!why) {
+		rl.target[0] = (uint64_t)(uintptr_t)to;
+		why = patch_reloc_apply(&rl, out, (uint64_t)(uintptr_t)at);
+	}
+	if (why) {
+		fprintf(stderr, "bench_silicon: relocating a call: %s\n", why);
+		exit(2);
+	}
+}
+
+enum scall_mode {
+	SC_DIRECT,	 /* call target, as a compiler writes it */
+	SC_INLINE,	 /* the site patched to call target (the relocator) */
+	SC_OUTLINE,	 /* call trampoline; trampoline: jmp target */
+	SC_INDIRECT,	 /* call *ptr(%rip) */
+	SC_RETPOLINE,	 /* mov ptr(%rip),%rax; call bench_thunk_rax */
+	SC_INLINE_NULL,	 /* NULL target, inline: the site is a 5-byte NOP */
+	SC_OUTLINE_NULL, /* NULL target, outline: call trampoline; ret */
+	SC_NR,
+};
+static const char *const scall_names[SC_NR] = {
+    "direct",	 "inline",	"trampoline",	  "indirect",
+    "retpoline", "inline-null", "trampoline-null"};
+
+/*
+ * The body of a static-call cell at `at`, into out; returns its length.
+ * tramp is the trampoline (written here), target the function.
+ */
+static int scall_body(int mode, uint8_t *at, uint8_t *tramp,
+		      const uint8_t *target, uint8_t *out)
+{
+	memset(tramp, 0xcc, 16);
+	scall_ptr = (void *)(uintptr_t)target;
+	switch (mode) {
+	case SC_DIRECT:
+		out[0] = 0xe8;
+		put32(out + 1,
+		      (int32_t)((intptr_t)target - (intptr_t)(at + 5)));
+		return 5;
+	case SC_INLINE:
+		reaim(bench_call_tpl, at, target, out);
+		return 5;
+	case SC_OUTLINE:
+		reaim(bench_jmp_tpl, tramp, target, tramp);
+		reaim(bench_call_tpl, at, tramp, out);
+		return 5;
+	case SC_INDIRECT:
+		out[0] = 0xff, out[1] = 0x15;
+		put32(out + 2,
+		      (int32_t)((intptr_t)&scall_ptr - (intptr_t)(at + 6)));
+		return 6;
+	case SC_RETPOLINE:
+		out[0] = 0x48, out[1] = 0x8b, out[2] = 0x05;
+		put32(out + 3,
+		      (int32_t)((intptr_t)&scall_ptr - (intptr_t)(at + 7)));
+		reaim(bench_call_tpl, at + 7, bench_thunk_rax, out + 7);
+		return 12;
+	case SC_INLINE_NULL:
+		nops_fill(out, 5, PATCH_PAD_DEFAULT);
+		return 5;
+	default: /* SC_OUTLINE_NULL */
+		tramp[0] = 0xc3;
+		reaim(bench_call_tpl, at, tramp, out);
+		return 5;
+	}
+}
+
+/*
+ * The static-call cells: op scall (the target is an empty function, as in
+ * guest/bench_scall.c) and scall_ret0 (it returns 0, like Linux's
+ * __static_call_return0), in the kernel cells' modes; backend=none (no
+ * pvop backend is involved).
+ */
+static void bench_static_calls(uint8_t *cell_fn, uint8_t *empty_fn,
+			       uint8_t *scratch)
+{
+	static const uint8_t fn_ret[] = {0xc3};
+	static const uint8_t fn_ret0[] = {0x31, 0xc0, 0xc3};
+	static const struct {
+		const char *op;
+		const uint8_t *bytes;
+		unsigned len;
+	} targets[] = {{"scall", fn_ret, 1}, {"scall_ret0", fn_ret0, 3}};
+	/* Target and trampoline in lines of their own, apart from the loop. */
+	uint8_t *target = scratch, *tramp = scratch + 256;
+	for (unsigned t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+		memset(target, 0xcc, 64);
+		memcpy(target, targets[t].bytes, targets[t].len);
+		for (int m = 0; m < SC_NR; m++) {
+			uint8_t bytes[32], *body;
+			int len =
+			    scall_body(m, cell_fn + 9, tramp, target, bytes);
+			emit_loop(cell_fn, (unsigned)len, CALLS, &body);
+			memcpy(body, bytes, (size_t)len);
+			measure(cell_fn, empty_fn, targets[t].op,
+				scall_names[m], "none");
+		}
+	}
+}
+
 /*
  * The select benchmark (guest/include/bench_select.h): the same loops as
  * the kernel's, its sites assembled in their patched form. The cold
@@ -354,27 +519,22 @@ int main(void)
 			fake_cpu.vcpu_info.evtchn_upcall_pending = 0;
 			if_native = c->backend != PVOP_BACKEND_XEN;
 
-			uint64_t per[BATCHES];
-			for (int w = 0; w < 20; w++)
-				run(cell_fn), run(empty_fn);
-			for (int b = 0; b < BATCHES; b++) {
-				uint64_t t = run(cell_fn), e = run(empty_fn);
-				per[b] = t > e ? (t - e) * 100 / CALLS : 0;
-			}
-			qsort(per, BATCHES, sizeof(per[0]), cmp_u64);
-			uint64_t mn = per[0], md = per[BATCHES / 2],
-				 p99 = per[BATCHES * 99 / 100];
-			printf("bench: op=%s mode=%s backend=%s calls=%u "
-			       "batches=%u min=%lu.%02lu median=%lu.%02lu "
-			       "p99=%lu.%02lu unit=cycles\n",
-			       c->label, mode_name(m),
-			       c->backend == PVOP_BACKEND_XEN	? "xen-pv"
-			       : c->backend == PVOP_BACKEND_KVM ? "kvm"
-								: "native",
-			       CALLS, BATCHES, mn / 100, mn % 100, md / 100,
-			       md % 100, p99 / 100, p99 % 100);
+			measure(cell_fn, empty_fn, c->label, mode_name(m),
+				c->backend == PVOP_BACKEND_XEN	 ? "xen-pv"
+				: c->backend == PVOP_BACKEND_KVM ? "kvm"
+								 : "native");
 		}
 	}
+	bench_static_calls(cell_fn, empty_fn, code + 8192);
+
+	/* What was subtracted: the empty loop itself, per iteration. */
+	uint64_t per[BATCHES];
+	for (int b = 0; b < BATCHES; b++)
+		per[b] = run(empty_fn) * 100 / CALLS;
+	qsort(per, BATCHES, sizeof(per[0]), cmp_u64);
+	printf("bench: baseline empty_loop_median=%lu.%02lu calls=%u "
+	       "unit=cycles\n",
+	       per[BATCHES / 2] / 100, per[BATCHES / 2] % 100, CALLS);
 	select_cells();
 	printf("bench: end\n");
 	return 0;
