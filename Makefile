@@ -237,7 +237,7 @@ test: deps-test all host-tests $(KERNEL_X4) $(KERNEL_B6)
 list-tests: $(KERNEL)
 	$(Q)$(PYTHON) scripts/test.py --list-tests $(HOST_TEST_ARGS)
 
-bench: deps-bench all $(BUILD)/host/bench_silicon $(BUILD)/host/test_xmodify
+bench: deps-bench all $(BUILD)/host/bench_silicon $(BUILD)/host/test_xmodify $(KERNEL_B6)
 	$(Q)$(PYTHON) scripts/bench.py
 
 clean:

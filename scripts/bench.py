@@ -782,10 +782,52 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
         if "select" in plots:
             lines += ["", f"![select]({plots['select']})"]
     lines += mmu_section(envs, records, plots)
+    lines += scall_lines_section()
     if "compare" in plots:
         lines += ["", "## Native vs Xen PV, exact instruction counts", "",
                   f"![compare]({plots['compare']})"]
     (OUT / "report.md").write_text("\n".join(lines) + "\n")
+
+
+KERNEL_B6 = ROOT / "build" / "bundle6" / "tinypv.elf"
+
+
+def scall_lines_section():
+    """The cache-line table: static-call sites (and every call rel32) that
+    cross a 64-byte line or have their rel32 across an 8-byte word, in the
+    normal build and with SCALL_ALIGN=6 (tests/host/test_scall_lines.py
+    measures the same and asserts it)."""
+    try:
+        sys.path.insert(0, str(ROOT / "tests" / "host"))
+        import test_scall_lines as tl
+        n, a = tl.measure(KERNEL), tl.measure(KERNEL_B6)
+    except Exception as e:  # the table is optional; say why it is absent
+        return ["", "## Static calls and cache lines", "",
+                f"Not measured: {e}"]
+
+    def row(name, s, k=""):
+        return (f"| {name} | {s[k + 'sites' if not k else k + 'calls']} | "
+                f"{s[k + 'cross_line']} | {s[k + 'rel32_cross_word']} |")
+    return ["", "## Static calls and cache lines", "",
+            "Sites whose call crosses a 64-byte line (not inlined: Andy "
+            "Lutomirski's rule) and whose rel32 crosses an aligned 8-byte "
+            "word (no single store), in this build and in the "
+            "`SCALL_ALIGN=6` build (every static call under "
+            "`.bundle_align_mode 6`; doc/static-calls.md).", "",
+            "| what | count | cross a line | rel32 across a word |",
+            "|---|---|---|---|",
+            f"| every call rel32 in .text | {n['all_calls']} | "
+            f"{n['all_cross_line']} | {n['all_rel32_cross_word']} |",
+            f"| static-call sites | {n['sites']} | {n['cross_line']} | "
+            f"{n['rel32_cross_word']} |",
+            f"| the kernel's own (not ktest_/bench_ keys) | "
+            f"{n['kernel']['sites']} | {n['kernel']['cross_line']} | "
+            f"{n['kernel']['rel32_cross_word']} |",
+            f"| static-call sites, SCALL_ALIGN=6 | {a['sites']} | "
+            f"{a['cross_line']} | {a['rel32_cross_word']} |", "",
+            f"Alignment cost: {a['func_bytes'] - n['func_bytes']} bytes of "
+            f"function text; NOPs right before sites {n['nops_before']} -> "
+            f"{a['nops_before']}, each run on every call through its site."]
 
 
 def select_sizes():
