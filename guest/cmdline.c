@@ -37,7 +37,7 @@ static const struct option_desc options[] = {
     {"inject", STR(inject),
      "corrupt-site|corrupt-patched-site|corrupt-scall-site|ap-hang|ap-fault|"
      "ap-stack-overflow|stop-during-start|kvmclock-percpu|stray-int3|"
-     "scall-tail-stress",
+     "scall-live-stress",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, or a static call site before an update "
      "(corrupt-scall-site), to test the engine's check; make the first AP "
@@ -46,7 +46,7 @@ static const struct option_desc options[] = {
      "write while one is starting (stop-during-start); KVM: every CPU reads "
      "its own kvmclock even with the stable bit (kvmclock-percpu); execute "
      "an int3 that no patch batch owns (stray-int3); run the static-call "
-     "tail-site stress (scall-tail-stress)"},
+     "live stress (scall-live-stress)"},
     {"staticcall", STR(staticcall), "inline|outline",
      "static calls patched into each call site (inline, default) or only "
      "into their trampolines (outline)"},
