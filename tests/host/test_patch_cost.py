@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import tinypv_harness as h  # noqa: E402
+import ktap  # noqa: E402  (tests/host, next to this file)
 
 LIMIT = {"native": 100, "xen": 150}
 CHECK_LIMIT = 200
@@ -127,20 +128,7 @@ def main():
                        f"{b_pr} in {b_pc} = {b_pper:.1f} per record "
                        f"(differ by {100 * cspread:.1f}%, want <= "
                        f"{100 * LINEAR_TOLERANCE:.0f}%)"]))
-    print("KTAP version 1")
-    print(f"1..{len(cases)}")
-    failed = 0
-    for i, (name, ok, skip, diags) in enumerate(cases, 1):
-        for d in diags:
-            print(f"# {name}: {d}")
-        if skip:
-            print(f"ok {i} {name} # SKIP {skip}")
-        elif ok:
-            print(f"ok {i} {name}")
-        else:
-            failed += 1
-            print(f"not ok {i} {name}")
-    return 1 if failed else 0
+    return ktap.report(cases)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import check_sites as cs  # noqa: E402
 import scall_sites  # noqa: E402
 import tinypv_harness as h  # noqa: E402
+import ktap  # noqa: E402  (tests/host, next to this file)
 
 REPORT = re.compile(r"^static calls: inline, (\d+) keys, (\d+) call sites "
                     r"\((\d+) tail, \d+ cs\), (\d+) inline, (\d+) on the trampoline "
@@ -142,20 +143,7 @@ def main():
                 "suite did not pass: " + " | ".join(boot.run.lines[-3:])]
         cases.append(("aligned_build_inlines_every_site", ok, None, diag))
 
-    print("KTAP version 1")
-    print(f"1..{len(cases)}")
-    failed = 0
-    for i, (name, ok, skip, diags) in enumerate(cases, 1):
-        for d in diags:
-            print(f"# {name}: {d}")
-        if skip:
-            print(f"ok {i} {name} # SKIP {skip}")
-        elif ok:
-            print(f"ok {i} {name}")
-        else:
-            failed += 1
-            print(f"not ok {i} {name}")
-    return 1 if failed else 0
+    return ktap.report(cases)
 
 
 if __name__ == "__main__":
