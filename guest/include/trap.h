@@ -45,7 +45,7 @@ struct trap_frame {
 #define SMP_IPI_NR 4
 #define VEC_SPURIOUS 0xff
 #define VEC_XEN_UPCALL 256 /* pseudo-vector: Xen event upcall */
-#define VEC_SYSCALL 257    /* pseudo-vector: a user system call */
+#define VEC_SYSCALL 257	   /* pseudo-vector: a user system call */
 
 /*
  * A fault with RIP in [insn, insn + len) is fixed up: EXT_JUMP resumes at

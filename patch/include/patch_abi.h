@@ -26,12 +26,12 @@
 #define TINYPV_PATCH_ABI_H
 
 /* Kinds. 0 is never valid, so a zeroed record is caught. */
-#define PATCH_KIND_PVOP 1  /* paravirt op call site (pvops/) */
-#define PATCH_KIND_ALT 2   /* CPU-feature alternative (alt/) */
-#define PATCH_KIND_SCALL 3 /* static call site (scall/) */
-#define PATCH_KIND_PCALL 4 /* promoted indirect call (roadmap) */
+#define PATCH_KIND_PVOP 1	/* paravirt op call site (pvops/) */
+#define PATCH_KIND_ALT 2	/* CPU-feature alternative (alt/) */
+#define PATCH_KIND_SCALL 3	/* static call site (scall/) */
+#define PATCH_KIND_PCALL 4	/* promoted indirect call (roadmap) */
 #define PATCH_KIND_PVOP_SAVES 5 /* pvop site with its push/pop saves */
-#define PATCH_KIND_TEST 6  /* live-patching test sites (tests/kernel) */
+#define PATCH_KIND_TEST 6	/* live-patching test sites (tests/kernel) */
 #define PATCH_KIND_NR 7
 
 /* What a static-call site is (its flags field; scall/static_call.h). */
@@ -58,7 +58,7 @@
  * one table (guest/kernel.ld.S).
  */
 #define PATCH_RECORD_ASM_IN(sec, site, end, payload, kind, flags, arg, arg2)   \
-	".pushsection " sec ", \"a\"\n\t"                                       \
+	".pushsection " sec ", \"a\"\n\t"                                      \
 	".balign 16\n\t"                                                       \
 	".long " site " - .\n\t"                                               \
 	".long " payload " - .\n\t"                                            \

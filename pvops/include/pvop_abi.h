@@ -193,7 +193,6 @@
 #define PVOP_SITE_PAD_MASK 0x70
 #define PVOP_SITE_PAD(style) (((style) + 1) << PVOP_SITE_PAD_SHIFT)
 
-
 /* Backends, as recorded in template records. */
 #define PVOP_BACKEND_NATIVE 0
 #define PVOP_BACKEND_KVM 1
