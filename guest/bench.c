@@ -23,18 +23,6 @@
 #include "user.h"
 #include "xen.h"
 
-/*
- * The benchmarks' clock is always `lfence; rdtsc`, not the bench_tsc()
- * alternative: every platform times with the same instructions, and the
- * hundreds of cells do not each add alternative sites to boot patching.
- */
-static inline uint64_t bench_tsc(void)
-{
-	uint32_t lo, hi;
-	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
-	return (uint64_t)hi << 32 | lo;
-}
-
 uint64_t boot_tsc_entry, boot_tsc_ready;
 
 const char *const bench_mode_names[BENCH_MODE_NR] = {
@@ -142,15 +130,7 @@ static uint8_t bench_page[4096] __attribute__((aligned(4096)));
 
 /* ---- the loops ---- */
 
-#define LOOP(body)                                                             \
-	{                                                                      \
-		uint64_t t0 = bench_tsc();                                     \
-		for (unsigned i = 0; i < n; i++) {                             \
-			body;                                                  \
-			barrier();                                             \
-		}                                                              \
-		return bench_tsc() - t0;                                       \
-	}
+#define LOOP(...) BENCH_LOOP(__VA_ARGS__)
 
 typedef uint64_t (*loop_fn)(unsigned n);
 
@@ -235,7 +215,7 @@ static bool mode_applies(enum bench_mode mode)
 	return mode != BENCH_RAW || platform->id != PLATFORM_XEN_PV;
 }
 
-static void sort_u64(uint64_t *v, unsigned n)
+void bench_sort_u64(uint64_t *v, unsigned n)
 {
 	for (unsigned i = 1; i < n; i++)
 		for (unsigned j = i; j && v[j - 1] > v[j]; j--) {
@@ -273,7 +253,7 @@ struct bench_result bench_measure(unsigned i, enum bench_mode mode,
 		irq_restore(fl);
 		per[b] = c > e ? (c - e) * 100 / calls : 0;
 	}
-	sort_u64(per, batches);
+	bench_sort_u64(per, batches);
 	r.valid = true;
 	r.min = per[0];
 	r.median = per[batches / 2];
@@ -282,7 +262,7 @@ struct bench_result bench_measure(unsigned i, enum bench_mode mode,
 	return r;
 }
 
-static void print_x100(const char *key, uint64_t v)
+void bench_print_x100(const char *key, uint64_t v)
 {
 	printk(" %s=%lu.%02lu", key, v / 100, v % 100);
 }
@@ -443,14 +423,14 @@ static void bench_handoff(unsigned calls, unsigned batches)
 		}
 		per[b] = total * 100 / calls;
 	}
-	sort_u64(per, batches);
+	bench_sort_u64(per, batches);
 	printk("bench: op=lock_slow_handoff mode=smp cpus=%u calls=%u "
 	       "batches=%u slow_entries=%lu kicks=%lu",
 	       smp_online, calls, batches, handoff_lock.slow_entries,
 	       handoff_lock.kicks);
-	print_x100("min", per[0]);
-	print_x100("median", per[batches / 2]);
-	print_x100("p99", per[(batches * 99) / 100]);
+	bench_print_x100("min", per[0]);
+	bench_print_x100("median", per[batches / 2]);
+	bench_print_x100("p99", per[(batches * 99) / 100]);
 	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 }
 
@@ -482,12 +462,12 @@ static void bench_smp(unsigned calls, unsigned batches)
 				smp_cells[i].fn();
 			per[b] = (bench_tsc() - t0) * 100 / calls;
 		}
-		sort_u64(per, batches);
+		bench_sort_u64(per, batches);
 		printk("bench: op=%s mode=smp cpus=%u calls=%u batches=%u",
 		       smp_cells[i].name, smp_online, calls, batches);
-		print_x100("min", per[0]);
-		print_x100("median", per[batches / 2]);
-		print_x100("p99", per[(batches * 99) / 100]);
+		bench_print_x100("min", per[0]);
+		bench_print_x100("median", per[batches / 2]);
+		bench_print_x100("p99", per[(batches * 99) / 100]);
 		printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 	}
 	smp_ipi_register(VEC_IPI_PING, NULL);
@@ -515,13 +495,13 @@ static void bench_smp(unsigned calls, unsigned batches)
 		bench_handoff(calls, batches);
 		return;
 	}
-	sort_u64(per, batches);
+	bench_sort_u64(per, batches);
 	printk("bench: op=lock_contended mode=smp cpus=%u calls=%u batches=%u "
 	       "slow_entries=%lu",
 	       smp_online, calls, batches, bench_lock.slow_entries);
-	print_x100("min", per[0]);
-	print_x100("median", per[batches / 2]);
-	print_x100("p99", per[(batches * 99) / 100]);
+	bench_print_x100("min", per[0]);
+	bench_print_x100("median", per[batches / 2]);
+	bench_print_x100("p99", per[(batches * 99) / 100]);
 	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 	bench_handoff(calls, batches);
 }
@@ -550,12 +530,12 @@ static void bench_select_cells(unsigned calls, unsigned batches)
 			per[b] = bench_sel_once(m, calls);
 			irq_restore(fl);
 		}
-		sort_u64(per, batches);
+		bench_sort_u64(per, batches);
 		printk("bench: op=select mode=%s calls=%u batches=%u",
 		       bench_sel_names[m], calls, batches);
-		print_x100("min", per[0]);
-		print_x100("median", per[batches / 2]);
-		print_x100("p99", per[(batches * 99) / 100]);
+		bench_print_x100("min", per[0]);
+		bench_print_x100("median", per[batches / 2]);
+		bench_print_x100("p99", per[(batches * 99) / 100]);
 		if (m == BSEL_STATIC_CALL)
 			printk(" %s", bench_sel_static_call_form());
 		printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
@@ -622,14 +602,14 @@ static void bench_mmu_strategy(const char *name, uint64_t *l1, uint64_t v0,
 				d = d > base ? d - base : 0;
 				per[b] = d * 100 / calls;
 			}
-			sort_u64(per, batches);
+			bench_sort_u64(per, batches);
 			printk(
 			    "bench: op=mmu_map mode=%s n=%u lazy=%d calls=%u "
 			    "batches=%u",
 			    name, n, lazy, calls, batches);
-			print_x100("min", per[0]);
-			print_x100("median", per[batches / 2]);
-			print_x100("p99", per[(batches * 99) / 100]);
+			bench_print_x100("min", per[0]);
+			bench_print_x100("median", per[batches / 2]);
+			bench_print_x100("p99", per[(batches * 99) / 100]);
 			printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 		}
 	}
@@ -661,13 +641,13 @@ static void bench_mmu_table(const char *name, bool slow)
 		release_pt(t, 1);
 		pmm_free(t);
 	}
-	sort_u64(per, batches);
+	bench_sort_u64(per, batches);
 	printk("bench: op=mmu_map_table mode=%s n=512 lazy=1 calls=1 "
 	       "batches=%u",
 	       name, batches);
-	print_x100("min", per[0]);
-	print_x100("median", per[batches / 2]);
-	print_x100("p99", per[(batches * 99) / 100]);
+	bench_print_x100("min", per[0]);
+	bench_print_x100("median", per[batches / 2]);
+	bench_print_x100("p99", per[(batches * 99) / 100]);
 	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 }
 
@@ -738,8 +718,8 @@ static bool bench_user_cell(const char *name, const char *prog, unsigned n,
 		return false;
 	}
 	/* The same rank of both: min, median, p99 of (T(2n) - T(n)) / n. */
-	sort_u64(t1, batches);
-	sort_u64(t2, batches);
+	bench_sort_u64(t1, batches);
+	bench_sort_u64(t2, batches);
 	unsigned rank[3] = {0, batches / 2, (batches * 99) / 100};
 	for (int i = 0; i < 3; i++) {
 		uint64_t a = t1[rank[i]], c = t2[rank[i]];
@@ -747,9 +727,9 @@ static bool bench_user_cell(const char *name, const char *prog, unsigned n,
 	}
 	printk("bench: op=%s mode=user saves=%s calls=%u batches=%u", name,
 	       pvop_consume_saves ? "consume" : "keep", n, batches);
-	print_x100("min", per[0]);
-	print_x100("median", per[1]);
-	print_x100("p99", per[2]);
+	bench_print_x100("min", per[0]);
+	bench_print_x100("median", per[1]);
+	bench_print_x100("p99", per[2]);
 	printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 	return true;
 }
@@ -809,9 +789,9 @@ void bench_run(void)
 			printk("bench: op=%s mode=%s calls=%u batches=%u",
 			       pvop_names[rows[i].op], bench_mode_names[m],
 			       r.calls, r.batches);
-			print_x100("min", r.min);
-			print_x100("median", r.median);
-			print_x100("p99", r.p99);
+			bench_print_x100("min", r.min);
+			bench_print_x100("median", r.median);
+			bench_print_x100("p99", r.p99);
 			printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 		}
 	}

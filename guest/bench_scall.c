@@ -44,15 +44,7 @@ asm(".pushsection .text, \"ax\"\n\t"
     "ret\n\t"
     ".popsection");
 
-#define SC_LOOP(body)                                                          \
-	{                                                                      \
-		uint64_t t0 = rdtsc_ordered();                                 \
-		for (unsigned i = 0; i < n; i++) {                             \
-			body;                                                  \
-			barrier();                                             \
-		}                                                              \
-		return rdtsc_ordered() - t0;                                   \
-	}
+#define SC_LOOP(...) BENCH_LOOP(__VA_ARGS__)
 
 typedef uint64_t (*sc_loop)(unsigned n);
 
@@ -89,21 +81,6 @@ static __attribute__((noinline)) uint64_t sc_empty(unsigned n) SC_LOOP(;) static
     {"trampoline-null", sc_tramp_null},
 };
 
-static void sort(uint64_t *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++)
-		for (unsigned j = i; j && v[j - 1] > v[j]; j--) {
-			uint64_t x = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = x;
-		}
-}
-
-static void print_x100(const char *key, uint64_t v)
-{
-	printk(" %s=%lu.%02lu", key, v / 100, v % 100);
-}
-
 void bench_scall(unsigned calls, unsigned batches)
 {
 	uint64_t per[64];
@@ -121,12 +98,12 @@ void bench_scall(unsigned calls, unsigned batches)
 			irq_restore(fl);
 			per[b] = t > e ? (t - e) * 100 / calls : 0;
 		}
-		sort(per, batches);
+		bench_sort_u64(per, batches);
 		printk("bench: op=scall mode=%s calls=%u batches=%u",
 		       cells[c].mode, calls, batches);
-		print_x100("min", per[0]);
-		print_x100("median", per[batches / 2]);
-		print_x100("p99", per[(batches * 99) / 100]);
+		bench_print_x100("min", per[0]);
+		bench_print_x100("median", per[batches / 2]);
+		bench_print_x100("p99", per[(batches * 99) / 100]);
 		printk(" unit=%s\n", opts.icount ? "insns" : "tsc");
 	}
 }

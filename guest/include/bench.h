@@ -59,6 +59,33 @@ void bench_run(void);
 /* The static-call cells (guest/bench_scall.c): op=scall, one per call form. */
 void bench_scall(unsigned calls, unsigned batches);
 
+/*
+ * The benchmarks' clock is always `lfence; rdtsc`, not the rdtsc_ordered()
+ * alternative: every platform times with the same instructions, and the
+ * hundreds of cells do not each add alternative sites to boot patching.
+ */
+static inline uint64_t bench_tsc(void)
+{
+	uint32_t lo, hi;
+	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* The body of a cell's loop function f(unsigned n): n times body, timed. */
+#define BENCH_LOOP(...)                                                        \
+	{                                                                      \
+		uint64_t t0 = bench_tsc();                                     \
+		for (unsigned i = 0; i < n; i++) {                             \
+			__VA_ARGS__;                                           \
+			barrier();                                             \
+		}                                                              \
+		return bench_tsc() - t0;                                       \
+	}
+
+/* Sorting per-batch figures, and printing one as " key=N.NN" (x100). */
+void bench_sort_u64(uint64_t *v, unsigned n);
+void bench_print_x100(const char *key, uint64_t v);
+
 /* TSC at the first C instruction of the kernel (either boot head), and
  * when it was ready (patched, protected, ticking, interrupts on). */
 extern uint64_t boot_tsc_entry, boot_tsc_ready;
