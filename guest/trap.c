@@ -246,7 +246,7 @@ static void exception(struct trap_frame *f)
 	panic("unhandled %s at %016lx", exception_name(f->vector), f->rip);
 }
 
-void trap_dispatch(struct trap_frame *f)
+static void dispatch(struct trap_frame *f)
 {
 	if (f->vector < 32) {
 		exception(f);
@@ -262,4 +262,12 @@ void trap_dispatch(struct trap_frame *f)
 		return;
 	dump_frame(f);
 	panic("unexpected interrupt vector %lu", f->vector);
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+	dispatch(f);
+	/* Never back into the middle of a site being rewritten. */
+	if ((f->cs & 3) != 3)
+		patch_live_iret(&f->rip);
 }

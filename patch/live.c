@@ -54,7 +54,16 @@ static volatile unsigned inflight_n;
 static volatile unsigned phase; /* the pass being written, 0 = none */
 static volatile unsigned writer_cpu;
 static volatile unsigned active;   /* writers inside patch_live_write() */
-static volatile uint64_t live_seq; /* odd while a batch is in flight */
+/*
+ * A sequence count around the two changes of inflight[]: odd while the
+ * writer publishes a batch, and again while it retires it; even while
+ * the published batch (or none) is stable. Readers on other CPUs (the
+ * #BP handler, patch_live_iret()) use what they read only if the count
+ * was even and the same before and after (view_begin(), view_ok()).
+ */
+static volatile uint64_t live_seq;
+/* The writer's alias offset while it is in the poke mapping, else 0. */
+static uintptr_t writer_alias;
 
 static uint32_t get_rel32(const uint8_t *p)
 {
@@ -235,6 +244,8 @@ bool patch_live_write(void)
 	if (__atomic_fetch_add(&active, 1, __ATOMIC_ACQ_REL))
 		patch_stats.interleaved++; /* the lock failed us: counted */
 	writer_cpu = seam_cpu();
+	/* inflight[] changes only while live_seq is odd (view_begin()). */
+	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
 	k = publish(n);
 	for (unsigned i = 0; i < n; i++)
 		stores += plan[i].how == STORE;
@@ -247,6 +258,7 @@ bool patch_live_write(void)
 	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
 
 	uintptr_t alias = seam_poke_enter() - (uintptr_t)_text_start;
+	writer_alias = alias;
 	if (k) {
 		__atomic_store_n(&phase, 1, __ATOMIC_RELEASE);
 		for (unsigned i = 0; i < k; i++)
@@ -276,8 +288,10 @@ bool patch_live_write(void)
 			    inflight[i].bytes[0];
 		sync_round(3);
 	}
+	writer_alias = 0;
 	seam_poke_leave();
 	seam_serialise();
+	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&phase, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&inflight_n, 0, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
@@ -304,32 +318,73 @@ void patch_live_report(uintptr_t at)
 	       phase, writer_cpu);
 }
 
-static const struct live_site *lookup(uintptr_t at)
+static uint64_t view_begin(void)
+{
+	uint64_t seq;
+
+	while ((seq = __atomic_load_n(&live_seq, __ATOMIC_ACQUIRE)) & 1)
+		asm volatile("pause");
+	return seq;
+}
+
+static bool view_ok(uint64_t seq)
+{
+	return __atomic_load_n(&live_seq, __ATOMIC_ACQUIRE) == seq;
+}
+
+/*
+ * The in-flight site with the greatest address <= at, copied to *out;
+ * false if none. Binary search over inflight[] as it is now: callers
+ * validate the copy against live_seq (see patch_live_write()).
+ */
+static bool lookup_le(uintptr_t at, struct live_site *out)
 {
 	unsigned lo = 0, hi = __atomic_load_n(&inflight_n, __ATOMIC_ACQUIRE);
 
+	if (hi > PATCH_QUEUE_MAX)
+		return false; /* a torn count: the seqlock retries */
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;
-		if (inflight[mid].at == at)
-			return &inflight[mid];
-		if (inflight[mid].at < at)
+		if (inflight[mid].at <= at)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	if (!lo)
+		return false;
+	*out = inflight[lo - 1];
+	return true;
 }
+
+/*
+ * How often in a row one CPU may find QEMU running a stale translation
+ * of the same site before that is reported as the bug it is: each time
+ * the handler has already dropped the translation (stale_int3()), so a
+ * second time is rare and a thousandth never seen.
+ */
+#define STALE_LIMIT 1000
+#define STALE_CPUS 64
+static struct {
+	uintptr_t at;
+	unsigned n;
+} stale_last[STALE_CPUS];
 
 /*
  * An int3 no batch owns, at the first byte of a recorded site that no
  * longer holds one: this CPU ran a copy of the site fetched before the
  * head was restored. A CPU cannot, architecturally: it acknowledges the
  * last round only after its #BP is over (interrupts are off in it), and
- * after serialising. QEMU's multi-threaded TCG can (a block translated
- * while another vCPU wrote the page keeps the old bytes: doc/patching.md),
- * and so can a debugger's removed breakpoint, so go back and run the
- * bytes there now, as Linux's kprobes do. A real breakpoint still holds
- * its int3 and is reported.
+ * after serialising. QEMU's multi-threaded TCG can: a vCPU translates a
+ * block while another writes the page, and if the write lands between
+ * the translator's read and its registering the block on the page, the
+ * block keeps the old bytes and nothing ever drops it (QEMU 7.2; seen in
+ * the static-call stress as every caller looping on a stale int3 for
+ * good, doc/patching.md). So drop it: a locked no-op write to the site's
+ * first byte through the alias is a write to a page with translated
+ * code, which makes QEMU discard every block holding that byte (on a CPU
+ * it changes nothing). Then go back and run the bytes there now, as
+ * Linux's kprobes do for a removed breakpoint. A real breakpoint still
+ * holds its int3 and is reported.
  */
 static bool stale_int3(uint64_t *rip)
 {
@@ -340,34 +395,91 @@ static bool stale_int3(uint64_t *rip)
 		return false;
 	for (const struct patch_site *r = __patch_sites_start;
 	     r < __patch_sites_end; r++)
-		if (patch_site_addr(r) == at) {
-			seam_serialise();
-			*rip = at;
-			__atomic_fetch_add(&patch_stats.bp_stale, 1,
-					   __ATOMIC_RELAXED);
-			return true;
-		}
+		if (patch_site_addr(r) == at)
+			goto stale;
 	return false;
+stale:;
+	unsigned me = seam_cpu() % STALE_CPUS;
+	if (stale_last[me].at == at) {
+		if (++stale_last[me].n >= STALE_LIMIT)
+			panic("patch: cpu %u ran a stale copy of the site at "
+			      "%016lx %u times in a row (it holds %02x; "
+			      "dropping the copy did not help)",
+			      seam_cpu(), (unsigned long)at, stale_last[me].n,
+			      *(const volatile uint8_t *)at);
+	} else {
+		stale_last[me].at = at;
+		stale_last[me].n = 1;
+	}
+	bool writer = seam_cpu() == writer_cpu && writer_alias;
+	uintptr_t alias = writer ? writer_alias + (uintptr_t)_text_start
+				 : seam_poke_enter();
+	__atomic_fetch_or((volatile uint8_t *)(alias + (at -
+							(uintptr_t)_text_start)),
+			  0, __ATOMIC_SEQ_CST);
+	if (!writer)
+		seam_poke_leave();
+	seam_serialise();
+	*rip = at;
+	__atomic_fetch_add(&patch_stats.bp_stale, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
+ * An interrupt or exception is about to return to rip in kernel text.
+ * If rip lies inside (not at the start of) a site the batch in flight is
+ * rewriting, and the batch has not finished writing tails, return to the
+ * site's first byte instead. Only the CS path leaves a CPU inside a site
+ * (resumed after the prefix); if it is then interrupted there, before
+ * the call ran, it may acknowledge the next batch's first round while
+ * still there, and run the call while that batch's pass 2 rewrites it.
+ * From the first byte it meets the int3 (or, once pass 3 has begun, the
+ * whole new instruction) instead.
+ */
+void patch_live_iret(uint64_t *rip)
+{
+	struct live_site s;
+	uintptr_t at = (uintptr_t)*rip;
+
+	if (!__atomic_load_n(&inflight_n, __ATOMIC_ACQUIRE))
+		return;
+	for (;;) {
+		uint64_t seq = view_begin();
+		unsigned ph = __atomic_load_n(&phase, __ATOMIC_ACQUIRE);
+		bool inside = lookup_le(at - 1, &s) && at < s.at + s.len &&
+			      (ph == 1 || ph == 2);
+		if (!view_ok(seq))
+			continue;
+		if (inside) {
+			*rip = s.at;
+			__atomic_fetch_add(&patch_stats.iret_rewound, 1,
+					   __ATOMIC_RELAXED);
+		}
+		return;
+	}
 }
 
 bool patch_live_bp(uint64_t *rip, uint64_t *rsp, uint64_t *rax)
 {
-	const struct live_site *s;
+	struct live_site copy, *s = &copy;
+	uintptr_t at = (uintptr_t)*rip - 1;
 
 	/*
-	 * Not in the batch, yet maybe the next one's (a stale int3 of the
-	 * last batch, looked up between two batches, then the next wrote its
-	 * own): decide only on a view no batch began or ended during.
+	 * Decide only on a view no batch began or ended during: an int3 of
+	 * the last batch (a stale one, see stale_int3()) may be looked up
+	 * while the next batch publishes its sites.
 	 */
 	uint64_t seq;
 	for (;;) {
-		seq = __atomic_load_n(&live_seq, __ATOMIC_ACQUIRE);
-		s = lookup((uintptr_t)*rip - 1);
-		if (s)
+		seq = view_begin();
+		bool found = lookup_le(at, s) && s->at == at;
+		if (!view_ok(seq))
+			continue;
+		if (found)
 			break;
 		if (stale_int3(rip))
 			return true;
-		if (__atomic_load_n(&live_seq, __ATOMIC_ACQUIRE) == seq)
+		if (view_ok(seq))
 			return false; /* a real breakpoint */
 	}
 	if (s->how == CS) {
@@ -377,11 +489,11 @@ bool patch_live_bp(uint64_t *rip, uint64_t *rsp, uint64_t *rax)
 		 * next sync's IPI right after iret, still at the call, and run
 		 * it while pass 2 writes the rel32. So wait for pass 2 to end
 		 * (acknowledging syncs meanwhile, or the writer never gets
-		 * there; so the batch may end under us: keep what we need),
-		 * then fetch afresh. The writer itself runs a site only from
-		 * the test hook, in order: no wait.
+		 * there; so the batch may end under us, and a next one begin:
+		 * then patch_live_iret() sends us back to the prefix), then
+		 * fetch afresh. The writer itself runs a site only from the
+		 * test hook, in order: no wait.
 		 */
-		uintptr_t at = s->at;
 		if (seam_cpu() != writer_cpu) {
 			uint64_t spins = 0;
 			while (__atomic_load_n(&live_seq, __ATOMIC_ACQUIRE) ==

@@ -130,6 +130,7 @@ struct patch_stats {
 	uint64_t bp_emulated;	/* #BPs that emulated a site's new insn */
 	uint64_t bp_cs;		/* #BPs on a CS prefix: resumed after it */
 	uint64_t bp_stale;	/* #BPs on a site's old int3: run again */
+	uint64_t iret_rewound;	/* returns into a site moved to its start */
 	uint64_t interleaved;	/* writes begun while another was in flight */
 	unsigned last_rounds;	/* sync rounds of the latest live batch */
 	unsigned max_rounds;	/* the most any live batch took */
@@ -161,6 +162,12 @@ extern const char *const patch_live_names[3]; /* "store", "int3", "stop" */
 bool patch_live_bp(uint64_t *rip, uint64_t *rsp, uint64_t *rax);
 /* Says why a #BP at at + 1 was no site of the batch in flight. */
 void patch_live_report(uintptr_t at);
+/*
+ * Called by the kernel's trap exit before it returns to kernel rip:
+ * moves rip back to the start of a site the batch in flight is
+ * rewriting, if rip lies inside it (the CS path's resume point).
+ */
+void patch_live_iret(uint64_t *rip);
 /*
  * Updates from any CPU, serialised: patch_begin() takes the update lock
  * (interrupts off, serving syncs while it spins), patch_end() finishes

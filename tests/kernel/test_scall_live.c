@@ -246,17 +246,21 @@ static void on_path(struct ktest_ctx *t, enum patch_live_path path,
 {
 	enum patch_live_path saved = patch_live_path;
 	uint64_t st0 = patch_stats.single_stores, i0 = patch_stats.int3_sites,
-		 c0 = patch_stats.bp_cs;
+		 c0 = patch_stats.bp_cs, sl0 = patch_stats.bp_stale,
+		 rw0 = patch_stats.iret_rewound;
 
 	patch_live_path = path;
 	retarget_loop(t, what, site, key, updates);
 	patch_live_path = saved;
 	printk("    # scall_live: %s: path %s: %lu single stores, %lu int3 "
-	       "sites, %lu cs resumes\n",
+	       "sites, %lu cs resumes, %lu stale int3s, %lu returns "
+	       "rewound\n",
 	       what, patch_live_names[path],
 	       (unsigned long)(patch_stats.single_stores - st0),
 	       (unsigned long)(patch_stats.int3_sites - i0),
-	       (unsigned long)(patch_stats.bp_cs - c0));
+	       (unsigned long)(patch_stats.bp_cs - c0),
+	       (unsigned long)(patch_stats.bp_stale - sl0),
+	       (unsigned long)(patch_stats.iret_rewound - rw0));
 }
 
 KTEST(scall_live, call_site_int3_path)
