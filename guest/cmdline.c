@@ -36,8 +36,7 @@ static const struct option_desc options[] = {
     {"maxcpus", STR(maxcpus), NULL, "bring up at most N CPUs (0: as nosmp)"},
     {"inject", STR(inject),
      "corrupt-site|corrupt-patched-site|corrupt-scall-site|ap-hang|ap-fault|"
-     "ap-stack-overflow|stop-during-start|kvmclock-percpu|stray-int3|"
-     "scall-live-stress",
+     "ap-stack-overflow|stop-during-start|kvmclock-percpu|stray-int3",
      "corrupt a pvop site before (corrupt-site) or after (corrupt-patched-"
      "site) boot patching, or a static call site before an update "
      "(corrupt-scall-site), to test the engine's check; make the first AP "
@@ -45,8 +44,7 @@ static const struct option_desc options[] = {
      "overflow its stack (ap-stack-overflow); stop the CPUs for a text "
      "write while one is starting (stop-during-start); KVM: every CPU reads "
      "its own kvmclock even with the stable bit (kvmclock-percpu); execute "
-     "an int3 that no patch batch owns (stray-int3); run the static-call "
-     "live stress (scall-live-stress)"},
+     "an int3 that no patch batch owns (stray-int3)"},
     {"staticcall", STR(staticcall), "inline|outline",
      "static calls patched into each call site (inline, default) or only "
      "into their trampolines (outline)"},
@@ -56,6 +54,9 @@ static const struct option_desc options[] = {
      "directly for Xen to emulate (writable)"},
     {"livestress", FLAG(livestress), NULL,
      "run the live suite's stress tests (its own test rows)"},
+    {"liveupdates", STR(liveupdates), NULL,
+     "with livestress: one-key updates per live stress test (default "
+     "10000; 1000 under KVM)"},
     {"patchlive", STR(patchlive), "store|int3|stop",
      "how text changes while other CPUs run: single 8-byte stores where "
      "only a rel32 changes, else int3 (store, the default); always the "
@@ -67,6 +68,23 @@ static const struct option_desc options[] = {
 };
 _Static_assert(ARRAY_SIZE(options) == CMDLINE_OPTIONS,
 	       "CMDLINE_OPTIONS in cmdline.h counts the table");
+
+bool cmdline_number(const char *key, const char *s, unsigned long max,
+		    unsigned long *out)
+{
+	unsigned long n = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9' && n <= max; p++)
+		n = n * 10 + (unsigned long)(*p - '0');
+	if (*p || p == s || n > max) {
+		printk("warning: %s=%s is not a number up to %lu; ignored\n",
+		       key, s, max);
+		return false;
+	}
+	*out = n;
+	return true;
+}
 
 /* The boot's values: the command line may live in memory we unmap. */
 static struct cmdline_store boot_store;

@@ -52,20 +52,12 @@ static void sync_ipi(void);
  */
 static unsigned cpu_limit(void)
 {
-	unsigned long n = 0;
-	const char *s = opts.maxcpus;
+	unsigned long n;
 
 	if (opts.nosmp)
 		return 1;
-	if (!s)
+	if (!opts.maxcpus || !cmdline_number("maxcpus", opts.maxcpus, 4096, &n))
 		return NR_CPUS_MAX;
-	for (; *s >= '0' && *s <= '9' && n < 1000; s++)
-		n = n * 10 + (*s - '0');
-	if (*s || s == opts.maxcpus) {
-		printk("warning: maxcpus=%s is not a number; ignored\n",
-		       opts.maxcpus);
-		return NR_CPUS_MAX;
-	}
 	if (!n) {
 		printk("warning: maxcpus=0: the boot CPU only, as nosmp\n");
 		return 1;

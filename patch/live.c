@@ -164,8 +164,12 @@ static const char *classify(const struct patch_queued *q, unsigned n,
 			       "NOP";
 		unsigned p =
 		    (len == 6 && b[0] == 0x2e && old[0] == 0x2e) ? 1 : 0;
-		bool rel_only = s->emul != EM_NOP && len == 5 + p &&
-				old[p] == b[p] && (p == 0 || old[0] == b[0]);
+		/* Only the rel32 of a call/jmp changes (a trampoline's int3
+		 * padding after it stays as it is). */
+		bool rel_only =
+		    len >= 5 + p && (b[p] == 0xe8 || b[p] == 0xe9) &&
+		    old[p] == b[p] && (p == 0 || old[0] == b[0]) &&
+		    bytes_equal(old + p + 5, b + p + 5, len - p - 5);
 		uintptr_t rel = s->at + p + 1;
 		if (store && rel_only && (rel & 7) <= 4) {
 			s->how = STORE;
@@ -222,6 +226,39 @@ static void single_store(uintptr_t alias, const struct live_site *s)
 	for (unsigned i = 0; i < 4; i++)
 		vb[s->at + s->off + i - w] = s->bytes[s->off + i];
 	__atomic_store_n((uint64_t *)(alias + w), v, __ATOMIC_RELAXED);
+}
+
+/*
+ * A locked write of the byte it holds: changes nothing a CPU can see,
+ * but is a write to the page for QEMU (see drop_stale()).
+ */
+static void touch(uintptr_t p)
+{
+	__atomic_fetch_or((volatile uint8_t *)p, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * After the last round, before the batch is retired: one no-op locked
+ * write to the first byte of every site that changed (and to the call
+ * after a CS prefix, where a resumed CPU starts). On a CPU it changes
+ * nothing. Under QEMU's multi-threaded TCG (7.2) a vCPU that translated
+ * a block from a site's bytes while another vCPU wrote them can register
+ * the block after the write, and keep running the old bytes (an int3, or
+ * the old call) until the page is written again: this is that write,
+ * and QEMU drops every block holding those bytes. No CPU can translate
+ * a mid-batch byte after it: each acknowledged the last round, between
+ * blocks, after the last write. stale_int3() is the net for a stale
+ * block run between the last round and here.
+ */
+static void drop_stale(uintptr_t alias, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (plan[i].how == SKIP)
+			continue;
+		touch(alias + plan[i].at);
+		if (plan[i].how == CS)
+			touch(alias + plan[i].at + 1);
+	}
 }
 
 const char *patch_live_why_not(void)
@@ -288,6 +325,7 @@ bool patch_live_write(void)
 			    inflight[i].bytes[0];
 		sync_round(3);
 	}
+	drop_stale(alias, n);
 	writer_alias = 0;
 	seam_poke_leave();
 	seam_serialise();
@@ -358,14 +396,17 @@ static bool lookup_le(uintptr_t at, struct live_site *out)
 
 /*
  * How often in a row one CPU may find QEMU running a stale translation
- * of the same site before that is reported as the bug it is: each time
- * the handler has already dropped the translation (stale_int3()), so a
- * second time is rare and a thousandth never seen.
+ * of the same site, with no batch begun or ended in between, before that
+ * is reported as the bug it is: each time the handler has already
+ * dropped the translation (stale_int3()), so a second time is rare and a
+ * thousandth never seen. (Over a stress run one site goes stale hundreds
+ * of times, each time after a new batch: that is not in a row.)
  */
 #define STALE_LIMIT 1000
 #define STALE_CPUS 64
 static struct {
 	uintptr_t at;
+	uint64_t seq;
 	unsigned n;
 } stale_last[STALE_CPUS];
 
@@ -386,7 +427,7 @@ static struct {
  * Linux's kprobes do for a removed breakpoint. A real breakpoint still
  * holds its int3 and is reported.
  */
-static bool stale_int3(uint64_t *rip)
+static bool stale_int3(uint64_t *rip, uint64_t seq)
 {
 	uintptr_t at = (uintptr_t)*rip - 1;
 
@@ -400,7 +441,7 @@ static bool stale_int3(uint64_t *rip)
 	return false;
 stale:;
 	unsigned me = seam_cpu() % STALE_CPUS;
-	if (stale_last[me].at == at) {
+	if (stale_last[me].at == at && stale_last[me].seq == seq) {
 		if (++stale_last[me].n >= STALE_LIMIT)
 			panic("patch: cpu %u ran a stale copy of the site at "
 			      "%016lx %u times in a row (it holds %02x; "
@@ -409,14 +450,13 @@ stale:;
 			      *(const volatile uint8_t *)at);
 	} else {
 		stale_last[me].at = at;
+		stale_last[me].seq = seq;
 		stale_last[me].n = 1;
 	}
 	bool writer = seam_cpu() == writer_cpu && writer_alias;
 	uintptr_t alias = writer ? writer_alias + (uintptr_t)_text_start
 				 : seam_poke_enter();
-	__atomic_fetch_or((volatile uint8_t *)(alias + (at -
-							(uintptr_t)_text_start)),
-			  0, __ATOMIC_SEQ_CST);
+	touch(alias + (at - (uintptr_t)_text_start));
 	if (!writer)
 		seam_poke_leave();
 	seam_serialise();
@@ -477,7 +517,7 @@ bool patch_live_bp(uint64_t *rip, uint64_t *rsp, uint64_t *rax)
 			continue;
 		if (found)
 			break;
-		if (stale_int3(rip))
+		if (stale_int3(rip, seq))
 			return true;
 		if (view_ok(seq))
 			return false; /* a real breakpoint */

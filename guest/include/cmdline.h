@@ -35,11 +35,12 @@ struct kernel_options {
 	const char *xenmmu;    /* "hypercall", "batched", "writable", or NULL */
 	const char *patchlive; /* live patching path: store, int3, stop */
 	bool livestress;       /* the live suite's long stress counts */
+	const char *liveupdates; /* one-key updates per live stress test */
 	bool noalternatives;   /* keep every alternative site as assembled */
 	const char *clearcpuid; /* features to pretend absent, "a,b" */
 };
 
-#define CMDLINE_OPTIONS 18   /* entries in guest/cmdline.c's table */
+#define CMDLINE_OPTIONS 19   /* entries in guest/cmdline.c's table */
 #define CMDLINE_VALUE_MAX 64 /* bytes of one value, with its NUL */
 
 /* Where one parse keeps the text of its values. */
@@ -49,6 +50,13 @@ struct cmdline_store {
 
 extern struct kernel_options opts;
 extern unsigned cmdline_warnings; /* unknown or malformed options seen */
+
+/*
+ * The decimal number s, the value of option key, into *out; false (and a
+ * warning naming the option) if s is not a number or exceeds max.
+ */
+bool cmdline_number(const char *key, const char *s, unsigned long max,
+		    unsigned long *out);
 
 /* The boot's parse: into opts, counting into cmdline_warnings. */
 void cmdline_parse(const char *cmdline);

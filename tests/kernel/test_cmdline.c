@@ -67,3 +67,21 @@ KTEST(cmdline, parse_leaves_boot_options_alone)
 	KT_EXPECT(t, !was || !strcmp(was, before),
 		  "boot ktest '%s' became '%s'", before, was);
 }
+
+KTEST(cmdline, numbers_parse_and_bad_ones_are_refused)
+{
+	unsigned long n = 7;
+
+	KT_EXPECT(t, cmdline_number("liveupdates", "10000", 1000000, &n) &&
+			 n == 10000,
+		  "10000 read as %lu", n);
+	KT_EXPECT(t, cmdline_number("maxcpus", "0", 4096, &n) && n == 0,
+		  "0 read as %lu", n);
+	n = 7;
+	static const char *const bad[] = {"", "12x", "-1", "4097",
+					  "99999999999999999999999"};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
+		KT_EXPECT(t, !cmdline_number("maxcpus", bad[i], 4096, &n),
+			  "'%s' accepted", bad[i]);
+	KT_EXPECT(t, n == 7, "a refused number changed the result to %lu", n);
+}
