@@ -22,6 +22,7 @@
 #include "cmdline.h"
 #include "kernel.h"
 #include "ktest.h"
+#include "live_stress.h"
 #include "patch.h"
 #include "platform.h"
 #include "pvops.h"
@@ -82,14 +83,6 @@ static char *const targets[3] = {live_target0, live_target1, live_target2};
  * (0f cc e8 ...), even with one vCPU (doc/patching.md). Tests that run
  * such an int3 SKIP there, saying so; the others run.
  */
-#define NO_INT3_ON_KVM(t)                                                      \
-	do {                                                                   \
-		if (platform->id == PLATFORM_KVM)                              \
-			KT_SKIP(t,                                             \
-				"this host's software KVM fails to emulate "   \
-				"an int3 just written to text (KVM internal "  \
-				"error, emulation failure)");                  \
-	} while (0)
 
 /* ---- the test kind ---- */
 
@@ -311,7 +304,7 @@ KTEST(live, bp_emulates_new_insn_in_every_pass)
 	};
 	enum patch_live_path saved = patch_live_path;
 
-	NO_INT3_ON_KVM(t);
+	LIVE_NEED_INT3(t);
 	patch_live_path = PATCH_LIVE_INT3;
 	for (unsigned i = 0; i < ARRAY_SIZE(steps); i++)
 		run_step(t, &steps[i]);
@@ -333,7 +326,7 @@ KTEST(live, bp_emulates_jmp8)
 	unsigned (*stub)(void) = (stub_fn)(uintptr_t)live_j8_stub;
 	enum patch_live_path saved = patch_live_path;
 
-	NO_INT3_ON_KVM(t);
+	LIVE_NEED_INT3(t);
 	KT_ASSERT(t, r, "no j8 site record");
 	KT_EXPECT(t, stub() == 7, "nop form returned %u", stub());
 	hook_base = NULL;
@@ -367,7 +360,7 @@ KTEST(live, cs_prefix_resumes_after_the_prefix)
 	const struct patch_site *r = stub_site(live_cs_stubs, 0);
 	enum patch_live_path saved = patch_live_path;
 
-	NO_INT3_ON_KVM(t);
+	LIVE_NEED_INT3(t);
 	patch_live_path = PATCH_LIVE_INT3;
 	patch_live_force = true;
 	uint64_t cs0 = patch_stats.bp_cs, em0 = patch_stats.bp_emulated;
@@ -499,19 +492,13 @@ static void caller(void *arg)
 }
 
 /*
- * Batches per stress test. Full length (livestress, the *-live rows):
- * 40 of 256 sites (10,240 site updates) and, one site at a time, 2,000
- * under Xen PV (one caller) and 300 natively with -smp 4, where three
- * callers' #BPs dominate a one-site batch: 8 ms on a quiet host, 35-108
- * ms with its two cores loaded (doc/patching.md). 10,000 (Xen: 38-57 s
- * per path loaded) does not fit in make test. It runs only in those
- * rows (livestress), and SKIPs under KVM.
+ * Batches per stress test (livestress, the *-live rows): one site at a
+ * time, live_stress_updates() (10,000 unless the row says otherwise);
+ * 40 of 256 sites (10,240 site updates).
  */
 static unsigned stress_updates(unsigned batch)
 {
-	if (batch == 1)
-		return platform->id == PLATFORM_XEN_PV ? 2000 : 300;
-	return 40;
+	return batch == 1 ? live_stress_updates() : 40;
 }
 
 static void stress(struct ktest_ctx *t, enum patch_live_path path,
@@ -519,7 +506,7 @@ static void stress(struct ktest_ctx *t, enum patch_live_path path,
 {
 	if (smp_online < 2)
 		KT_SKIP(t, "only one CPU online");
-	NO_INT3_ON_KVM(t);
+	LIVE_NEED_INT3(t);
 	if (!opts.livestress)
 		KT_SKIP(t, "the stress runs in the *-live rows (livestress)");
 	enum patch_live_path saved = patch_live_path;

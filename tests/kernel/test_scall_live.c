@@ -14,6 +14,7 @@
  */
 #include "cmdline.h"
 #include "ktest.h"
+#include "live_stress.h"
 #include "patch.h"
 #include "platform.h"
 #include "pvops.h"
@@ -223,25 +224,6 @@ static void check_books(struct ktest_ctx *t, const char *what, bool null)
 	}
 }
 
-/*
- * One-key updates per test: the issue's 10,000 (1,000 under KVM, which
- * emulates every instruction here), or liveupdates=N. A row may run
- * fewer where the host cannot give every vCPU a core: with more vCPU
- * threads than host cores each sync round waits for the host scheduler
- * to run every caller (2-3 ms a round natively at -smp 4 on two cores,
- * against 0.03 ms at -smp 2; doc/static-calls.md), so the -smp 4 row of
- * make test passes liveupdates=1000 and `make stress` runs 10,000.
- */
-static unsigned live_updates(void)
-{
-	unsigned long n;
-
-	if (opts.liveupdates &&
-	    cmdline_number("liveupdates", opts.liveupdates, 1000000, &n) && n)
-		return (unsigned)n;
-	return platform->id == PLATFORM_KVM ? 1000 : 10000;
-}
-
 /* Retarget key forms times in turn among the targets (and NULL if
  * forms is 4), while every other CPU calls site; then check the books. */
 static void retarget_loop(struct ktest_ctx *t, const char *what,
@@ -287,16 +269,6 @@ static void retarget_loop(struct ktest_ctx *t, const char *what,
 				   "(livestress)");                            \
 	} while (0)
 
-/* A test whose updates write int3s: never on this host's KVM. */
-#define NEED_INT3(t)                                                           \
-	do {                                                                   \
-		if (platform->id == PLATFORM_KVM)                              \
-			KT_SKIP(t,                                             \
-				"this host's software KVM fails to emulate "   \
-				"an int3 just written to text (KVM internal "  \
-				"error, emulation failure)");                  \
-	} while (0)
-
 /* The same loop through one update path of the engine (patchlive=). */
 static void on_path(struct ktest_ctx *t, enum patch_live_path path,
 		    const char *what, void (*site)(void),
@@ -326,10 +298,10 @@ static void on_path(struct ktest_ctx *t, enum patch_live_path path,
 KTEST(scall_live, call_site_int3_path)
 {
 	NEED_LIVE(t);
-	NEED_INT3(t);
+	LIVE_NEED_INT3(t);
 	uint64_t s0 = patch_stats.single_stores;
 	on_path(t, PATCH_LIVE_INT3, "call site", call_plain, &__SCK__ktest_live,
-		live_updates(), 4);
+		live_stress_updates(), 4);
 	KT_EXPECT(t, patch_stats.single_stores == s0,
 		  "patchlive=int3 made single stores");
 }
@@ -352,12 +324,12 @@ static bool all_in_word(const struct static_call_key *key)
 KTEST(scall_live, call_site_single_store_path)
 {
 	NEED_LIVE(t);
-	NEED_INT3(t); /* NULL <-> target is an int3 batch */
+	LIVE_NEED_INT3(t); /* NULL <-> target is an int3 batch */
 	/* Target to target changes only the rel32: where it lies inside one
 	 * aligned word, that is one store and one sync round. */
 	uint64_t s0 = patch_stats.single_stores;
 	on_path(t, PATCH_LIVE_STORE, "call site", call_plain,
-		&__SCK__ktest_live, live_updates(), 4);
+		&__SCK__ktest_live, live_stress_updates(), 4);
 	if (all_in_word(&__SCK__ktest_live))
 		KT_EXPECT(t, patch_stats.single_stores > s0,
 			  "no single store, though every rel32 lies in one "
@@ -377,7 +349,7 @@ KTEST(scall_live, targets_only_single_stores)
 		KT_SKIP(t, "a site of the key has its rel32 across an 8-byte "
 			   "word: its updates need the int3 protocol");
 	uint64_t i0 = patch_stats.int3_sites, s0 = patch_stats.single_stores;
-	unsigned n = live_updates();
+	unsigned n = live_stress_updates();
 	on_path(t, PATCH_LIVE_STORE, "tail site, targets only", call_tail_w,
 		&__SCK__ktest_live_w, n, NTARGET);
 	KT_EXPECT(t, patch_stats.int3_sites == i0,
@@ -391,18 +363,18 @@ KTEST(scall_live, targets_only_single_stores)
 KTEST(scall_live, tail_site_under_updates)
 {
 	NEED_LIVE(t);
-	NEED_INT3(t);
+	LIVE_NEED_INT3(t);
 	on_path(t, PATCH_LIVE_STORE, "tail site", call_tail, &__SCK__ktest_live,
-		live_updates(), 4);
+		live_stress_updates(), 4);
 }
 
 KTEST(scall_live, cs_site_cs_prefix_path)
 {
 	NEED_LIVE(t);
-	NEED_INT3(t);
+	LIVE_NEED_INT3(t);
 	uint64_t c0 = patch_stats.bp_cs;
 	on_path(t, PATCH_LIVE_INT3, "cs site", call_cs, &__SCK__ktest_live_cs,
-		live_updates(), 4);
+		live_stress_updates(), 4);
 	/* Callers hit the prefix's int3 and resume after it (seed 003). */
 	KT_EXPECT(t, patch_stats.bp_cs > c0,
 		  "no caller resumed after a cs prefix");
@@ -512,13 +484,13 @@ static void many_keys(struct ktest_ctx *t, enum patch_live_path path)
 KTEST(scall_live, batch_of_256_keys_int3_path)
 {
 	NEED_LIVE(t);
-	NEED_INT3(t);
+	LIVE_NEED_INT3(t);
 	many_keys(t, PATCH_LIVE_INT3);
 }
 
 KTEST(scall_live, batch_of_256_keys_single_store_path)
 {
 	NEED_LIVE(t);
-	NEED_INT3(t); /* NULL <-> target is an int3 */
+	LIVE_NEED_INT3(t); /* NULL <-> target is an int3 */
 	many_keys(t, PATCH_LIVE_STORE);
 }
