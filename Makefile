@@ -4,6 +4,7 @@
 #   make            build build/tinypv.elf (+ .lst, .sym)
 #   make run        boot it (PLATFORM=native|kvm|xen, APPEND="options", SMP=N)
 #   make test       host unit tests + every boot configuration
+#   make stress     the live-patching stress at full length on -smp 4 (~20 min)
 #   make list-tests every in-kernel test (suite.name) and boot configuration
 #   make bench      cycle/instruction tables and plots
 #   make debug      QEMU halted with a gdb stub, and gdb attached
@@ -234,6 +235,10 @@ $(KERNEL_B6): FORCE
 test: deps-test all host-tests $(KERNEL_X4) $(KERNEL_B6)
 	$(Q)$(PYTHON) scripts/test.py $(HOST_TEST_ARGS)
 
+# The rows make test shortens for time (scripts/test.py STRESS_CONFIGS).
+stress: deps-test all
+	$(Q)$(PYTHON) scripts/test.py --stress
+
 list-tests: $(KERNEL)
 	$(Q)$(PYTHON) scripts/test.py --list-tests $(HOST_TEST_ARGS)
 
@@ -245,7 +250,7 @@ clean:
 
 FORCE:
 
-.PHONY: all run debug test list-tests bench clean host-tests check-sites deps-% FORCE
+.PHONY: all run debug test stress list-tests bench clean host-tests check-sites deps-% FORCE
 .DELETE_ON_ERROR:
 
 -include $(KOBJ:.o=.d) $(HOST_TESTS:=.d)
