@@ -770,6 +770,7 @@ void bench_run(void)
 	 * another CPU's instructions advance the same clock).
 	 */
 	live_bench(slow ? 5 : 21);
+	scall_live_bench(slow ? 5 : 21);
 	if (smp_online > 1) {
 		bench_smp(slow ? 5 : 50, slow ? 9 : 31);
 		printk("bench: end\n");

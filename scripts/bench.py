@@ -696,6 +696,39 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                         f"{fmt(r[stat], exact)} | "
                         f"{fmt(r[stat] / n, exact)} | {r.get('rounds')} | "
                         f"{r.get('ipis')} |")
+    scall_live = [r for r in live if r["op"].startswith("scall_update_")]
+    if scall_live:
+        lines += ["", "## Static calls: cost per update", "",
+                  "static_call_update() of n keys in one "
+                  "static_call_batch_begin()/end(), target to target "
+                  "(rel32s only), timed from the first update to the end "
+                  "of the batch; minimum under icount, else median. Each "
+                  "key rewrites its trampoline and its call site: half "
+                  "the keys have a plain call site (its rel32 crosses a "
+                  "word: always int3), half a tail site (single store "
+                  "where the path allows); *cs* is one `cs call` key. The "
+                  "columns say what each batch took: sync rounds, IPIs, "
+                  "single stores, int3 sites.", "",
+                  "| environment | path | keys | per batch | per key | "
+                  "sync rounds | IPIs | stores | int3 sites |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for e in envs:
+            if e.get("skipped"):
+                continue
+            exact = e.get("icount", False)
+            stat = "min" if exact else "median"
+            for path in ("int3", "store", "cs"):
+                for n in (1, 16, 256):
+                    r = cell(records, e["name"],
+                             f"scall_update_{path}_{n}", "live")
+                    if not r:
+                        continue
+                    lines.append(
+                        f"| {e['name']} | {path} | {n} | "
+                        f"{fmt(r[stat], exact)} | "
+                        f"{fmt(r[stat] / n, exact)} | {r.get('rounds')} | "
+                        f"{r.get('ipis')} | {r.get('stores')} | "
+                        f"{r.get('int3')} |")
     user_envs = [e for e in envs if e.get("smp", 1) == 1 and
                  not e.get("skipped") and e["name"] != "silicon"]
     if user_envs:

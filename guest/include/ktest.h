@@ -75,5 +75,7 @@ unsigned ktest_run(const char *glob);
 void live_test_register_kind(void);
 /* make bench: the cost of live update batches of 1, 16, 256 sites. */
 void live_bench(unsigned reps);
+/* make bench: the cost of static-call updates of 1, 16, 256 keys. */
+void scall_live_bench(unsigned reps);
 
 #endif

@@ -12,6 +12,7 @@
  * made. Every caller must have seen every target and NULL. A second test
  * does the same with 256 keys retargeted in one batch.
  */
+#include "bench.h"
 #include "cmdline.h"
 #include "ktest.h"
 #include "live_stress.h"
@@ -493,4 +494,77 @@ KTEST(scall_live, batch_of_256_keys_single_store_path)
 	NEED_LIVE(t);
 	LIVE_NEED_INT3(t); /* NULL <-> target is an int3 */
 	many_keys(t, PATCH_LIVE_STORE);
+}
+
+/* ---- make bench: the cost of one static-call update (guest/bench.c) ---- */
+
+/*
+ * static_call_update() of 1, 16 and 256 keys (16 and 256 in one
+ * static_call_batch_begin()/end()), target to target (t0 -> t1 -> t2 ->
+ * t0: rel32s only, so the store path can take what lies in a word),
+ * through the int3 and store paths, and one cs key through the int3 path
+ * (the CS-prefix protocol). Timed from the first update to the end of
+ * the batch; the median and minimum per batch, with the sync rounds,
+ * IPIs, single stores and int3 sites per batch. The keys are the 256 of
+ * the stress (half plain call sites, whose rel32 always crosses a word,
+ * half tail sites) plus their trampolines. With one CPU online the live
+ * path is forced (its rounds then send no IPI).
+ */
+void scall_live_bench(unsigned reps)
+{
+	static const struct {
+		const char *name;
+		enum patch_live_path path;
+	} paths[] = {{"int3", PATCH_LIVE_INT3}, {"store", PATCH_LIVE_STORE},
+		     {"cs", PATCH_LIVE_INT3}};
+	static const unsigned sizes[] = {1, 16, 256};
+	uint64_t per[64];
+	enum patch_live_path saved = patch_live_path;
+
+	if (reps > ARRAY_SIZE(per))
+		reps = ARRAY_SIZE(per);
+	patch_live_force = true;
+	for (unsigned p = 0; p < ARRAY_SIZE(paths); p++)
+		for (unsigned s = 0; s < ARRAY_SIZE(sizes); s++) {
+			bool cs = !strcmp(paths[p].name, "cs");
+			unsigned n = sizes[s];
+			if (cs && n > 1)
+				break;
+			patch_live_path = paths[p].path;
+			struct patch_stats s0 = patch_stats;
+			for (unsigned r = 0; r < reps; r++) {
+				void *to = (void *)live_targets[(r + 1) % NTARGET];
+				uint64_t t0 = bench_tsc();
+				static_call_batch_begin();
+				for (unsigned i = 0; i < n; i++)
+					__static_call_update(
+					    cs ? &__SCK__ktest_live_cs
+					       : lmany[i].key,
+					    to);
+				static_call_batch_end();
+				per[r] = bench_tsc() - t0;
+			}
+			bench_sort_u64(per, reps);
+			printk("bench: op=scall_update_%s_%u mode=live cpus=%u "
+			       "calls=1 batches=%u rounds=%lu ipis=%lu "
+			       "stores=%lu int3=%lu min=%lu.00 median=%lu.00 "
+			       "p99=%lu.00 unit=%s\n",
+			       paths[p].name, n, smp_online, reps,
+			       (patch_stats.sync_rounds - s0.sync_rounds) /
+				   reps,
+			       (patch_stats.sync_ipis - s0.sync_ipis) / reps,
+			       (patch_stats.single_stores - s0.single_stores) /
+				   reps,
+			       (patch_stats.int3_sites - s0.int3_sites) / reps,
+			       per[0], per[reps / 2], per[(reps * 99) / 100],
+			       opts.icount ? "insns" : "tsc");
+		}
+	/* Back to the keys' first target, as the stress leaves them. */
+	static_call_batch_begin();
+	for (unsigned i = 0; i < 256; i++)
+		__static_call_update(lmany[i].key, (void *)live_t0);
+	__static_call_update(&__SCK__ktest_live_cs, (void *)live_t0);
+	static_call_batch_end();
+	patch_live_force = false;
+	patch_live_path = saved;
 }
