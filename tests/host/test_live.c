@@ -103,9 +103,10 @@ void seam_others_stop(void)
 void seam_others_resume(void)
 {
 }
+static unsigned cur_cpu = 1;
 unsigned seam_cpu(void)
 {
-	return 1; /* not the writer (live.c records the writer's number) */
+	return cur_cpu; /* the writer: live.c records its number */
 }
 bool seam_others_online(void)
 {
@@ -155,12 +156,40 @@ static void bp_each(void)
 	}
 }
 
+/*
+ * Each round, as another CPU (2) returning from an interrupt: at the call
+ * after every CS prefix (where the CS path resumes) and at each site's
+ * first byte. Counts, per round, the returns moved and where to.
+ */
+static unsigned rewound[4], rewound_wrong[4];
+static void iret_each(void)
+{
+	cur_cpu = 2;
+	for (unsigned i = 0; i < nsites; i++) {
+		uintptr_t at = site(i);
+		uint64_t rip = at;
+		patch_live_iret(&rip);
+		rewound_wrong[rounds - 1] += rip != at;
+		if (RECS[i].len != 6)
+			continue;
+		rip = at + 1;
+		patch_live_iret(&rip);
+		if (rip == at)
+			rewound[rounds - 1]++;
+		else if (rip != at + 1)
+			rewound_wrong[rounds - 1]++;
+	}
+	cur_cpu = 1;
+}
+
 unsigned seam_sync_others(void)
 {
 	if (rounds < 4)
 		memcpy(snap[rounds], TEXT, TEXT_SIZE);
 	rounds++;
 	bp_each();
+	if (rounds <= 4)
+		iret_each();
 	return 3;
 }
 
@@ -217,6 +246,8 @@ static void batch(unsigned n, int (*f)(unsigned), const char *what)
 {
 	uint8_t old[NREC][8];
 	rounds = bp_ok = bp_checked = 0;
+	memset(rewound, 0, sizeof(rewound));
+	memset(rewound_wrong, 0, sizeof(rewound_wrong));
 	for (unsigned i = 0; i < n; i++)
 		memcpy(old[i], (void *)site(i), 8);
 	for (unsigned k = n; k-- > 0;) {
@@ -301,6 +332,28 @@ static void protocol(void)
 	KTAP_CHECK(rounds == 3, "patchlive=int3: %u rounds", rounds);
 	ktap_end_case();
 
+	ktap_case("iret_into_a_site_being_rewritten_goes_to_its_start");
+	patch_live_path = PATCH_LIVE_INT3;
+	batch(NREC, f_nop, "to nop"); /* every CS site's tail changes */
+	unsigned ncs = 0;
+	for (unsigned i = 0; i < nsites; i++)
+		ncs += RECS[i].len == 6;
+	KTAP_CHECK(rounds == 3, "nop: %u rounds", rounds);
+	KTAP_CHECK(rewound[0] == ncs,
+		   "round 1 (tails not yet written): %u of %u cs returns "
+		   "moved to the site",
+		   rewound[0], ncs);
+	KTAP_CHECK(!rewound[1] && !rewound[2],
+		   "rounds 2, 3 (tails written): %u, %u moved", rewound[1],
+		   rewound[2]);
+	KTAP_CHECK(!rewound_wrong[0] && !rewound_wrong[1] && !rewound_wrong[2],
+		   "a return moved elsewhere, or from a site's start");
+	uint64_t rip0 = site(1) + 1;
+	patch_live_iret(&rip0);
+	KTAP_CHECK(rip0 == site(1) + 1, "moved with no batch in flight");
+	batch(NREC, f_t1, "back to t1");
+	ktap_end_case();
+
 	ktap_case("bp_outside_batch_is_refused");
 	uint64_t rip = site(0) + 1 + 3, rsp = 0, rax = 0;
 	KTAP_CHECK(!patch_live_bp(&rip, &rsp, &rax), "no batch: claimed");
@@ -335,7 +388,7 @@ static void protocol(void)
 
 int main(void)
 {
-	ktap_begin(5);
+	ktap_begin(6);
 	lay_out(NREC, 1);
 	patch_register_kind(PATCH_KIND_TEST, &kind);
 	patch_init();
