@@ -53,7 +53,7 @@ static struct live_site inflight[PATCH_QUEUE_MAX];
 static volatile unsigned inflight_n;
 static volatile unsigned phase; /* the pass being written, 0 = none */
 static volatile unsigned writer_cpu;
-static volatile unsigned active;   /* writers inside patch_live_write() */
+static volatile unsigned active; /* writers inside patch_live_write() */
 /*
  * A sequence count around the two changes of inflight[]: odd while the
  * writer publishes a batch, and again while it retires it; even while
@@ -480,8 +480,8 @@ stale:;
 		stale_last[me].n = 1;
 	}
 	bool writer = seam_cpu() == writer_cpu && writer_alias;
-	uintptr_t alias = writer ? writer_alias + (uintptr_t)_text_start
-				 : seam_poke_enter();
+	uintptr_t alias =
+	    writer ? writer_alias + (uintptr_t)_text_start : seam_poke_enter();
 	touch(alias + (at - (uintptr_t)_text_start));
 	if (!writer)
 		seam_poke_leave();
@@ -511,7 +511,8 @@ void patch_live_iret(uint64_t *rip)
 		return;
 	/* The writer runs a site only from the test hook, between its own
 	 * passes: nothing is written under it. */
-	if (seam_cpu() == writer_cpu && __atomic_load_n(&active, __ATOMIC_ACQUIRE))
+	if (seam_cpu() == writer_cpu &&
+	    __atomic_load_n(&active, __ATOMIC_ACQUIRE))
 		return;
 	for (;;) {
 		uint64_t seq = view_begin();

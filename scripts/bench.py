@@ -729,6 +729,8 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                         f"{fmt(r[stat] / n, exact)} | {r.get('rounds')} | "
                         f"{r.get('ipis')} | {r.get('stores')} | "
                         f"{r.get('int3')} |")
+        if "scall_update" in plots:
+            lines += ["", f"![scall_update]({plots['scall_update']})"]
     user_envs = [e for e in envs if e.get("smp", 1) == 1 and
                  not e.get("skipped") and e["name"] != "silicon"]
     if user_envs:
@@ -1038,6 +1040,34 @@ def plot_scall(envs, records):
     return "scall.png"
 
 
+SCALL_UPDATE_CELLS = [f"{p}_{n}" for p in ("int3", "store") for n in
+                      (1, 16, 256)] + ["cs_1"]
+
+
+def plot_scall_update(envs, records):
+    """Static-call update cost per batch: one cluster per path and size,
+    one bar per icount environment (exact instruction counts)."""
+    names = [e["name"] for e in envs if e.get("icount") and
+             not e.get("skipped") and
+             cell(records, e["name"], "scall_update_int3_1", "live")]
+    dat = OUT / "scall_update.dat"
+    with open(dat, "w") as f:
+        f.write("# cell " + " ".join(names) + "\n")
+        for c in SCALL_UPDATE_CELLS:
+            vals = []
+            for n in names:
+                r = cell(records, n, f"scall_update_{c}", "live")
+                vals.append("NaN" if not r else f"{max(r['min'], 1):.0f}")
+            f.write(c.replace("_", "/") + " " + " ".join(vals) + "\n")
+    cols = ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
+        f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
+    histogram(OUT / "scall_update", "One static-call update batch: path / "
+              "keys, instructions (icount, minimum)", "instructions per "
+              "batch", 100, cols)
+    return "scall_update.png"
+
+
 def plot_compare(records):
     dat = OUT / "compare.dat"
     ops = [op for op, _ in ops_of(records, "native-icount")]
@@ -1183,6 +1213,10 @@ def main(argv=None):
             plots["scall"] = plot_scall(envs, records)
         if any(r["op"] == "select" for r in records):
             plots["select"] = plot_select(envs, records)
+        if any(r["op"] == "scall_update_int3_1" and e["name"] ==
+               r["environment"] and e.get("icount")
+               for r in records for e in envs):
+            plots["scall_update"] = plot_scall_update(envs, records)
         if any(e.get("smp", 1) > 1 and e.get("icount") and
                not e.get("skipped") for e in envs):
             plots["smp"] = plot_smp(envs, records)

@@ -36,8 +36,8 @@ struct kernel_options {
 	const char *patchlive; /* live patching path: store, int3, stop */
 	bool livestress;       /* the live suite's long stress counts */
 	const char *liveupdates; /* one-key updates per live stress test */
-	bool noalternatives;   /* keep every alternative site as assembled */
-	const char *clearcpuid; /* features to pretend absent, "a,b" */
+	bool noalternatives;	 /* keep every alternative site as assembled */
+	const char *clearcpuid;	 /* features to pretend absent, "a,b" */
 };
 
 #define CMDLINE_OPTIONS 19   /* entries in guest/cmdline.c's table */

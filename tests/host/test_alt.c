@@ -45,48 +45,18 @@ const char *cpu_feature_name(unsigned f)
 
 /* ---- the seam ---- */
 
-#include "fake_panic.h" /* printk, panic */
+#include "fake_panic.h"	  /* printk, panic */
+#define FAKE_SEAM_ONE_CPU /* patch_finish() never goes live */
+#include "fake_seam.h"
 
 void seam_lock(struct seam_lock *l)
 {
 	l->held = 1;
 }
-void seam_unlock(struct seam_lock *l)
-{
-	l->held = 0;
-}
-unsigned long seam_irq_save(void)
-{
-	return 0;
-}
-void seam_irq_restore(unsigned long flags)
-{
-	(void)flags;
-}
-void seam_serialise(void)
-{
-}
 void seam_others_stop(void)
 {
 }
 void seam_others_resume(void)
-{
-}
-
-/* The live path's seam: one CPU, so patch_finish() never goes live. */
-unsigned seam_cpu(void)
-{
-	return 0;
-}
-bool seam_others_online(void)
-{
-	return false;
-}
-unsigned seam_sync_others(void)
-{
-	return 0;
-}
-void seam_sync_serve(void)
 {
 }
 

@@ -96,28 +96,15 @@ char hypercall_page[4096];
 
 /* ---- the seam ---- */
 
-#include "fake_panic.h" /* printk, panic */
+#include "fake_panic.h"	  /* printk, panic */
+#define FAKE_SEAM_ONE_CPU /* patch_finish() never goes live */
+#include "fake_seam.h"
 
 void seam_lock(struct seam_lock *l)
 {
 	if (l->held)
 		panic("seam_lock: already held");
 	l->held = 1;
-}
-
-void seam_unlock(struct seam_lock *l)
-{
-	l->held = 0;
-}
-
-unsigned long seam_irq_save(void)
-{
-	return 0;
-}
-
-void seam_irq_restore(unsigned long flags)
-{
-	(void)flags;
 }
 
 static int poke_depth;
@@ -133,10 +120,6 @@ void seam_poke_leave(void)
 	poke_depth--;
 }
 
-void seam_serialise(void)
-{
-}
-
 /* One CPU here: nobody to stop, but the calls must pair up. */
 static int others_stopped;
 
@@ -149,26 +132,6 @@ void seam_others_stop(void)
 void seam_others_resume(void)
 {
 	others_stopped--;
-}
-
-/* The live path's seam: one CPU, so patch_finish() never goes live. */
-unsigned seam_cpu(void)
-{
-	return 0;
-}
-
-bool seam_others_online(void)
-{
-	return false;
-}
-
-unsigned seam_sync_others(void)
-{
-	return 0;
-}
-
-void seam_sync_serve(void)
-{
 }
 
 /* Runs fn; returns the panic message if it panicked, else NULL. */

@@ -69,30 +69,17 @@ void panic(const char *fmt, ...)
 	exit(2);
 }
 
+#include "fake_seam.h"
+
 void seam_lock(struct seam_lock *l)
 {
 	l->held = 1;
-}
-void seam_unlock(struct seam_lock *l)
-{
-	l->held = 0;
-}
-unsigned long seam_irq_save(void)
-{
-	return 0;
-}
-void seam_irq_restore(unsigned long f)
-{
-	(void)f;
 }
 uintptr_t seam_poke_enter(void)
 {
 	return (uintptr_t)_text_start;
 }
 void seam_poke_leave(void)
-{
-}
-void seam_serialise(void)
 {
 }
 static int stops;
@@ -112,10 +99,6 @@ bool seam_others_online(void)
 {
 	return true;
 }
-void seam_sync_serve(void)
-{
-}
-
 /* Each round: a snapshot of the text, and #BP on every int3'd site. */
 static uint8_t snap[4][TEXT_SIZE];
 static unsigned rounds;

@@ -72,8 +72,9 @@ KTEST(cmdline, numbers_parse_and_bad_ones_are_refused)
 {
 	unsigned long n = 7;
 
-	KT_EXPECT(t, cmdline_number("liveupdates", "10000", 1000000, &n) &&
-			 n == 10000,
+	KT_EXPECT(t,
+		  cmdline_number("liveupdates", "10000", 1000000, &n) &&
+		      n == 10000,
 		  "10000 read as %lu", n);
 	KT_EXPECT(t, cmdline_number("maxcpus", "0", 4096, &n) && n == 0,
 		  "0 read as %lu", n);

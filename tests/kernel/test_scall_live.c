@@ -312,9 +312,10 @@ KTEST(scall_live, call_site_int3_path)
 static bool all_in_word(const struct static_call_key *key)
 {
 	for (unsigned i = 0; i <= key->nsites; i++) {
-		const struct patch_site *r = i ? &key->sites[i - 1] : key->tramp;
-		uintptr_t rel = patch_site_addr(r) + 1 + (r->flags ==
-							  PATCH_SCALL_CS);
+		const struct patch_site *r =
+		    i ? &key->sites[i - 1] : key->tramp;
+		uintptr_t rel =
+		    patch_site_addr(r) + 1 + (r->flags == PATCH_SCALL_CS);
 		bool rewritten = !i || static_call_site_inlined(r);
 		if (rewritten && (rel & 7) > 4)
 			return false;
@@ -461,8 +462,7 @@ static void many_keys(struct ktest_ctx *t, enum patch_live_path path)
 	printk("    # scall_live: 256 keys, path %s: %u batches of 256 "
 	       "updates (%lu engine batches, %lu sync rounds, %lu int3 sites, "
 	       "%lu single stores), %lu calls on %u other CPU(s), %lu us\n",
-	       patch_live_names[path], batches + 1,
-	       (unsigned long)batches_done,
+	       patch_live_names[path], batches + 1, (unsigned long)batches_done,
 	       (unsigned long)(patch_stats.sync_rounds - r0),
 	       (unsigned long)(patch_stats.int3_sites - i0),
 	       (unsigned long)(patch_stats.single_stores - st0),
@@ -515,7 +515,8 @@ void scall_live_bench(unsigned reps)
 	static const struct {
 		const char *name;
 		enum patch_live_path path;
-	} paths[] = {{"int3", PATCH_LIVE_INT3}, {"store", PATCH_LIVE_STORE},
+	} paths[] = {{"int3", PATCH_LIVE_INT3},
+		     {"store", PATCH_LIVE_STORE},
 		     {"cs", PATCH_LIVE_INT3}};
 	static const unsigned sizes[] = {1, 16, 256};
 	uint64_t per[64];
@@ -533,7 +534,8 @@ void scall_live_bench(unsigned reps)
 			patch_live_path = paths[p].path;
 			struct patch_stats s0 = patch_stats;
 			for (unsigned r = 0; r < reps; r++) {
-				void *to = (void *)live_targets[(r + 1) % NTARGET];
+				void *to =
+				    (void *)live_targets[(r + 1) % NTARGET];
 				uint64_t t0 = bench_tsc();
 				static_call_batch_begin();
 				for (unsigned i = 0; i < n; i++)
