@@ -7,10 +7,12 @@
  * the kernel's own top level plus one extra top-level slot, POKE_BASE,
  * holding a writable, no-execute alias of every text page. Entering it is
  * one CR3 load (a hypercall under Xen) and leaving it another, which also
- * flushes the alias from this CPU's TLB. No other CPU ever loads it, so
- * nothing else can write through the alias: unlike a window in the shared
- * kernel tables, there is nothing to race with. The CR3 to go back to is
- * kept per CPU (struct percpu).
+ * flushes the alias from this CPU's TLB. Only code between the two runs
+ * with the alias mapped (the writer of a batch, and a CPU making QEMU drop
+ * a stale translation in #BP with one no-op locked write, patch/live.c),
+ * so nothing else can write through it: unlike a window in the shared
+ * kernel tables, no other code sees it. The CR3 to go back to and the
+ * nesting depth are kept per CPU (struct percpu).
  *
  * Other CPUs either run on while text changes (the live path, patch/live.c:
  * seam_sync_others() is one sync round, smp_sync_others in guest/smp.c)
@@ -106,16 +108,26 @@ void patch_seam_init(void)
 
 uintptr_t seam_poke_enter(void)
 {
+	struct percpu *p = this_cpu();
+
 	if (!poke_cr3)
 		panic("patch: text written before the poke mapping exists");
-	this_cpu()->poke_saved_cr3 = seam_raw_read_cr3();
+	if (p->poke_depth++) /* nested (a #BP inside a write): in it already */
+		return POKE_BASE;
+	p->poke_saved_cr3 = seam_raw_read_cr3();
 	seam_raw_write_cr3(poke_cr3);
 	return POKE_BASE;
 }
 
 void seam_poke_leave(void)
 {
-	seam_raw_write_cr3(this_cpu()->poke_saved_cr3);
+	struct percpu *p = this_cpu();
+
+	if (!p->poke_depth)
+		panic("patch: poke mapping left but never entered");
+	if (--p->poke_depth)
+		return;
+	seam_raw_write_cr3(p->poke_saved_cr3);
 }
 
 void seam_others_stop(void)

@@ -62,8 +62,6 @@ static volatile unsigned active; /* writers inside patch_live_write() */
  * was even and the same before and after (view_begin(), view_ok()).
  */
 static volatile uint64_t live_seq;
-/* The writer's alias offset while it is in the poke mapping, else 0. */
-static uintptr_t writer_alias;
 
 static uint32_t get_rel32(const uint8_t *p)
 {
@@ -295,7 +293,7 @@ static void drop_stale(uintptr_t alias, unsigned n)
 		if (plan[i].how == SKIP)
 			continue;
 		touch(alias + plan[i].at);
-		if (plan[i].how == CS)
+		if (plan[i].bytes[0] == 0x2e) /* a CS site: STORE or CS */
 			touch(alias + plan[i].at + 1);
 	}
 }
@@ -334,7 +332,6 @@ bool patch_live_write(void)
 	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
 
 	uintptr_t alias = seam_poke_enter() - (uintptr_t)_text_start;
-	writer_alias = alias;
 	if (k) {
 		__atomic_store_n(&phase, 1, __ATOMIC_RELEASE);
 		for (unsigned i = 0; i < k; i++)
@@ -365,7 +362,6 @@ bool patch_live_write(void)
 		sync_round(3);
 	}
 	drop_stale(alias, n);
-	writer_alias = 0;
 	seam_poke_leave();
 	seam_serialise();
 	__atomic_fetch_add(&live_seq, 1, __ATOMIC_SEQ_CST);
@@ -406,6 +402,8 @@ static uint64_t view_begin(void)
 
 static bool view_ok(uint64_t seq)
 {
+	/* The reads of inflight[] before, the count after. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	return __atomic_load_n(&live_seq, __ATOMIC_ACQUIRE) == seq;
 }
 
@@ -492,12 +490,9 @@ stale:;
 		stale_last[me].seq = seq;
 		stale_last[me].n = 1;
 	}
-	bool writer = seam_cpu() == writer_cpu && writer_alias;
-	uintptr_t alias =
-	    writer ? writer_alias + (uintptr_t)_text_start : seam_poke_enter();
+	uintptr_t alias = seam_poke_enter(); /* nests if in it already */
 	touch(alias + (at - (uintptr_t)_text_start));
-	if (!writer)
-		seam_poke_leave();
+	seam_poke_leave();
 	seam_serialise();
 	*rip = at;
 	__atomic_fetch_add(&patch_stats.bp_stale, 1, __ATOMIC_RELAXED);
@@ -573,10 +568,10 @@ bool patch_live_bp(uint64_t *rip, uint64_t *rsp, uint64_t *rax)
 		 * next sync's IPI right after iret, still at the call, and run
 		 * it while pass 2 writes the rel32. So wait for pass 2 to end
 		 * (acknowledging syncs meanwhile, or the writer never gets
-		 * there; so the batch may end under us, and a next one begin:
-		 * then patch_live_iret() sends us back to the prefix), then
-		 * fetch afresh. The writer itself runs a site only from the
-		 * test hook, in order: no wait.
+		 * there; round 3 cannot end while we are in #BP), then fetch
+		 * afresh. Interrupted at the call after iret, patch_live_iret()
+		 * sees to the next batch. The writer itself runs a site only
+		 * from the test hook, in order: no wait.
 		 */
 		if (seam_cpu() != writer_cpu) {
 			uint64_t spins = 0;

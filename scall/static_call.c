@@ -287,7 +287,9 @@ void static_call_batch_begin(void)
 		batch_depth++;
 		return;
 	}
+	bool met = __atomic_load_n(&update_lock.held, __ATOMIC_RELAXED);
 	seam_lock(&update_lock);
+	static_call_stats.contended += met; /* counted under the lock */
 	batch_owner = me;
 	batch_depth = 1;
 	batch_flags = fl;

@@ -111,9 +111,12 @@ void seam_irq_restore(unsigned long flags);
  * The private poke mapping: seam_poke_enter() switches this CPU to page
  * tables that add a writable alias of all kernel text, and returns the
  * alias of _text_start (the alias of text address a is that plus
- * a - _text_start). No other CPU and no other page table sees the alias.
- * seam_poke_leave() switches back; on return no TLB entry of the alias
- * survives. Between the two, interrupts must stay off.
+ * a - _text_start). No other page table has the alias; a CPU is in those
+ * tables only between the two calls (the writer of a batch, or a CPU
+ * dropping a stale translation in #BP, patch/live.c). The calls nest on
+ * one CPU (the inner pair switches nothing). seam_poke_leave() switches
+ * back; on return no TLB entry of the alias survives. Between the two,
+ * interrupts must stay off.
  */
 uintptr_t seam_poke_enter(void);
 void seam_poke_leave(void);

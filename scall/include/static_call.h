@@ -258,6 +258,7 @@ void static_call_report(void);
 struct static_call_stats {
 	unsigned keys, sites, tail_sites, cs_sites, inlined, crossing, pinned;
 	uint64_t updates, site_writes;
+	uint64_t contended; /* updates that found another CPU's in flight */
 };
 extern struct static_call_stats static_call_stats;
 
