@@ -680,22 +680,7 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                   "no IPI; with two, each round IPIs CPU 1 (idle).", "",
                   "| environment | path | n | per batch | per site | "
                   "sync rounds | IPIs |", "|---|---|---|---|---|---|---|"]
-        for e in envs:
-            if e.get("skipped"):
-                continue
-            exact = e.get("icount", False)
-            stat = "min" if exact else "median"
-            for path in ("int3", "store", "cs"):
-                for n in (1, 16, 256):
-                    r = cell(records, e["name"], f"update_{path}_{n}",
-                             "live")
-                    if not r:
-                        continue
-                    lines.append(
-                        f"| {e['name']} | {path} | {n} | "
-                        f"{fmt(r[stat], exact)} | "
-                        f"{fmt(r[stat] / n, exact)} | {r.get('rounds')} | "
-                        f"{r.get('ipis')} |")
+        lines += live_update_rows(envs, records, "update_", ())
     scall_live = [r for r in live if r["op"].startswith("scall_update_")]
     if scall_live:
         lines += ["", "## Static calls: cost per update", "",
@@ -712,23 +697,8 @@ def write_report(meta, envs, records, boots, plots, xmodify=(),
                   "| environment | path | keys | per batch | per key | "
                   "sync rounds | IPIs | stores | int3 sites |",
                   "|---|---|---|---|---|---|---|---|---|"]
-        for e in envs:
-            if e.get("skipped"):
-                continue
-            exact = e.get("icount", False)
-            stat = "min" if exact else "median"
-            for path in ("int3", "store", "cs"):
-                for n in (1, 16, 256):
-                    r = cell(records, e["name"],
-                             f"scall_update_{path}_{n}", "live")
-                    if not r:
-                        continue
-                    lines.append(
-                        f"| {e['name']} | {path} | {n} | "
-                        f"{fmt(r[stat], exact)} | "
-                        f"{fmt(r[stat] / n, exact)} | {r.get('rounds')} | "
-                        f"{r.get('ipis')} | {r.get('stores')} | "
-                        f"{r.get('int3')} |")
+        lines += live_update_rows(envs, records, "scall_update_",
+                                  ("stores", "int3"))
         if "scall_update" in plots:
             lines += ["", f"![scall_update]({plots['scall_update']})"]
     user_envs = [e for e in envs if e.get("smp", 1) == 1 and
@@ -1066,6 +1036,28 @@ def plot_scall_update(envs, records):
               "keys, instructions (icount, minimum)", "instructions per "
               "batch", 100, cols)
     return "scall_update.png"
+
+
+def live_update_rows(envs, records, prefix, extra):
+    """Table rows of the <prefix><path>_<n> live cells: per batch, per
+    site (key), sync rounds, IPIs, then the record's fields in extra."""
+    rows = []
+    for e in envs:
+        if e.get("skipped"):
+            continue
+        exact = e.get("icount", False)
+        stat = "min" if exact else "median"
+        for path in ("int3", "store", "cs"):
+            for n in (1, 16, 256):
+                r = cell(records, e["name"], f"{prefix}{path}_{n}", "live")
+                if not r:
+                    continue
+                rows.append(
+                    f"| {e['name']} | {path} | {n} | "
+                    f"{fmt(r[stat], exact)} | {fmt(r[stat] / n, exact)} | "
+                    f"{r.get('rounds')} | {r.get('ipis')} |" +
+                    "".join(f" {r.get(k)} |" for k in extra))
+    return rows
 
 
 def plot_compare(records):

@@ -40,4 +40,14 @@ static inline unsigned live_stress_updates(void)
 				"error, emulation failure)");                  \
 	} while (0)
 
+/*
+ * make bench: sorts per[0..reps) (ticks, or instructions under icount,
+ * per batch) and prints one `bench: op=<op> mode=live` line with the
+ * minimum, median and p99, and the sync rounds, IPIs, single stores and
+ * int3 sites per batch since s0 (test_live.c).
+ */
+struct patch_stats;
+void live_bench_report(const char *op, unsigned reps,
+		       const struct patch_stats *s0, uint64_t *per);
+
 #endif

@@ -19,6 +19,7 @@
  * every site holds the bytes last written. The deterministic tests call
  * a site from the pass hook, on the writer, with the int3 in place.
  */
+#include "bench.h"
 #include "cmdline.h"
 #include "kernel.h"
 #include "ktest.h"
@@ -665,6 +666,22 @@ KTEST(live, concurrent_updates_are_serialised)
 
 /* ---- make bench: the cost of one update batch (guest/bench.c) ---- */
 
+void live_bench_report(const char *op, unsigned reps,
+		       const struct patch_stats *s0, uint64_t *per)
+{
+	bench_sort_u64(per, reps);
+	printk("bench: op=%s mode=live cpus=%u calls=1 batches=%u rounds=%lu "
+	       "ipis=%lu stores=%lu int3=%lu min=%lu.00 median=%lu.00 "
+	       "p99=%lu.00 unit=%s\n",
+	       op, smp_online, reps,
+	       (patch_stats.sync_rounds - s0->sync_rounds) / reps,
+	       (patch_stats.sync_ipis - s0->sync_ipis) / reps,
+	       (patch_stats.single_stores - s0->single_stores) / reps,
+	       (patch_stats.int3_sites - s0->int3_sites) / reps, per[0],
+	       per[reps / 2], per[(reps * 99) / 100],
+	       opts.icount ? "insns" : "tsc");
+}
+
 /*
  * For each path (int3 over call sites, single store over call sites,
  * the CS-prefix protocol over cs call sites) and batch size: `reps`
@@ -703,26 +720,10 @@ void live_bench(unsigned reps)
 				patch_finish();
 				per[r] = rdtsc_ordered() - t0;
 			}
-			for (unsigned a = 1; a < reps; a++)
-				for (unsigned b = a; b && per[b - 1] > per[b];
-				     b--) {
-					uint64_t x = per[b];
-					per[b] = per[b - 1];
-					per[b - 1] = x;
-				}
-			printk("bench: op=update_%s_%u mode=live cpus=%u "
-			       "calls=1 batches=%u rounds=%lu ipis=%lu "
-			       "stores=%lu int3=%lu min=%lu.00 median=%lu.00 "
-			       "p99=%lu.00 unit=%s\n",
-			       paths[p].name, n, smp_online, reps,
-			       (patch_stats.sync_rounds - s0.sync_rounds) /
-				   reps,
-			       (patch_stats.sync_ipis - s0.sync_ipis) / reps,
-			       (patch_stats.single_stores - s0.single_stores) /
-				   reps,
-			       (patch_stats.int3_sites - s0.int3_sites) / reps,
-			       per[0], per[reps / 2], per[(reps * 99) / 100],
-			       opts.icount ? "insns" : "tsc");
+			char op[32];
+			snprintf(op, sizeof(op), "update_%s_%u", paths[p].name,
+				 n);
+			live_bench_report(op, reps, &s0, per);
 			reset_all();
 		}
 	patch_live_force = false;

@@ -640,20 +640,10 @@ void scall_live_bench(unsigned reps)
 				static_call_batch_end();
 				per[r] = bench_tsc() - t0;
 			}
-			bench_sort_u64(per, reps);
-			printk("bench: op=scall_update_%s_%u mode=live cpus=%u "
-			       "calls=1 batches=%u rounds=%lu ipis=%lu "
-			       "stores=%lu int3=%lu min=%lu.00 median=%lu.00 "
-			       "p99=%lu.00 unit=%s\n",
-			       paths[p].name, n, smp_online, reps,
-			       (patch_stats.sync_rounds - s0.sync_rounds) /
-				   reps,
-			       (patch_stats.sync_ipis - s0.sync_ipis) / reps,
-			       (patch_stats.single_stores - s0.single_stores) /
-				   reps,
-			       (patch_stats.int3_sites - s0.int3_sites) / reps,
-			       per[0], per[reps / 2], per[(reps * 99) / 100],
-			       opts.icount ? "insns" : "tsc");
+			char op[32];
+			snprintf(op, sizeof(op), "scall_update_%s_%u",
+				 paths[p].name, n);
+			live_bench_report(op, reps, &s0, per);
 		}
 	/* Back to the keys' first target, as the stress leaves them. */
 	static_call_batch_begin();
