@@ -41,13 +41,19 @@ static inline unsigned live_stress_updates(void)
 	} while (0)
 
 /*
- * make bench: sorts per[0..reps) (ticks, or instructions under icount,
- * per batch) and prints one `bench: op=<op> mode=live` line with the
- * minimum, median and p99, and the sync rounds, IPIs, single stores and
- * int3 sites per batch since s0 (test_live.c).
+ * make bench: the cost of one live batch, per path and size. For each
+ * path (int3: patchlive=int3; store; cs: the int3 path over CS-prefixed
+ * sites, sizes up to cs_max) and each of 1, 16 and 256, runs
+ * batch(path, n, rep) reps times, each timed (ticks, or instructions
+ * under icount), with the live path forced on one CPU, and prints one
+ * `bench: op=<prefix><path>_<n> mode=live` line: minimum, median, p99,
+ * and the sync rounds, IPIs, single stores and int3 sites per batch.
+ * reset (if any) runs after each size. In test_live.c.
  */
-struct patch_stats;
-void live_bench_report(const char *op, unsigned reps,
-		       const struct patch_stats *s0, uint64_t *per);
+enum live_bench_path { LIVE_BENCH_INT3, LIVE_BENCH_STORE, LIVE_BENCH_CS };
+void live_bench_paths(const char *prefix, unsigned reps, unsigned cs_max,
+		      void (*batch)(enum live_bench_path, unsigned n,
+				    unsigned rep),
+		      void (*reset)(void));
 
 #endif

@@ -666,8 +666,8 @@ KTEST(live, concurrent_updates_are_serialised)
 
 /* ---- make bench: the cost of one update batch (guest/bench.c) ---- */
 
-void live_bench_report(const char *op, unsigned reps,
-		       const struct patch_stats *s0, uint64_t *per)
+static void report(const char *op, unsigned reps, const struct patch_stats *s0,
+		   uint64_t *per)
 {
 	bench_sort_u64(per, reps);
 	printk("bench: op=%s mode=live cpus=%u calls=1 batches=%u rounds=%lu "
@@ -682,24 +682,14 @@ void live_bench_report(const char *op, unsigned reps,
 	       opts.icount ? "insns" : "tsc");
 }
 
-/*
- * For each path (int3 over call sites, single store over call sites,
- * the CS-prefix protocol over cs call sites) and batch size: `reps`
- * batches re-aiming n sites at the next target (t0 -> t1 -> t2 -> t0: a
- * rel32-only change, so the store path can take it), each timed from
- * the first queue to the end of patch_finish(). Prints the median and
- * minimum per batch and the sync rounds and IPIs per batch. With one
- * CPU online the live path is forced (rounds then send no IPI).
- */
-void live_bench(unsigned reps)
+void live_bench_paths(const char *prefix, unsigned reps, unsigned cs_max,
+		      void (*batch)(enum live_bench_path, unsigned n,
+				    unsigned rep),
+		      void (*reset)(void))
 {
-	static const struct {
-		const char *name;
-		enum patch_live_path path;
-		const char *base;
-	} paths[] = {{"int3", PATCH_LIVE_INT3, live_call_stubs},
-		     {"store", PATCH_LIVE_STORE, live_call_stubs},
-		     {"cs", PATCH_LIVE_INT3, live_cs_stubs}};
+	static const char *const names[] = {"int3", "store", "cs"};
+	static const enum patch_live_path path_of[] = {
+	    PATCH_LIVE_INT3, PATCH_LIVE_STORE, PATCH_LIVE_INT3};
 	static const unsigned sizes[] = {1, 16, 256};
 	uint64_t per[64];
 	enum patch_live_path saved = patch_live_path;
@@ -707,25 +697,40 @@ void live_bench(unsigned reps)
 	if (reps > ARRAY_SIZE(per))
 		reps = ARRAY_SIZE(per);
 	patch_live_force = true;
-	for (unsigned p = 0; p < ARRAY_SIZE(paths); p++)
+	for (unsigned p = LIVE_BENCH_INT3; p <= LIVE_BENCH_CS; p++)
 		for (unsigned s = 0; s < ARRAY_SIZE(sizes); s++) {
 			unsigned n = sizes[s];
-			patch_live_path = paths[p].path;
+			if (p == LIVE_BENCH_CS && n > cs_max)
+				break;
+			patch_live_path = path_of[p];
 			struct patch_stats s0 = patch_stats;
 			for (unsigned r = 0; r < reps; r++) {
-				uint64_t t0 = rdtsc_ordered();
-				for (unsigned i = 0; i < n; i++)
-					put_form(stub_site(paths[p].base, i),
-						 (enum form)((r + 1) % 3));
-				patch_finish();
-				per[r] = rdtsc_ordered() - t0;
+				uint64_t t0 = bench_tsc();
+				batch((enum live_bench_path)p, n, r);
+				per[r] = bench_tsc() - t0;
 			}
 			char op[32];
-			snprintf(op, sizeof(op), "update_%s_%u", paths[p].name,
+			snprintf(op, sizeof(op), "%s%s_%u", prefix, names[p],
 				 n);
-			live_bench_report(op, reps, &s0, per);
-			reset_all();
+			report(op, reps, &s0, per);
+			if (reset)
+				reset();
 		}
 	patch_live_force = false;
 	patch_live_path = saved;
+}
+
+/* One batch: n stubs of the path re-aimed at the next target. */
+static void stub_batch(enum live_bench_path p, unsigned n, unsigned rep)
+{
+	const char *base = p == LIVE_BENCH_CS ? live_cs_stubs : live_call_stubs;
+
+	for (unsigned i = 0; i < n; i++)
+		put_form(stub_site(base, i), (enum form)((rep + 1) % 3));
+	patch_finish();
+}
+
+void live_bench(unsigned reps)
+{
+	live_bench_paths("update_", reps, 256, stub_batch, reset_all);
 }

@@ -604,53 +604,26 @@ KTEST(scall_live, batch_of_256_keys_single_store_path)
  * half tail sites) plus their trampolines. With one CPU online the live
  * path is forced (its rounds then send no IPI).
  */
+/* One batch: n keys (or the cs key) re-aimed at the next target. */
+static void key_batch(enum live_bench_path p, unsigned n, unsigned rep)
+{
+	void *to = (void *)live_targets[(rep + 1) % NTARGET];
+
+	static_call_batch_begin();
+	for (unsigned i = 0; i < n; i++)
+		__static_call_update(p == LIVE_BENCH_CS ? &__SCK__ktest_live_cs
+							: lmany[i].key,
+				     to);
+	static_call_batch_end();
+}
+
 void scall_live_bench(unsigned reps)
 {
-	static const struct {
-		const char *name;
-		enum patch_live_path path;
-	} paths[] = {{"int3", PATCH_LIVE_INT3},
-		     {"store", PATCH_LIVE_STORE},
-		     {"cs", PATCH_LIVE_INT3}};
-	static const unsigned sizes[] = {1, 16, 256};
-	uint64_t per[64];
-	enum patch_live_path saved = patch_live_path;
-
-	if (reps > ARRAY_SIZE(per))
-		reps = ARRAY_SIZE(per);
-	patch_live_force = true;
-	for (unsigned p = 0; p < ARRAY_SIZE(paths); p++)
-		for (unsigned s = 0; s < ARRAY_SIZE(sizes); s++) {
-			bool cs = !strcmp(paths[p].name, "cs");
-			unsigned n = sizes[s];
-			if (cs && n > 1)
-				break;
-			patch_live_path = paths[p].path;
-			struct patch_stats s0 = patch_stats;
-			for (unsigned r = 0; r < reps; r++) {
-				void *to =
-				    (void *)live_targets[(r + 1) % NTARGET];
-				uint64_t t0 = bench_tsc();
-				static_call_batch_begin();
-				for (unsigned i = 0; i < n; i++)
-					__static_call_update(
-					    cs ? &__SCK__ktest_live_cs
-					       : lmany[i].key,
-					    to);
-				static_call_batch_end();
-				per[r] = bench_tsc() - t0;
-			}
-			char op[32];
-			snprintf(op, sizeof(op), "scall_update_%s_%u",
-				 paths[p].name, n);
-			live_bench_report(op, reps, &s0, per);
-		}
+	live_bench_paths("scall_update_", reps, 1, key_batch, NULL);
 	/* Back to the keys' first target, as the stress leaves them. */
 	static_call_batch_begin();
 	for (unsigned i = 0; i < 256; i++)
 		__static_call_update(lmany[i].key, (void *)live_t0);
 	__static_call_update(&__SCK__ktest_live_cs, (void *)live_t0);
 	static_call_batch_end();
-	patch_live_force = false;
-	patch_live_path = saved;
 }
