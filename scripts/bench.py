@@ -934,22 +934,29 @@ def plot_env(env, records, exact):
     return f"{env['name']}.png"
 
 
+def cluster_data(base, names, rows):
+    """Writes OUT/base.dat, one line per (label, values) row (None: no
+    value), one column per name; returns the plot clause histogram()
+    takes: one bar per name in each cluster."""
+    dat = OUT / f"{base}.dat"
+    with open(dat, "w") as f:
+        f.write("# cell " + " ".join(names) + "\n")
+        for label, vals in rows:
+            f.write(label + " " + " ".join(
+                "NaN" if v is None else v for v in vals) + "\n")
+    return ", ".join(
+        f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
+        f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
+
+
 def plot_smp(envs, records):
     """The SMP cells of the exact (icount) environments, 2 and 4 CPUs."""
     names = [e["name"] for e in envs
              if e.get("smp", 1) > 1 and e.get("icount") and not e.get("skipped")]
-    dat = OUT / "smp.dat"
-    with open(dat, "w") as f:
-        f.write("# cell " + " ".join(names) + "\n")
-        for c in SMP_CELLS:
-            vals = []
-            for n in names:
-                r = cell(records, n, c, "smp")
-                vals.append("NaN" if not r else f"{max(r['min'], 0.5):.2f}")
-            f.write(c + " " + " ".join(vals) + "\n")
-    cols = ", ".join(
-        f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
-        f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
+    cols = cluster_data("smp", names, [
+        (c, [f"{max(r['min'], 0.5):.2f}" if r else None
+             for r in (cell(records, n, c, "smp") for n in names)])
+        for c in SMP_CELLS])
     histogram(OUT / "smp", "SMP operations, CPU 0 against the others (QEMU "
               "-icount shift=0, every CPU's guest instructions, Xen's "
               "included)",
@@ -1020,18 +1027,12 @@ def plot_scall_update(envs, records):
     names = [e["name"] for e in envs if e.get("icount") and
              not e.get("skipped") and
              cell(records, e["name"], "scall_update_int3_1", "live")]
-    dat = OUT / "scall_update.dat"
-    with open(dat, "w") as f:
-        f.write("# cell " + " ".join(names) + "\n")
-        for c in SCALL_UPDATE_CELLS:
-            vals = []
-            for n in names:
-                r = cell(records, n, f"scall_update_{c}", "live")
-                vals.append("NaN" if not r else f"{max(r['min'], 1):.0f}")
-            f.write(c.replace("_", "/") + " " + " ".join(vals) + "\n")
-    cols = ", ".join(
-        f"'{dat}' using {i + 2}:xtic(1) title '{n}'" if i == 0 else
-        f"'' using {i + 2} title '{n}'" for i, n in enumerate(names))
+    cols = cluster_data("scall_update", names, [
+        (c.replace("_", "/"),
+         [f"{max(r['min'], 1):.0f}" if r else None
+          for r in (cell(records, n, f"scall_update_{c}", "live")
+                    for n in names)])
+        for c in SCALL_UPDATE_CELLS])
     histogram(OUT / "scall_update", "One static-call update batch: path / "
               "keys, instructions (icount, minimum)", "instructions per "
               "batch", 100, cols)
