@@ -58,7 +58,7 @@ struct percpu {
 	uint32_t apic_id;	       /* native: LAPIC id; Xen: vCPU id */
 	volatile bool online;	       /* set by the CPU itself when it is up */
 	uint64_t poke_saved_cr3;       /* patch_seam.c: CR3 to go back to */
-	unsigned poke_depth;           /* patch_seam.c: enters not yet left */
+	unsigned poke_depth;	       /* patch_seam.c: enters not yet left */
 	volatile uint64_t pv_eoi_word; /* KVM PV EOI (guest/kvm.c) */
 	uint64_t next_tick;	       /* Xen: the next one-shot deadline */
 	uint64_t stack_top;	       /* this CPU's kernel stack */

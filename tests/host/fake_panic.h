@@ -5,11 +5,8 @@
  * on_panic with expecting_panic set; the message is in panic_msg) or ends
  * the program with status 2. Include once, in the test's only C file.
  *
- *   expecting_panic = 1;
- *   if (!setjmp(on_panic))
- *           fn();                 // must panic
- *   expecting_panic = 0;
- *   ... strstr(panic_msg, "holds bytes the engine did not write") ...
+ *   const char *msg = panics(fn);  // NULL if fn returned without one
+ *   ... strstr(msg, "holds bytes the engine did not write") ...
  */
 #ifndef TINYPV_FAKE_PANIC_H
 #define TINYPV_FAKE_PANIC_H
@@ -45,6 +42,19 @@ void panic(const char *fmt, ...)
 		longjmp(on_panic, 1);
 	printf("# unexpected panic: %s\n", panic_msg);
 	exit(2);
+}
+
+/* Runs fn; returns the panic message if it panicked, else NULL. */
+static inline const char *panics(void (*fn)(void))
+{
+	expecting_panic = 1;
+	if (setjmp(on_panic)) {
+		expecting_panic = 0;
+		return panic_msg;
+	}
+	fn();
+	expecting_panic = 0;
+	return NULL;
 }
 
 #endif

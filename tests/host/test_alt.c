@@ -79,18 +79,6 @@ void seam_poke_leave(void)
 	protect_text(PROT_READ | PROT_EXEC);
 }
 
-static const char *panics(void (*fn)(void))
-{
-	expecting_panic = 1;
-	if (setjmp(on_panic)) {
-		expecting_panic = 0;
-		return panic_msg;
-	}
-	fn();
-	expecting_panic = 0;
-	return NULL;
-}
-
 /* ---- the sites ---- */
 
 #define SITE_FN __attribute__((noinline, section(".text.alttest")))

@@ -134,19 +134,6 @@ void seam_others_resume(void)
 	others_stopped--;
 }
 
-/* Runs fn; returns the panic message if it panicked, else NULL. */
-static const char *panics(void (*fn)(void))
-{
-	expecting_panic = 1;
-	if (setjmp(on_panic)) {
-		expecting_panic = 0;
-		return panic_msg;
-	}
-	fn();
-	expecting_panic = 0;
-	return NULL;
-}
-
 /* ---- the table ---- */
 
 static uint8_t assembled[NREC][PATCH_MAX_LEN];
