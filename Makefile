@@ -4,7 +4,7 @@
 #   make            build build/tinypv.elf (+ .lst, .sym)
 #   make run        boot it (PLATFORM=native|kvm|xen, APPEND="options", SMP=N)
 #   make test       host unit tests + every boot configuration
-#   make stress     the live-patching stress at full length on -smp 4 (~20 min)
+#   make stress     the live-patching stress at full length on -smp 4 (~14 min)
 #   make list-tests every in-kernel test (suite.name) and boot configuration
 #   make bench      cycle/instruction tables and plots
 #   make debug      QEMU halted with a gdb stub, and gdb attached

@@ -2,8 +2,9 @@
  * test_live.c - live patching (patch/live.c): text rewritten while other
  * CPUs execute it. Suite live.
  *
- * Static calls are not in the tree yet, so this file brings its own
- * sites, of a test-only kind (PATCH_KIND_TEST, registered before
+ * The engine's own test of the live path, independent of any client
+ * (the static calls' stress is test_scall_live.c), so this file brings
+ * its own sites, of a test-only kind (PATCH_KIND_TEST, registered before
  * patch_init() by live_test_register_kind()): LIVE_N stubs of each form,
  *   call form:  xor %eax,%eax; call live_target0 (the site, 5 bytes); ret
  *   cs form:    xor %eax,%eax; cs call live_target0 (6 bytes);       ret
